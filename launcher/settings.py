@@ -1,0 +1,93 @@
+"""Launcher settings: how a replica forms the cluster and moves data, as `OCIFT_*` variables.
+
+The infra half renders these into the job's environment (`LauncherSettings.to_env`); the
+launcher reads them back (`LauncherSettings.from_env`). Training options are not here: they
+are the recipe (`launcher.recipe`), passed as command-line arguments. Secrets are never here
+either, only the OCIDs of Vault secrets the launcher reads at run time.
+
+Imports neither torch nor cdktf.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PREFIX = "OCIFT_"
+_SECRET_OCID = re.compile(r"^ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+class SettingsError(ValueError):
+    """Bad launcher settings, naming each variable at fault."""
+
+
+class LauncherSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    output_uri: str = Field("", description="Where checkpoints and outputs are synced (oci://, s3://, file://).")
+    nproc_per_node: int = Field(0, ge=0, description="Processes per node; 0 = one per GPU, else cpu_procs_per_node.")
+    cpu_procs_per_node: int = Field(1, ge=1, description="Processes per node when the node has no GPU.")
+    rdzv_port: int = Field(29400, ge=1, le=65535)
+    cluster_timeout_s: float = Field(600.0, gt=0, description="Deadline for every peer to appear and rendezvous.")
+    term_grace_s: float = Field(120.0, gt=0, description="After SIGTERM: time for training to checkpoint.")
+    sync_interval_s: float = Field(30.0, gt=0, description="How often completed checkpoints are uploaded.")
+    cache_dir: str = Field("", description="Staged models and data; '' = ~/.cache/ocift.")
+    work_dir: str = Field("", description="Local outputs before sync; '' = a directory under cache_dir.")
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Environment variable name -> Vault secret OCID, read at run time (e.g. HF_TOKEN).",
+    )
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_refs(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [f"{name}: {ocid!r} is not a vault secret OCID" for name, ocid in value.items() if not _SECRET_OCID.match(ocid)]
+        bad += [f"{name!r} is not an environment variable name" for name in value if not _ENV_NAME.match(name)]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return value
+
+    def to_env(self) -> dict[str, str]:
+        """Only the settings that differ from the defaults, as `OCIFT_*` strings."""
+        out: dict[str, str] = {}
+        default = LauncherSettings()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value == getattr(default, name):
+                continue
+            if isinstance(value, dict):
+                out[PREFIX + name.upper()] = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+            else:
+                out[PREFIX + name.upper()] = str(value)
+        return out
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LauncherSettings":
+        environ = os.environ if environ is None else environ
+        fields = cls.model_fields
+        values: dict[str, object] = {}
+        unknown = []
+        for key, raw in environ.items():
+            if not key.startswith(PREFIX):
+                continue
+            name = key[len(PREFIX):].lower()
+            if name not in fields:
+                unknown.append(key)
+            elif name == "secrets":
+                values[name] = dict(item.split("=", 1) for item in raw.split(",") if "=" in item)
+            else:
+                values[name] = raw
+        problems = [f"unknown setting {key}" for key in sorted(unknown)]
+        try:
+            settings = cls.model_validate(values)
+        except ValidationError as exc:
+            problems += [f"{PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+            settings = None
+        if problems:
+            raise SettingsError("; ".join(problems))
+        assert settings is not None
+        return settings
