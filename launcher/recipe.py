@@ -198,12 +198,13 @@ class Recipe(_Section):
                 continue
             for section, field in targets:
                 values[section][field] = _coerce(SECTIONS[section], field, value) if from_text else value
+        try:
+            recipe = cls.model_validate(values)
+        except ValidationError as exc:
+            problems += [_describe(err) for err in exc.errors()]
         if problems:
             raise RecipeError(problems, source)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise RecipeError([_describe(err) for err in exc.errors()], source) from None
+        return recipe
 
     # ---- rendering ----------------------------------------------------------------
 
