@@ -1,0 +1,236 @@
+"""Check synthesized stacks (``cdk.tf.json``) against the pinned oracle/oci schema, offline.
+
+Terraform would catch most of these at ``plan``, but only with the provider downloaded and credentials
+at hand; this runs on every synth. Checks, for every ``oci_*`` resource, data source and the provider
+block: unknown attribute or block, read-only (computed) attribute set, missing required attribute or
+block, wrong type (a ``${...}`` expression is accepted anywhere), too many or too few blocks (schema and
+extras ``min_items``/``max_items``), and values outside an enum the provider validates. Each error names
+the stack, the resource address and the attribute path.
+
+``python -m cdk.validate [cdktf.out]`` prints one error per line and exits 1 if there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cdk.oci.generate import load_schema
+
+META = frozenset({"//", "count", "depends_on", "for_each", "provider", "lifecycle", "provisioner", "connection"})
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One finding: where it is (stack, Terraform address, attribute path) and what is wrong."""
+
+    stack: str
+    address: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.address}.{self.path}" if self.path else self.address
+        return f"{self.stack}: {where}: {self.message}"
+
+
+@lru_cache(maxsize=1)
+def _schemas() -> tuple[dict[str, Any], dict[str, Any]]:
+    return load_schema()
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def _type_name(tf_type: Any) -> str:
+    if isinstance(tf_type, str):
+        return tf_type
+    return f"{tf_type[0]}({_type_name(tf_type[1])})" if tf_type[0] != "object" else "object"
+
+
+def _describe(value: Any) -> str:
+    names = {str: "string", bool: "bool", int: "number", float: "number", list: "list", dict: "object"}
+    shown = json.dumps(value)
+    return f"{names.get(type(value), type(value).__name__)} {shown if len(shown) <= 40 else shown[:37] + '...'}"
+
+
+def _number_like(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(value, str)
+
+
+def _type_errors(value: Any, tf_type: Any, path: str) -> list[tuple[str, str]]:
+    """(path, message) for each place ``value`` does not fit ``tf_type``, using Terraform's conversions."""
+    if _is_token(value):
+        return []
+    ok: bool
+    if tf_type == "string":
+        ok = isinstance(value, (str, int, float, bool))
+    elif tf_type == "number":
+        ok = _number_like(value)
+    elif tf_type == "bool":
+        ok = isinstance(value, bool) or value in ("true", "false")
+    elif tf_type[0] in ("list", "set"):
+        if not isinstance(value, list):
+            return [(path, f"expected {_type_name(tf_type)}, got {_describe(value)}")]
+        return [e for i, item in enumerate(value) for e in _type_errors(item, tf_type[1], f"{path}[{i}]")]
+    elif tf_type[0] == "map":
+        if not isinstance(value, dict):
+            return [(path, f"expected {_type_name(tf_type)}, got {_describe(value)}")]
+        return [e for k, item in value.items() for e in _type_errors(item, tf_type[1], f"{path}[{json.dumps(k)}]")]
+    else:
+        ok = isinstance(value, dict)
+    return [] if ok else [(path, f"expected {_type_name(tf_type)}, got {_describe(value)}")]
+
+
+class _Body:
+    """Checks one resource, data source or provider body, collecting errors."""
+
+    def __init__(self, stack: str, address: str, enums: dict[str, Any]) -> None:
+        self.stack, self.address, self.enums = stack, address, enums
+        self.errors: list[SchemaError] = []
+
+    def error(self, path: str, message: str) -> None:
+        self.errors.append(SchemaError(self.stack, self.address, path, message))
+
+    def check(self, body: Any, block: dict[str, Any], extras: dict[str, Any], path: str, dotted: str, meta: frozenset[str]) -> None:
+        if not isinstance(body, dict):
+            self.error(path, f"expected a block (object), got {_describe(body)}")
+            return
+        attrs, blocks = block.get("attributes", {}), block.get("block_types", {})
+        dynamic = set(body.get("dynamic", {})) if isinstance(body.get("dynamic"), dict) else set()
+        for name, value in body.items():
+            if name in meta or name == "dynamic":
+                continue
+            where, key = f"{path}.{name}" if path else name, f"{dotted}.{name}" if dotted else name
+            if name in attrs:
+                self.attribute(value, attrs[name], where, key)
+            elif name in blocks:
+                self.blocks(value, blocks[name], _extras_elem(extras, name), where, key)
+            else:
+                close = difflib.get_close_matches(name, [*attrs, *blocks], n=1)
+                self.error(where, "unknown attribute or block" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        for name, spec in attrs.items():
+            if spec.get("required") and body.get(name) is None:
+                self.error(f"{path}.{name}" if path else name, "required attribute is missing")
+        for name, spec in blocks.items():
+            required = spec.get("min_items", 0) > 0 or extras.get(name, {}).get("required", False)
+            if required and body.get(name) is None and name not in dynamic:
+                self.error(f"{path}.{name}" if path else name, "required block is missing")
+
+    def attribute(self, value: Any, spec: dict[str, Any], where: str, key: str) -> None:
+        if value is None:
+            return
+        if spec.get("computed") and not (spec.get("optional") or spec.get("required")):
+            self.error(where, "read-only attribute (computed by the provider) cannot be set")
+            return
+        for path, message in _type_errors(value, spec["type"], where):
+            self.error(path, message)
+        enum = self.enums.get(key)
+        if enum and isinstance(value, str) and not _is_token(value):
+            allowed = enum["enum"]
+            fold = (lambda s: s.lower()) if enum.get("ignore_case") else (lambda s: s)
+            if fold(value) not in {fold(a) for a in allowed}:
+                self.error(where, f"{value!r} is not one of {', '.join(allowed)}")
+
+    def blocks(self, value: Any, spec: dict[str, Any], extras: dict[str, Any], where: str, key: str) -> None:
+        if value is None or _is_token(value):
+            return
+        items = value if isinstance(value, list) else [value]
+        low, high = _limits(spec, extras)
+        if low and len(items) < low:
+            self.error(where, f"at least {low} block(s) required, got {len(items)}")
+        if high is not None and len(items) > high:
+            self.error(where, f"at most {high} block(s) allowed, got {len(items)}")
+        elem = extras.get("elem") if isinstance(extras.get("elem"), dict) else {}
+        for i, item in enumerate(items):
+            self.check(item, spec["block"], elem, f"{where}[{i}]", key, frozenset({"//"}))
+
+
+def _extras_elem(extras: dict[str, Any], name: str) -> dict[str, Any]:
+    node = extras.get(name)
+    return node if isinstance(node, dict) else {}
+
+
+def _limits(spec: dict[str, Any], extras: dict[str, Any]) -> tuple[int, int | None]:
+    """The tightest (min, max) item counts from the schema, the extras and the nesting mode."""
+    low = max(spec.get("min_items") or 0, extras.get("min_items") or 0)
+    highs = [h for h in (spec.get("max_items"), extras.get("max_items")) if h]
+    if spec["nesting_mode"] == "single":
+        highs.append(1)
+    return low, min(highs) if highs else None
+
+
+def validate_stack(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
+    """Every schema error in one synthesized ``cdk.tf.json`` document; non-OCI types are skipped."""
+    schema, extras = _schemas()
+    errors: list[SchemaError] = []
+    sections = (
+        ("resource", "", schema["resource_schemas"], extras["sdk_schema"]["resources"]),
+        ("data", "data.", schema["data_source_schemas"], extras["sdk_schema"]["data_sources"]),
+    )
+    for section, prefix, types, sdk in sections:
+        for tf_type, instances in (stack.get(section) or {}).items():
+            if not tf_type.startswith("oci_"):
+                continue
+            for name, body in (instances or {}).items():
+                checker = _Body(stack_name, f"{prefix}{tf_type}.{name}", extras["validated_enums"].get(tf_type, {}))
+                if tf_type not in types:
+                    checker.error("", f"unknown {'data source' if prefix else 'resource'} type {tf_type!r} in oracle/oci")
+                else:
+                    checker.check(body, types[tf_type]["block"], sdk.get(tf_type, {}), "", "", META)
+                errors += checker.errors
+    for i, body in enumerate((stack.get("provider") or {}).get("oci") or []):
+        alias = body.get("alias") if isinstance(body, dict) else None
+        checker = _Body(stack_name, f"provider.oci.{alias}" if alias else "provider.oci" + (f"[{i}]" if i else ""), {})
+        checker.check(body, schema["provider"]["block"], {}, "", "", frozenset({"//", "alias"}))
+        errors += checker.errors
+    return errors
+
+
+def validate_synth_dir(outdir: Path) -> list[SchemaError]:
+    """Validate every ``stacks/<name>/cdk.tf.json`` under a ``cdktf.out`` directory."""
+    files = sorted(Path(outdir).glob("stacks/*/cdk.tf.json"))
+    if not files:
+        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found (run `cdktf synth` first)")
+    errors: list[SchemaError] = []
+    for path in files:
+        try:
+            document = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            errors.append(SchemaError(path.parent.name, str(path), "", f"invalid JSON: {exc}"))
+            continue
+        errors += validate_stack(document, path.parent.name)
+    return errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cdk.validate", description="Check synthesized stacks against the OCI schema.")
+    parser.add_argument("outdir", nargs="?", type=Path, default=Path("cdktf.out"), help="cdktf output directory")
+    args = parser.parse_args(argv)
+    try:
+        errors = validate_synth_dir(args.outdir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}")
+        return 2
+    for error in errors:
+        print(error)
+    print(f"{len(errors)} schema error(s)" if errors else "schema: ok")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
