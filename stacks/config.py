@@ -1,0 +1,438 @@
+"""The environment config: one YAML file per environment, validated before anything is built.
+
+Every section forbids unknown keys (a typo must fail, not be dropped), OCID fields check the
+resource type, and the `training.recipe` section is validated by the launcher's own recipe
+definition (`launcher.recipe.Recipe`), so infra and training agree on one set of options.
+`load_configs` reports every problem of every file at once (`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from launcher.recipe import Recipe, RecipeError
+from launcher.settings import LauncherSettings
+from stacks import yamlsource
+from stacks.errors import ConfigError, Problem
+from stacks.ocids import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
+from stacks.pydantic_paths import describe
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+BucketName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+_REGION = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_OCI_URI = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^/]+)(/.*)?$")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- state ---------------------------------------------------------------------------------
+
+
+class OciState(Section):
+    """Terraform's native `oci` backend (Terraform >= 1.12): state objects in a bucket."""
+
+    backend: Literal["oci"]
+    bucket: BucketName
+    namespace: str = Field("", description="Object Storage namespace; '' = the environment's namespace.")
+    region: str = Field("", pattern=rf"{_REGION}|^$", description="'' = the environment's region.")
+    prefix: str = Field("", description="Prepended to every state key: <prefix>/<env>/<stack>.tfstate.")
+    auth: Literal["", "APIKey", "InstancePrincipal", "ResourcePrincipal", "SecurityToken"] = ""
+    config_file_profile: str = Field("", description="Profile of ~/.oci/config; '' = DEFAULT.")
+
+
+class S3State(Section):
+    """Terraform's `s3` backend against OCI's S3-compatible endpoint (customer secret keys)."""
+
+    backend: Literal["s3"]
+    bucket: BucketName
+    namespace: str = ""
+    region: str = Field("", pattern=rf"{_REGION}|^$")
+    prefix: str = ""
+    profile: str = Field("", description="AWS-style credentials profile holding the customer secret key.")
+
+
+class LocalState(Section):
+    """State files on this machine: for the demo and experiments only."""
+
+    backend: Literal["local"]
+    path: str = Field("terraform-state", min_length=1,
+                      description="Directory, relative to the synth output directory's parent.")
+
+
+StateConfig = Annotated[OciState | S3State | LocalState, Field(discriminator="backend")]
+
+
+# ---- network -------------------------------------------------------------------------------
+
+
+class CreateNetwork(Section):
+    """A VCN, private subnet, NAT and service gateways in the `<env>-network` stack."""
+
+    mode: Literal["create"]
+    vcn_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
+    subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/24")
+
+    @model_validator(mode="after")
+    def _subnet_inside_vcn(self) -> "CreateNetwork":
+        if not self.subnet_cidr.subnet_of(self.vcn_cidr):
+            raise ValueError(f"subnet_cidr {self.subnet_cidr} is not inside vcn_cidr {self.vcn_cidr}")
+        return self
+
+
+class ExistingNetwork(Section):
+    """A subnet someone else manages; the job's nodes attach to it."""
+
+    mode: Literal["existing"]
+    subnet_ocid: SubnetOcid
+
+
+class DefaultNetwork(Section):
+    """The Data Science service's managed network: no VCN to manage, egress only."""
+
+    mode: Literal["default"]
+
+
+NetworkConfig = Annotated[CreateNetwork | ExistingNetwork | DefaultNetwork, Field(discriminator="mode")]
+
+
+# ---- storage, registry, logs ---------------------------------------------------------------
+
+
+class StorageConfig(Section):
+    """The outputs bucket: checkpoints, adapters and metrics of every run."""
+
+    outputs_bucket: BucketName | None = Field(None, description="None = ocift-<env>-outputs.")
+    kms_key_ocid: KeyOcid | None = None
+    checkpoint_expiry_days: int | None = Field(30, ge=1, description="Delete checkpoints/ after N days; None = keep.")
+    versioning: bool = False
+    prevent_destroy: bool = False
+
+
+class RegistryConfig(Section):
+    """The OCIR repository the launcher image is pushed to."""
+
+    repository: str = Field("ocift/launcher", pattern=r"^[a-z0-9][a-z0-9._/-]{0,254}$")
+    immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
+
+
+class LogsConfig(Section):
+    """The log group and job-run log."""
+
+    retention_days: Literal[30, 60, 90, 120, 150, 180] = 30
+
+
+# ---- training ------------------------------------------------------------------------------
+
+
+class ImageConfig(Section):
+    """The launcher image: `<registry>/<namespace>/<repository>` plus a tag and/or digest."""
+
+    repository: str = Field(pattern=r"^[a-z0-9.-]+\.ocir\.io/[a-z0-9-]+/[a-z0-9][a-z0-9._/-]*$")
+    tag: str = Field("", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
+    digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        if value and not _DIGEST.match(value):
+            raise ValueError("must look like sha256:<64 lowercase hex digits>")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_pull(self) -> "ImageConfig":
+        if not self.tag and not self.digest:
+            raise ValueError("give a tag, a digest, or both")
+        return self
+
+    @property
+    def reference(self) -> str:
+        """What the job pulls: `repo:tag` (the digest travels separately as image_digest)."""
+        return f"{self.repository}:{self.tag}" if self.tag else self.repository
+
+
+class NodeGroupConfig(Section):
+    """One group of identical nodes of the multi-node job."""
+
+    name: Name = "nodes"
+    shape: str = Field(pattern=r"^(VM|BM)\.[A-Za-z0-9.]+$")
+    ocpus: float | None = Field(None, gt=0, description="Flex shapes only.")
+    memory_gbs: float | None = Field(None, gt=0, description="Flex shapes only.")
+    replicas: int = Field(ge=1)
+    minimum_success_replicas: int | None = Field(None, ge=1, description="None = replicas.")
+    block_storage_gbs: int = Field(100, ge=50, le=10240)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NodeGroupConfig":
+        problems = []
+        if self.minimum_success_replicas is not None and self.minimum_success_replicas > self.replicas:
+            problems.append(f"minimum_success_replicas ({self.minimum_success_replicas}) "
+                            f"exceeds replicas ({self.replicas})")
+        flex = self.shape.endswith(".Flex")
+        if flex and (self.ocpus is None or self.memory_gbs is None):
+            problems.append(f"flex shape {self.shape} needs ocpus and memory_gbs")
+        if not flex and (self.ocpus is not None or self.memory_gbs is not None):
+            problems.append(f"ocpus and memory_gbs apply only to .Flex shapes, not {self.shape}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def min_success(self) -> int:
+        return self.minimum_success_replicas or self.replicas
+
+
+class RunConfig(Section):
+    """A job run started by `cdktf deploy` (asynchronously: apply does not wait for it)."""
+
+    name: Name
+
+
+class TrainingConfig(Section):
+    """The Data Science project, the multi-node job, and its runs."""
+
+    project_name: str | None = Field(None, description="None = ocift-<env>.")
+    job_name: str | None = Field(None, description="None = ocift-<env>-finetune.")
+    image: ImageConfig
+    node_groups: list[NodeGroupConfig] = Field(min_length=1, max_length=5)
+    startup_order: Literal["IN_PARALLEL", "IN_ORDER"] = "IN_PARALLEL"
+    max_runtime_minutes: int = Field(1440, ge=1, le=43200)
+    launcher: LauncherSettings = Field(default_factory=LauncherSettings)
+    recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by launcher.recipe.Recipe.")
+    runs: list[RunConfig] = Field(default_factory=list)
+
+    @field_validator("node_groups")
+    @classmethod
+    def _unique_groups(cls, groups: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
+        return _unique([g.name for g in groups], "node group") and groups
+
+    @field_validator("runs")
+    @classmethod
+    def _unique_runs(cls, runs: list[RunConfig]) -> list[RunConfig]:
+        return _unique([r.name for r in runs], "run") and runs
+
+
+# ---- rules ---------------------------------------------------------------------------------
+
+
+class Suppression(Section):
+    """Accept one rule's finding on purpose, saying why (the reason is printed in every summary)."""
+
+    rule: str = Field(min_length=1)
+    resource: str = Field("*", description="Terraform address or fnmatch pattern; * = every resource.")
+    stack: str = Field("*", description="Stack name or pattern; * = every stack of the environment.")
+    reason: str = Field(min_length=10)
+
+
+class RulesConfig(Section):
+    suppress: list[Suppression] = Field(default_factory=list)
+
+
+# ---- the environment -----------------------------------------------------------------------
+
+
+class EnvironmentConfig(Section):
+    """One environment (dev, prod, ...): everything its stacks are built from."""
+
+    environment: Name
+    tier: Literal["development", "production"] = "development"
+    region: str = Field(pattern=_REGION)
+    home_region: str = Field("", pattern=rf"{_REGION}|^$", description="IAM writes go here; '' = region.")
+    tenancy_ocid: TenancyOcid
+    compartment_ocid: CompartmentOcid
+    network_compartment_ocid: CompartmentOcid | None = None
+    namespace: str = Field(pattern=r"^[a-z0-9]{1,64}$", description="Object Storage namespace of the tenancy.")
+    tags: dict[Annotated[str, Field(pattern=r"^[^\s.]{1,100}$")], Annotated[str, Field(max_length=256)]] = Field(
+        min_length=1)
+    state: StateConfig
+    network: NetworkConfig
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    training: TrainingConfig
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+
+    # ---- derived names (one place, so every stack agrees) ----
+
+    @property
+    def outputs_bucket(self) -> str:
+        return self.storage.outputs_bucket or f"ocift-{self.environment}-outputs"
+
+    @property
+    def project_name(self) -> str:
+        return self.training.project_name or f"ocift-{self.environment}"
+
+    @property
+    def job_name(self) -> str:
+        return self.training.job_name or f"ocift-{self.environment}-finetune"
+
+    @property
+    def network_compartment(self) -> str:
+        return self.network_compartment_ocid or self.compartment_ocid
+
+    @property
+    def iam_region(self) -> str:
+        return self.home_region or self.region
+
+    @property
+    def output_uri(self) -> str:
+        """Where the launcher syncs outputs: the configured URI, else the job's prefix of the bucket."""
+        return self.training.launcher.output_uri or f"oci://{self.outputs_bucket}@{self.namespace}/{self.job_name}/"
+
+    def recipe(self) -> Recipe:
+        """The validated recipe (load_config has already checked it)."""
+        return Recipe.from_mapping(self.training.recipe, "training.recipe")
+
+    def input_buckets(self) -> list[str]:
+        """Buckets the recipe reads (model, tokenizer, data, PEFT checkpoint) besides the outputs bucket."""
+        train = self.recipe().train_config
+        uris = [train.model_name, train.tokenizer_name, train.data_path, train.from_peft_checkpoint]
+        buckets = {m.group("bucket") for u in uris if (m := _OCI_URI.match(u))}
+        return sorted(buckets - {self.outputs_bucket})
+
+    def warnings(self) -> list[str]:
+        """Legal but risky choices, printed by `ocift validate` and the synth summary."""
+        out = []
+        if not self.training.image.digest:
+            out.append("training.image: not pinned to a digest; a re-pushed tag changes what runs")
+        if self.state.backend == "local":
+            out.append("state.backend: local state is for the demo; use oci or s3 for a shared environment")
+        return out
+
+
+def _unique(names: list[str], what: str) -> bool:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
+    return True
+
+
+# ---- cross-field checks that need the whole config (reported with field paths) --------------
+
+
+def _semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks across sections; each returns the field path it blames."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    image = config.training.image
+    if not image.repository.endswith("/" + config.registry.repository):
+        out.append((("training", "image", "repository"),
+                    f"must be the registry repository {config.registry.repository!r} "
+                    f"(<region-key>.ocir.io/{config.namespace}/{config.registry.repository})"))
+    elif f".ocir.io/{config.namespace}/" not in image.repository:
+        out.append((("training", "image", "repository"), f"must be in namespace {config.namespace!r}"))
+    uri = _OCI_URI.match(config.training.launcher.output_uri)
+    if config.training.launcher.output_uri and not (uri and uri.group("bucket") == config.outputs_bucket):
+        out.append((("training", "launcher", "output_uri"),
+                    f"must be oci://{config.outputs_bucket}@{config.namespace}/... (the outputs bucket the job may write)"))
+    if config.tier == "production":
+        if not image.digest:
+            out.append((("training", "image", "digest"), "production environments must pin the image to a digest"))
+        if config.state.backend == "local":
+            out.append((("state", "backend"), "production environments need a remote state backend (oci or s3)"))
+        if not config.storage.prevent_destroy:
+            out.append((("storage", "prevent_destroy"), "production environments must protect the outputs bucket"))
+    return out
+
+
+# ---- loading -------------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> EnvironmentConfig:
+    """Load and validate one config file; raises ConfigError with every problem found."""
+    return load_configs([path])[0]
+
+
+def load_configs(paths: list[Path]) -> list[EnvironmentConfig]:
+    """Load and validate every file; raises one ConfigError holding every file's problems."""
+    configs: list[EnvironmentConfig] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        config, found = _load(path)
+        problems += found
+        if config is None:
+            continue
+        display = display_name(path)
+        if config.environment in seen:
+            problems.append(Problem(display, "environment",
+                                    f"{config.environment!r} is already defined by {seen[config.environment]}"))
+        seen[config.environment] = display
+        configs.append(config)
+    if problems:
+        raise ConfigError(problems)
+    return configs
+
+
+def display_name(path: Path) -> str:
+    """The path as a user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
+    source, problems = yamlsource.read(path, display_name(path))
+    if source is None:
+        return None, problems
+    problems = []
+    config = None
+    try:
+        config = EnvironmentConfig.model_validate(source.data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc, message = describe(EnvironmentConfig, error)
+            problems.append(Problem(source.file, _dotted(loc), message, source.line_of(loc)))
+    problems += _recipe_problems(source)
+    if config is not None and not problems:
+        problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
+                     for loc, msg in _semantic_problems(config)]
+    return (config if not problems else None), problems
+
+
+def _recipe_problems(source: yamlsource.Source) -> list[Problem]:
+    """Validate `training.recipe` with the launcher's definition, blaming `training.recipe.<option>`."""
+    training = source.data.get("training")
+    recipe = training.get("recipe") if isinstance(training, dict) else None
+    if not isinstance(recipe, dict):
+        return []
+    try:
+        Recipe.from_mapping(recipe, "training.recipe")
+    except RecipeError as exc:
+        return [_recipe_problem(source, text) for text in exc.problems]
+    return []
+
+
+_OPTION_PROBLEM = re.compile(r"^(?P<option>[a-z_]+(\.[a-z_]+)?(\.[0-9]+)?): (?P<message>.*)$", re.S)
+_UNKNOWN_OPTION = re.compile(r"^unknown option '(?P<option>[^']+)'(?P<rest>.*)$", re.S)
+
+
+def _recipe_problem(source: yamlsource.Source, text: str) -> Problem:
+    """Turn one RecipeError line into a Problem at `training.recipe.<option>` where it names one."""
+    option, message = "", text
+    if match := _UNKNOWN_OPTION.match(text):
+        option, message = match.group("option"), "unknown option" + match.group("rest")
+    elif match := _OPTION_PROBLEM.match(text):
+        option, message = match.group("option"), match.group("message")
+    loc: tuple[str | int, ...] = ("training", "recipe", *option.split(".")) if option else ("training", "recipe")
+    flat = ("training", "recipe", option.rpartition(".")[2])
+    if loc not in source.lines and flat in source.lines:
+        loc = flat  # the author wrote the bare llama-recipes name: point at what they wrote
+    return Problem(source.file, _dotted(loc), message, source.line_of(loc))
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    """('training', 'node_groups', 0, 'replicas') -> 'training.node_groups[0].replicas'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

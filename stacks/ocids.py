@@ -1,0 +1,44 @@
+"""OCID fields that check the resource type, so a subnet OCID pasted into a compartment field
+fails at `cdktf synth` rather than at apply time, half-way through a deploy.
+
+Format: `ocid1.<resource type>.<realm>.[region][.future use].<unique id>`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+_OCID = re.compile(
+    r"^ocid1\.(?P<type>[a-z0-9]+)\.(?P<realm>oc[0-9]+)\.(?P<region>[a-z0-9-]*)(\.[a-z0-9-]*)?\.(?P<id>[a-z0-9]{8,})$"
+)
+
+
+def ocid_type(value: str) -> str | None:
+    """The resource type of a well-formed OCID, or None when `value` is not one."""
+    match = _OCID.match(value)
+    return match.group("type") if match else None
+
+
+def _checker(*types: str):
+    """A validator accepting OCIDs of the given resource types only."""
+    wanted = " or ".join(f"ocid1.{t}." for t in types)
+
+    def check(value: str) -> str:
+        found = ocid_type(value)
+        if found is None:
+            raise ValueError(f"not an OCID (expected {wanted}<realm>.<region>.<id>)")
+        if found not in types:
+            raise ValueError(f"expected {wanted} OCID, got a {found} OCID")
+        return value
+
+    return AfterValidator(check)
+
+
+TenancyOcid = Annotated[str, _checker("tenancy")]
+CompartmentOcid = Annotated[str, _checker("compartment", "tenancy")]
+SubnetOcid = Annotated[str, _checker("subnet")]
+KeyOcid = Annotated[str, _checker("key")]
+VaultSecretOcid = Annotated[str, _checker("vaultsecret")]
