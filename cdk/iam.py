@@ -21,7 +21,7 @@ from cdktf import IListProducer, IResolveContext, Lazy, TerraformStack
 from constructs import Construct, IValidation
 
 from cdk.oci.identity import IdentityDynamicGroup, IdentityPolicy
-from cdk.props import Problems, is_token
+from cdk.props import Problems, is_token, validate
 
 Verb = Literal["inspect", "read", "use", "manage"]
 VERBS: tuple[str, ...] = ("inspect", "read", "use", "manage")
@@ -171,18 +171,21 @@ class DynamicGroupProps:
     description: str = "ocift job runs"
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def problems(self) -> list[str]:
+        p = Problems()
+        p.extend("principal", self.principal.problems())
+        p.ocid("tenancy_id", self.tenancy_id, "tenancy")
+        p.check(bool(self.description.strip()), "description", "is required by OCI")
+        p.tags("tags", self.tags)
+        return p.items
+
 
 class DynamicGroup(Construct):
     """Creates the dynamic group of a `DynamicGroupPrincipal` (an admin stack's job)."""
 
     def __init__(self, scope: Construct, id_: str, props: DynamicGroupProps):
         super().__init__(scope, id_)
-        p = Problems()
-        p.extend("principal", props.principal.problems())
-        p.ocid("tenancy_id", props.tenancy_id, "tenancy")
-        p.check(bool(props.description.strip()), "description", "is required by OCI")
-        p.tags("tags", props.tags)
-        p.raise_for(self.node.path)
+        validate(self.node.path, props.problems())
         self.principal = props.principal
         self.resource = IdentityDynamicGroup(
             self, "Resource",
@@ -205,6 +208,16 @@ class PolicyProps:
     description: str = "ocift grants"
     statements: Sequence[Statement] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        p = Problems()
+        p.pattern("name", self.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
+        p.check(bool(self.description.strip()), "description", "is required by OCI")
+        p.tags("tags", self.tags)
+        for i, statement in enumerate(self.statements):
+            p.extend(f"statements[{i}]", statement.problems())
+        return p.items
 
 
 @jsii.implements(IListProducer)
@@ -241,14 +254,7 @@ class Policy(Construct):
 
     def __init__(self, scope: Construct, id_: str, props: PolicyProps):
         super().__init__(scope, id_)
-        p = Problems()
-        p.pattern("name", props.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
-        p.ocid("compartment_id", props.compartment_id, ("compartment", "tenancy"))
-        p.check(bool(props.description.strip()), "description", "is required by OCI")
-        p.tags("tags", props.tags)
-        for i, statement in enumerate(props.statements):
-            p.extend(f"statements[{i}]", statement.problems())
-        p.raise_for(self.node.path)
+        validate(self.node.path, props.problems())
         self.compartment_id = props.compartment_id
         self.statements: list[Statement] = []
         self.resource = IdentityPolicy(
@@ -267,7 +273,7 @@ class Policy(Construct):
         p = Problems()
         for i, statement in enumerate(statements):
             p.extend(f"statements[{i}]", statement.problems())
-        p.raise_for(self.node.path)
+        validate(self.node.path, p.items)
         for statement in statements:
             if statement.render() not in self.rendered():
                 self.statements.append(statement)
@@ -310,6 +316,6 @@ def grant_secret_read(scope: Construct, grantee: Grantee, secret_id: str, compar
     """
     p = Problems()
     p.ocid("secret_id", secret_id, "vaultsecret")
-    p.raise_for(f"{scope.node.path} grant_secret_read")
+    validate(f"{scope.node.path} grant_secret_read", p.items)
     return grant(scope, grantee, compartment_id, [("read", "secret-bundles")],
                  (Condition("target.secret.id", secret_id),), policy)

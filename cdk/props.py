@@ -26,13 +26,19 @@ class PropsError(ValueError):
         super().__init__(f"{owner}: {len(problems)} invalid prop(s):\n  - " + "\n  - ".join(problems))
 
 
+def validate(owner: str, problems: list[str]) -> None:
+    """Raise every problem of one construct's props at once (no-op when there are none)."""
+    if problems:
+        raise PropsError(owner, problems)
+
+
 def is_token(value: object) -> bool:
     """True for a cdktf token (a reference resolved only by Terraform)."""
     return isinstance(value, str) and Token.is_unresolved(value)
 
 
 class Problems:
-    """Collects `prop: message` lines; `raise_for` raises them all at once."""
+    """Collects `prop: message` lines; `validate` raises them all at once."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
@@ -49,10 +55,6 @@ class Problems:
     def extend(self, prefix: str, problems: Iterable[str]) -> None:
         """Adopt problems of a nested props object under `prefix` (`node_groups[0]`)."""
         self.items.extend(f"{prefix}.{p}" for p in problems)
-
-    def raise_for(self, owner: str) -> None:
-        if self.items:
-            raise PropsError(owner, self.items)
 
     # ---- common checks ------------------------------------------------------------
 
