@@ -37,6 +37,10 @@ class LauncherSettings(BaseModel):
     sync_interval_s: float = Field(30.0, gt=0, description="How often completed checkpoints are uploaded.")
     cache_dir: str = Field("", description="Staged models and data; '' = ~/.cache/ocift.")
     work_dir: str = Field("", description="Local outputs before sync; '' = a directory under cache_dir.")
+    train_module: str = Field(
+        "launcher.train", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        description="Python module torchrun runs on every process (`python -m <module> <recipe flags>`).",
+    )
     secrets: dict[str, str] = Field(
         default_factory=dict,
         description="Environment variable name -> Vault secret OCID, read at run time (e.g. HF_TOKEN).",
