@@ -1,0 +1,123 @@
+"""OCIR container repository with a pull grant, and the image reference a job runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from constructs import Construct
+
+from cdk.iam import Condition, Grantee, Policy, Statement, grant
+from cdk.oci.artifacts import ArtifactsContainerRepository
+from cdk.props import Problems, PropsError, validate
+
+_REGISTRY = re.compile(r"^[a-z0-9-]+\.ocir\.io$")
+_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REFERENCE = re.compile(r"^(?P<registry>[^/]+)/(?P<namespace>[^/]+)/(?P<repository>[^:@]+)"
+                        r"(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$")
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """`<region-key>.ocir.io/<namespace>/<repository>[:tag][@sha256:<digest>]`.
+
+    A job should run an image pinned by digest: a tag can be moved, a digest cannot.
+    """
+
+    registry: str
+    namespace: str
+    repository: str
+    digest: str | None = None
+    tag: str | None = None
+
+    @classmethod
+    def parse(cls, reference: str) -> "ImageReference":
+        """Parse and validate a full reference; every problem is reported at once."""
+        match = _REFERENCE.match(reference)
+        if not match:
+            raise PropsError("image", [f"image: {reference!r} is not <region-key>.ocir.io/<namespace>/<repo>[:tag][@digest]"])
+        image = cls(**match.groupdict())
+        validate(f"image {reference!r}", image.problems())
+        return image
+
+    @property
+    def pinned(self) -> bool:
+        return self.digest is not None
+
+    def __str__(self) -> str:
+        text = f"{self.registry}/{self.namespace}/{self.repository}"
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+    def problems(self, require_digest: bool = False) -> list[str]:
+        p = Problems()
+        p.pattern("registry", self.registry, _REGISTRY, "an OCIR host such as iad.ocir.io")
+        p.pattern("namespace", self.namespace, _NAMESPACE, "the tenancy's Object Storage namespace")
+        p.pattern("repository", self.repository, _REPOSITORY, "lowercase path components separated by '/'")
+        if self.tag is not None:
+            p.pattern("tag", self.tag, _TAG, "up to 128 letters, digits, '_', '.' or '-'")
+        if self.digest is not None:
+            p.pattern("digest", self.digest, _DIGEST, "sha256: followed by 64 lowercase hex digits")
+        elif require_digest:
+            p.add("digest", "is required: pin the image by digest (require_digest is set)")
+        p.check(self.tag is not None or self.digest is not None, "tag", "give a tag or a digest")
+        return p.items
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContainerRepositoryProps:
+    """Props of a `ContainerRepository`.
+
+    name: the repository name (`ocift/trainer`): lowercase components separated by '/'.
+    compartment_id: where the repository lives; grants are scoped to it.
+    immutable: refuse pushing over an existing tag (default off; on in prod).
+    tags: freeform tags. The repository is always private.
+    """
+
+    name: str
+    compartment_id: str
+    immutable: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        p = Problems()
+        p.pattern("name", self.name, _REPOSITORY, "lowercase path components separated by '/'")
+        p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
+        p.tags("tags", self.tags)
+        return p.items
+
+
+class ContainerRepository(Construct):
+    """A private OCIR repository (`Resource`), with `grant_pull` and image references into it."""
+
+    def __init__(self, scope: Construct, id_: str, props: ContainerRepositoryProps):
+        super().__init__(scope, id_)
+        validate(self.node.path, props.problems())
+        self.compartment_id = props.compartment_id
+        self.repository_name = props.name
+        self.resource = ArtifactsContainerRepository(
+            self, "Resource",
+            compartment_id=props.compartment_id,
+            display_name=props.name,
+            is_public=False,
+            is_immutable=props.immutable,
+            freeform_tags=dict(props.tags) or None,
+        )
+
+    def image(self, registry: str, namespace: str, *, digest: str | None = None, tag: str | None = None) -> ImageReference:
+        """A reference to an image in this repository; `registry` is `<region-key>.ocir.io`."""
+        return ImageReference(registry=registry, namespace=namespace, repository=self.repository_name,
+                              digest=digest, tag=tag)
+
+    def grant_pull(self, grantee: Grantee, policy: Policy | None = None) -> list[Statement]:
+        """`read repos` where target.repo.name is this repository."""
+        return grant(self, grantee, self.compartment_id, [("read", "repos")],
+                     (Condition("target.repo.name", self.repository_name),), policy)
