@@ -1,0 +1,86 @@
+"""Where the two sides of a review come from: synthesized trees, a git ref, or a Terraform plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cdk.review.model import Resource
+
+
+class ReviewInputError(RuntimeError):
+    """An input that cannot be reviewed, naming the file or ref at fault."""
+
+
+def load_tree(outdir: Path) -> dict[str, dict[str, Any]]:
+    """Every stack of a `cdktf.out` directory: stack name -> its synthesized JSON document."""
+    stacks_dir = Path(outdir) / "stacks"
+    if not stacks_dir.is_dir():
+        raise ReviewInputError(f"{outdir}: not a synthesized tree (no stacks/ directory; run `cdktf synth` first)")
+    out: dict[str, dict[str, Any]] = {}
+    for stack_file in sorted(stacks_dir.glob("*/cdk.tf.json")):
+        try:
+            out[stack_file.parent.name] = json.loads(stack_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ReviewInputError(f"{stack_file}: unreadable stack: {exc}") from None
+    return out
+
+
+def resources_of(stack: str, document: dict[str, Any]) -> dict[str, Resource]:
+    """Resources and data sources of one synthesized stack, without cdktf's `//` metadata."""
+    found: dict[str, Resource] = {}
+    for prefix, section in (("", document.get("resource", {})), ("data.", document.get("data", {}))):
+        for tf_type, named in section.items():
+            for name, attrs in named.items():
+                meta = attrs.get("//", {}).get("metadata", {})
+                clean = {k: v for k, v in attrs.items() if k != "//"}
+                address = f"{prefix}{tf_type}.{name}"
+                found[address] = Resource(stack, address, tf_type, clean, meta.get("path", ""))
+    return found
+
+
+def synth_ref(ref: str, repo: Path, workdir: Path) -> Path:
+    """Synthesize the commit `ref` in a temporary worktree; return its output directory."""
+    tree = workdir / "base-worktree"
+    outdir = workdir / "base-out"
+    add = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref],
+                         capture_output=True, text=True)
+    if add.returncode != 0:
+        raise ReviewInputError(f"git ref {ref!r}: cannot check it out: {add.stderr.strip()}")
+    try:
+        synth_dir(tree, outdir)
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    return outdir
+
+
+def synth_dir(source: Path, outdir: Path) -> Path:
+    """Run the stacks app of the checkout at `source` (its own code, this interpreter)."""
+    env = {**os.environ, "CDKTF_OUTDIR": str(outdir), "PYTHONPATH": str(source)}
+    proc = subprocess.run([sys.executable, "-m", "stacks.main"], cwd=source, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ReviewInputError(f"synthesizing {source} failed:\n{proc.stdout}{proc.stderr}")
+    return outdir
+
+
+def temporary_workdir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="ocift-review-")
+
+
+def load_plan(path: Path) -> dict[str, Any]:
+    """A `terraform show -json <plan>` document (format_version 1.x)."""
+    try:
+        plan = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ReviewInputError(f"{path}: not a readable plan JSON: {exc}") from None
+    if not isinstance(plan, dict) or "format_version" not in plan:
+        raise ReviewInputError(f"{path}: not `terraform show -json` output (no format_version)")
+    if not str(plan["format_version"]).startswith("1."):
+        raise ReviewInputError(f"{path}: plan format_version {plan['format_version']} is not supported (1.x is)")
+    return plan

@@ -1,0 +1,99 @@
+"""What a review is made of: resources as synthesized, and the changes between two versions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource (or data source) of one stack, as synthesized or as in a plan."""
+
+    stack: str
+    address: str  # "oci_objectstorage_bucket.outputs_bucket"; data sources start with "data."
+    type: str
+    attrs: dict[str, Any]
+    path: str = ""  # construct path, when cdktf recorded it
+
+    @property
+    def name(self) -> str:
+        return self.address.rsplit(".", 1)[-1]
+
+
+class Action(str, Enum):
+    REPLACE = "replace"  # destroy, then create
+    DELETE = "delete"
+    RENAME = "rename"  # same resource under a new logical id: Terraform destroys and creates it
+    CREATE = "create"
+    UPDATE = "update"
+
+    @property
+    def order(self) -> int:
+        """Destroys and replacements first: they are what a reviewer must not miss."""
+        return list(Action).index(self)
+
+
+@dataclass(frozen=True)
+class AttrChange:
+    path: str  # "job_node_configuration_details[0].job_node_group_configuration_details_list[0].replicas"
+    before: Any
+    after: Any
+    forces_replacement: bool = False
+    sensitive: bool = False
+
+
+@dataclass
+class ResourceChange:
+    stack: str
+    address: str
+    type: str
+    action: Action
+    changes: list[AttrChange] = field(default_factory=list)
+    dangerous: bool = False
+    reason: str = ""  # why it is dangerous or replaced, in words
+    renamed_from: str = ""
+
+    @property
+    def replacement_causes(self) -> list[str]:
+        return [c.path for c in self.changes if c.forces_replacement]
+
+
+@dataclass
+class PolicyChange:
+    stack: str
+    address: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    widenings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StackReport:
+    name: str
+    changes: list[ResourceChange] = field(default_factory=list)
+    policies: list[PolicyChange] = field(default_factory=list)
+    new_findings: list[str] = field(default_factory=list)
+    diagram: str = ""
+
+    @property
+    def dangerous(self) -> bool:
+        return any(c.dangerous for c in self.changes) or any(p.widenings for p in self.policies)
+
+
+@dataclass
+class Report:
+    source: str  # "synthesized trees" or "terraform plan"
+    stacks: list[StackReport] = field(default_factory=list)
+
+    @property
+    def dangerous(self) -> bool:
+        return any(s.dangerous for s in self.stacks)
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for stack in self.stacks:
+            for change in stack.changes:
+                out[change.action.value] += 1
+        return out

@@ -1,0 +1,111 @@
+"""A review in three forms: Markdown for a PR comment, JSON for bots, plain text for a terminal."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from cdk.review.model import Action, AttrChange, Report, ResourceChange, StackReport
+
+_LONG = 8  # sections longer than this fold into <details>
+_WIDTH = 80  # values are cut to this many characters
+
+
+def _value(change: AttrChange, value: Any) -> str:
+    if change.sensitive and value is not None:
+        return "(sensitive)"
+    text = "null" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
+
+
+def _headline(report: Report) -> str:
+    counts = report.counts()
+    parts = [f"{n} to {action}" for action, n in counts.items() if n]
+    return ", ".join(parts) if parts else "no changes"
+
+
+def _why(change: ResourceChange) -> str:
+    if change.action is Action.REPLACE and not change.reason:
+        return "forces replacement: " + ", ".join(change.replacement_causes)
+    return change.reason
+
+
+def to_json(report: Report) -> str:
+    def encode(obj: Any) -> Any:
+        if isinstance(obj, Action):
+            return obj.value
+        raise TypeError(type(obj))
+
+    data = dataclasses.asdict(report)
+    for stack in data["stacks"]:
+        for change in stack["changes"]:
+            for attr in change["changes"]:
+                if attr["sensitive"]:
+                    attr["before"] = attr["after"] = "(sensitive)"
+    data["dangerous"] = report.dangerous
+    data["counts"] = report.counts()
+    return json.dumps(data, indent=2, default=encode, sort_keys=True)
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"## ocift review ({report.source}): {_headline(report)}", ""]
+    if report.dangerous:
+        lines += ["> **Dangerous changes**: destroys or replacements of stateful resources, or wider IAM "
+                  "access. This needs an explicit approval.", ""]
+    for stack in report.stacks:
+        lines += _markdown_stack(stack)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _markdown_stack(stack: StackReport) -> list[str]:
+    lines = [f"### Stack `{stack.name}`", ""]
+    if stack.changes:
+        lines += ["| | action | resource | why |", "|---|---|---|---|"]
+        for change in stack.changes:
+            mark = "**!**" if change.dangerous else ""
+            lines.append(f"| {mark} | {change.action.value} | `{change.address}` | {_why(change)} |")
+        lines.append("")
+        detail = [f"- `{c.address}` `{a.path}`: `{_value(a, a.before)}` → `{_value(a, a.after)}`"
+                  + (" (forces replacement)" if a.forces_replacement else "")
+                  for c in stack.changes if c.action is not Action.CREATE for a in c.changes]
+        lines += _fold("Attribute changes", detail)
+    else:
+        lines += ["No resource changes.", ""]
+    for policy in stack.policies:
+        lines += [f"#### IAM: `{policy.address}`", ""]
+        for reason in policy.widenings:
+            lines.append(f"- **Widens access**: {reason}")
+        lines += ["", "```diff"] + [f"- {s}" for s in policy.removed] + [f"+ {s}" for s in policy.added] + ["```", ""]
+    if stack.new_findings:
+        lines += _fold("New rule findings", [f"- {f}" for f in stack.new_findings], always_open=True)
+    if stack.diagram:
+        lines += ["<details><summary>Diagram</summary>", "", "```mermaid", stack.diagram, "```", "", "</details>", ""]
+    return lines
+
+
+def _fold(title: str, items: list[str], always_open: bool = False) -> list[str]:
+    if not items:
+        return []
+    if always_open or len(items) <= _LONG:
+        return [f"**{title}**", "", *items, ""]
+    return [f"<details><summary>{title} ({len(items)})</summary>", "", *items, "", "</details>", ""]
+
+
+def to_text(report: Report) -> str:
+    lines = [f"ocift review ({report.source}): {_headline(report)}"]
+    for stack in report.stacks:
+        lines.append(f"\n{stack.name}")
+        for change in stack.changes:
+            flag = "!" if change.dangerous else " "
+            why = _why(change)
+            lines.append(f" {flag} {change.action.value:<8} {change.address}" + (f"  ({why})" if why else ""))
+            if change.action is not Action.CREATE:
+                lines += [f"      {a.path}: {_value(a, a.before)} -> {_value(a, a.after)}" for a in change.changes]
+        for policy in stack.policies:
+            lines += [f"   iam {policy.address}"] + [f"      - {s}" for s in policy.removed]
+            lines += [f"      + {s}" for s in policy.added] + [f"      ! widens: {w}" for w in policy.widenings]
+        lines += [f"   finding: {f}" for f in stack.new_findings]
+    if report.dangerous:
+        lines.append("\nDANGEROUS changes present (exit status 2).")
+    return "\n".join(lines) + "\n"
