@@ -114,7 +114,7 @@ def collect(name: str, doc: str, block: dict[str, Any], where: str, out: list[St
         struct.exposed[attr] = kind
         if spec.get("required") or spec.get("optional"):
             if kind == "object":
-                raise ValueError(f"{where}.{attr}: settable object attributes are not supported")
+                raise ValueError(f"{where}.{attr}: settable attributes of type {spec['type']} are not supported")
             struct.args[attr] = (kind, bool(spec.get("required")))
     for child, spec in sorted(block.get("block_types", {}).items()):
         single = spec["nesting_mode"] == "single" or spec.get("max_items") == 1
