@@ -7,7 +7,8 @@ from typing import Any
 
 import hcl2
 import pytest
-from cdktf import TerraformOutput, TerraformStack, Testing
+from cdktf import TerraformOutput, TerraformStack
+from cdktf import Testing as CdktfTesting
 
 from cdk.oci.core import (
     CoreRouteTable,
@@ -35,7 +36,7 @@ IDS = [("data." if d else "") + t for t, d in KINDS]
 
 
 def _synth(stack: TerraformStack) -> dict[str, Any]:
-    return json.loads(Testing.synth(stack))
+    return json.loads(CdktfTesting.synth(stack))
 
 
 def _body(doc: dict[str, Any], tf_type: str, data: bool, name: str = "it") -> dict[str, Any]:
@@ -45,7 +46,7 @@ def _body(doc: dict[str, Any], tf_type: str, data: bool, name: str = "it") -> di
 
 
 def _hcl_body(stack: TerraformStack, tf_type: str, data: bool) -> dict[str, Any]:
-    parsed = hcl2.loads(Testing.synth_hcl(stack), serialization_options=HCL_OPTIONS)
+    parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
     (entry,) = [e for e in parsed["data" if data else "resource"] if tf_type in e]
     return entry[tf_type]["it"]
 
@@ -160,6 +161,6 @@ def test_provider_pins_source_and_version_and_synthesizes_its_settings(stack: Te
         {"region": "eu-frankfurt-1", "auth": "ResourcePrincipal", "ignore_defined_tags": ["a.b"]},
         {"region": "us-ashburn-1", "alias": "home"},
     ]
-    parsed = hcl2.loads(Testing.synth_hcl(stack), serialization_options=HCL_OPTIONS)
+    parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
     assert [p["oci"] for p in parsed["provider"]] == doc["provider"]["oci"]
     assert validate_stack(doc, "l1") == []
