@@ -1,0 +1,187 @@
+"""The vocabulary of ocift's policy rules: what a rule looks at, what it answers, what is reported.
+
+A rule is a small pure function over one synthesized resource (the attributes exactly as they
+appear in `cdk.tf.json`), so the same rule runs at synth time (as a cdktf Aspect) and later over a
+synthesized file (`ocift validate`, the PR review) with no construct tree at hand.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Where suppressions travel inside a synthesized resource: Terraform ignores "//" keys in JSON,
+# and cdktf keeps overrides there, so `resource.<type>.<name>["//"]["ocift"]["suppressions"]`
+# survives synth and is read back by both entry points.
+SUPPRESSIONS_PATH = ("//", "ocift", "suppressions")
+
+DEFAULT_REQUIRED_TAGS = ("project", "environment")
+
+
+class Severity(enum.Enum):
+    """ERROR fails synth; WARNING is reported and lets synth go on."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Outcome(enum.Enum):
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non-compliant"
+    NOT_APPLICABLE = "not-applicable"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A rule's answer for one resource; `detail` says exactly what is wrong (or why it does not apply)."""
+
+    outcome: Outcome
+    detail: str = ""
+
+    @classmethod
+    def compliant(cls) -> Verdict:
+        return cls(Outcome.COMPLIANT)
+
+    @classmethod
+    def not_applicable(cls, detail: str = "") -> Verdict:
+        return cls(Outcome.NOT_APPLICABLE, detail)
+
+    @classmethod
+    def non_compliant(cls, detail: str) -> Verdict:
+        return cls(Outcome.NON_COMPLIANT, detail)
+
+    @classmethod
+    def from_problems(cls, problems: list[str]) -> Verdict:
+        """Compliant when nothing is wrong, else one verdict naming every problem."""
+        return cls.non_compliant("; ".join(problems)) if problems else cls.compliant()
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What rules need to know about the environment being synthesized."""
+
+    environment: str
+    is_prod: bool = False
+    required_tags: tuple[str, ...] = DEFAULT_REQUIRED_TAGS
+
+
+@dataclass(frozen=True)
+class SynthResource:
+    """One managed resource as synthesized: its Terraform type, name, construct path, attributes."""
+
+    tf_type: str
+    name: str
+    attributes: Mapping[str, Any]
+    path: str = ""
+    suppressions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return f"{self.tf_type}.{self.name}"
+
+    @classmethod
+    def from_body(cls, tf_type: str, name: str, body: Mapping[str, Any]) -> SynthResource:
+        """Split a synthesized resource body into its attributes and cdktf/ocift metadata."""
+        meta = body.get("//")
+        meta = meta if isinstance(meta, Mapping) else {}
+        info = meta.get("metadata")
+        path = info.get("path", "") if isinstance(info, Mapping) else ""
+        return cls(
+            tf_type=tf_type,
+            name=name,
+            attributes={k: v for k, v in body.items() if k != "//"},
+            path=path if isinstance(path, str) else "",
+            suppressions=_read_suppressions(body),
+        )
+
+
+def resources_of(synthesized: Mapping[str, Any]) -> Iterator[SynthResource]:
+    """Every managed resource in a synthesized stack (or one resource's `to_terraform()`)."""
+    section = synthesized.get("resource")
+    if not isinstance(section, Mapping):
+        return
+    for tf_type, by_name in section.items():
+        if not isinstance(by_name, Mapping):
+            continue
+        for name, body in by_name.items():
+            if isinstance(body, Mapping):
+                yield SynthResource.from_body(tf_type, name, body)
+
+
+def _read_suppressions(body: Mapping[str, Any]) -> dict[str, str]:
+    """Rule id -> reason; an entry without a non-empty reason suppresses nothing."""
+    node: Any = body
+    for key in SUPPRESSIONS_PATH:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    out: dict[str, str] = {}
+    for entry in node if isinstance(node, list) else []:
+        if not isinstance(entry, Mapping):
+            continue
+        rule, reason = entry.get("rule"), entry.get("reason")
+        if isinstance(rule, str) and isinstance(reason, str) and reason.strip():
+            out[rule] = reason.strip()
+    return out
+
+
+Check = Callable[[SynthResource, RuleContext], Verdict]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named check: `id` (e.g. OCI-IAM-1) is what suppressions refer to."""
+
+    id: str
+    severity: Severity
+    title: str
+    explanation: str
+    check: Check
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A non-compliant verdict of one rule on one resource, suppressed (with its reason) or not."""
+
+    rule: Rule
+    resource: SynthResource
+    detail: str
+    suppressed_reason: str = ""
+
+    @property
+    def suppressed(self) -> bool:
+        return bool(self.suppressed_reason)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether this finding must fail synth."""
+        return self.rule.severity is Severity.ERROR and not self.suppressed
+
+    @property
+    def message(self) -> str:
+        """What is wrong and why (or the suppression's reason), without the location."""
+        text = f"[{self.rule.id}] {self.rule.title}: {self.detail}"
+        if self.suppressed:
+            return f"{text} (suppressed: {self.suppressed_reason})"
+        return f"{text}. Why: {self.rule.explanation}"
+
+    def __str__(self) -> str:
+        return f"{self.resource.path or self.resource.address}: {self.message}"
+
+
+def evaluate_resource(resource: SynthResource, rules: Sequence[Rule], context: RuleContext) -> list[Finding]:
+    """Run every rule on one resource; the one code path under both entry points."""
+    findings = []
+    for rule in rules:
+        verdict = rule.check(resource, context)
+        if verdict.outcome is Outcome.NON_COMPLIANT:
+            findings.append(Finding(rule, resource, verdict.detail, resource.suppressions.get(rule.id, "")))
+    return findings
+
+
+def summarize(findings: Sequence[Finding]) -> str:
+    """One line per finding, blocking ones first, then the counts."""
+    ordered = sorted(findings, key=lambda f: (not f.blocking, f.suppressed, f.rule.id, f.resource.path, f.resource.address))
+    blocking = sum(f.blocking for f in ordered)
+    suppressed = sum(f.suppressed for f in ordered)
+    return "\n".join([*map(str, ordered), f"{len(ordered)} finding(s): {blocking} blocking, {suppressed} suppressed"])

@@ -1,0 +1,39 @@
+"""Suppressions: a rule switched off for one resource (or every resource under a construct), with a reason.
+
+A suppression is stored twice on each resource: as node metadata (so repeated calls accumulate) and
+as an override under the resource's `"//"` key, which Terraform ignores and cdktf writes into
+`cdk.tf.json`. Both entry points read that key, so a suppression made in code also holds when a
+synthesized file is checked later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cdktf import TerraformResource
+from constructs import IConstruct
+
+from cdk.rules.core import SUPPRESSIONS_PATH, Rule
+from cdk.rules.pack import RULES
+
+METADATA_TYPE = "ocift:rule-suppression"
+
+
+class SuppressionError(ValueError):
+    """A suppression without a reason, for an unknown rule, or on a construct with no resources."""
+
+
+def suppress(construct: IConstruct, rule_id: str, reason: str, rules: Sequence[Rule] = RULES) -> None:
+    """Suppress `rule_id` on `construct` if it is a resource, else on every resource now under it."""
+    known = sorted(rule.id for rule in rules)
+    if rule_id not in known:
+        raise SuppressionError(f"cannot suppress unknown rule {rule_id!r} on {construct.node.path}; known rules: {', '.join(known)}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise SuppressionError(f"suppressing {rule_id} on {construct.node.path} needs a reason: say why the rule does not apply")
+    targets = [c for c in construct.node.find_all() if isinstance(c, TerraformResource)]
+    if not targets:
+        raise SuppressionError(f"{construct.node.path} holds no resources to suppress {rule_id} on; call suppress after creating them")
+    for target in targets:
+        target.node.add_metadata(METADATA_TYPE, {"rule": rule_id, "reason": reason.strip()})
+        by_rule = {e.data["rule"]: e.data for e in target.node.metadata if e.type == METADATA_TYPE}
+        target.add_override(".".join(SUPPRESSIONS_PATH), list(by_rule.values()))
