@@ -1,0 +1,218 @@
+"""`ocift local`: the job's entrypoint as N simulated nodes on this machine, CPU only.
+
+Each node is `python -m launcher <training flags>` in a process group of its own, with the
+environment an OCI multi-node job run gives it: `NODE_RANK`, `INITIAL_CLUSTER_SIZE`,
+`JOB_RUN_OCID`, and a `CLUSTER_NODES_METADATA_FILE` that this command writes the way the
+service does, late and in pieces, with one loopback address per node (127.0.0.1, 127.0.0.2,
+...). So cluster formation, rendezvous, staging, sync, signals and exit codes all run the
+code paths they run on OCI. Each node has its own work and cache directories, as separate
+machines have separate disks.
+
+Ctrl-C or SIGTERM is forwarded to every node, as the service does when a run is cancelled;
+`--timeout` sends it when the run exceeds its maximum runtime, as the service does. When a
+node fails, the others are stopped the same way. The exit status is the first non-zero node
+status, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from launcher.settings import LauncherSettings
+from launcher.signals import KILL_MARGIN_S, descendants, exit_status, kill_tree
+
+FAKE_JOB_RUN = "ocid1.datasciencejobrun.oc1.local.{suffix}"
+#: The metadata file appears this long after the nodes start, then grows one node at a time.
+METADATA_DELAY_S = 1.0
+METADATA_STEP_S = 0.3
+
+
+def node_addr(rank: int) -> str:
+    """Node `rank`'s address: distinct loopback addresses, as distinct hosts would have."""
+    return f"127.0.0.{rank + 1}"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on `host` now, for rank 0's rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def write_metadata_gradually(path: Path, nnodes: int, stop: threading.Event,
+                             delay_s: float = METADATA_DELAY_S, step_s: float = METADATA_STEP_S) -> None:
+    """Write the metadata file as the service may: late, half-written, one node at a time.
+
+    Writes are in place (truncate, then write in two parts), so a reader can see an empty
+    or truncated file, which is what the launcher must tolerate.
+    """
+    if stop.wait(delay_s):
+        return
+    for count in range(1, nnodes + 1):
+        text = json.dumps([{"Rank": r, "IPAddress": node_addr(r)} for r in range(count)])
+        with open(path, "w") as handle:
+            handle.write(text[: len(text) // 2])
+            handle.flush()
+            if stop.wait(step_s / 2):
+                return
+            handle.write(text[len(text) // 2:])
+        if stop.wait(step_s / 2):
+            return
+
+
+def pump(stream: IO[bytes], prefix: bytes, sink: IO[bytes], lock: threading.Lock) -> None:
+    """Copy a node's output line by line, each prefixed with the node."""
+    for line in iter(stream.readline, b""):
+        with lock:
+            sink.write(prefix + line)
+            sink.flush()
+    stream.close()
+
+
+def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    if "--" in argv:
+        cut = argv.index("--")
+        own, training = argv[:cut], argv[cut + 1:]
+    else:
+        own, training = argv, []
+    parser = argparse.ArgumentParser(
+        prog="ocift local",
+        description="Run the launcher as N simulated OCI nodes on this machine (CPU, gloo).",
+        epilog="Training flags follow `--`, exactly as the job's command-line arguments. "
+               "OCIFT_* variables in the environment reach every node.",
+    )
+    parser.add_argument("--nnodes", type=int, default=2, help="simulated nodes (default 2)")
+    parser.add_argument("--nproc-per-node", type=int, default=1, help="processes per node (default 1)")
+    parser.add_argument("--timeout", type=float, default=0,
+                        help="maximum runtime in seconds; then every node gets SIGTERM (default: none)")
+    parser.add_argument("--output-uri", default="", help="OCIFT_OUTPUT_URI for every node")
+    parser.add_argument("--work-dir", default="", help="per-node work/cache directories go here (default: a new temp dir)")
+    args = parser.parse_args(own)
+    if args.nnodes < 1 or args.nnodes > 254:
+        parser.error(f"--nnodes {args.nnodes}: between 1 and 254")
+    if args.nproc_per_node < 1:
+        parser.error(f"--nproc-per-node {args.nproc_per_node}: at least 1")
+    return args, training
+
+
+class LocalCluster:
+    """N launcher processes, their output, and the signals between them and the user."""
+
+    def __init__(self, args: argparse.Namespace, training: list[str]):
+        self.args = args
+        self.training = training
+        self.base = Path(args.work_dir or tempfile.mkdtemp(prefix="ocift-local-")).resolve()
+        self.procs: list[subprocess.Popen] = []
+        self.seen: dict[int, list] = {}
+        self.stop = threading.Event()
+        self.stopping_since: float | None = None
+        self.killed = False
+        self.grace_s = LauncherSettings.from_env().term_grace_s
+
+    def node_env(self, rank: int, metadata: Path, port: int) -> dict[str, str]:
+        node_dir = self.base / f"node-{rank}"
+        env = {
+            **os.environ,
+            "NODE_RANK": str(rank),
+            "INITIAL_CLUSTER_SIZE": str(self.args.nnodes),
+            "CLUSTER_NODES_METADATA_FILE": str(metadata),
+            "JOB_RUN_OCID": FAKE_JOB_RUN.format(suffix=self.base.name.replace("-", "").lower()),
+            "OCIFT_WORK_DIR": str(node_dir / "work"),
+            "OCIFT_CACHE_DIR": os.environ.get("OCIFT_CACHE_DIR") or str(node_dir / "cache"),
+            "OCIFT_CPU_PROCS_PER_NODE": str(self.args.nproc_per_node),
+            "OCIFT_NPROC_PER_NODE": str(self.args.nproc_per_node),
+            "OCIFT_RDZV_PORT": os.environ.get("OCIFT_RDZV_PORT") or str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.args.output_uri:
+            env["OCIFT_OUTPUT_URI"] = self.args.output_uri
+        return env
+
+    def terminate(self, reason: str) -> None:
+        """SIGTERM every node still running (once); each then has its grace period."""
+        if self.stopping_since is not None:
+            return
+        self.stopping_since = time.monotonic()
+        sys.stderr.write(f"ocift local: {reason}: sending SIGTERM to every node\n")
+        for proc in self.procs:
+            if proc.poll() is None:
+                self.seen[proc.pid] = descendants(proc.pid)
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except OSError:
+                    pass
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.terminate(f"received {signal.Signals(signum).name}")
+
+    def run(self) -> int:
+        self.base.mkdir(parents=True, exist_ok=True)
+        metadata = self.base / "cluster-nodes.json"
+        metadata.unlink(missing_ok=True)
+        port = free_port()
+        sys.stderr.write(f"ocift local: {self.args.nnodes} node(s) x {self.args.nproc_per_node} process(es), "
+                         f"work dir {self.base}\n")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        lock = threading.Lock()
+        threads = [threading.Thread(target=write_metadata_gradually, args=(metadata, self.args.nnodes, self.stop),
+                                    daemon=True)]
+        cmd = [sys.executable, "-m", "launcher", *self.training]
+        for rank in range(self.args.nnodes):
+            proc = subprocess.Popen(cmd, env=self.node_env(rank, metadata, port), stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            self.procs.append(proc)
+            threads.append(threading.Thread(target=pump, args=(proc.stdout, f"[node {rank}] ".encode(),
+                                                                 sys.stdout.buffer, lock), daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            return self._wait()
+        finally:
+            self.stop.set()
+            for thread in threads[1:]:
+                thread.join(timeout=5)
+
+    def _wait(self) -> int:
+        """Wait for every node; the first non-zero status wins. Every wait is bounded."""
+        started = time.monotonic()
+        first_failure = 0
+        statuses: dict[int, int] = {}
+        while len(statuses) < len(self.procs):
+            for rank, proc in enumerate(self.procs):
+                if rank in statuses or proc.poll() is None:
+                    continue
+                statuses[rank] = exit_status(proc.returncode)
+                if statuses[rank] and not first_failure:
+                    first_failure = statuses[rank]
+                    self.terminate(f"node {rank} exited with status {statuses[rank]}")
+            if self.args.timeout and time.monotonic() - started > self.args.timeout:
+                self.terminate(f"maximum runtime of {self.args.timeout:g}s reached")
+            if (self.stopping_since is not None and not self.killed
+                    and time.monotonic() - self.stopping_since > self.grace_s + 2 * KILL_MARGIN_S):
+                self.killed = True
+                for proc in self.procs:
+                    if proc.poll() is None:
+                        sys.stderr.write(f"ocift local: node pid {proc.pid} outlived its grace period: SIGKILL\n")
+                        kill_tree(proc, self.seen.get(proc.pid, ()))
+            time.sleep(0.1)
+        for rank, status in sorted(statuses.items()):
+            sys.stderr.write(f"ocift local: node {rank} exited with status {status}\n")
+        return first_failure
+
+
+def main(argv: list[str]) -> int:
+    args, training = parse_args(argv)
+    return LocalCluster(args, training).run()

@@ -1,0 +1,88 @@
+"""The torchrun command for one node, and a thin runner that keeps the worker's exit code.
+
+Rendezvous backend: **static**. With `c10d`, torchrun ignores `--node-rank` and numbers nodes
+in the order they join, so global ranks would depend on start-up timing; with `static`, rank 0
+hosts the TCPStore at `--master-addr:--master-port` and every node's ranks follow NODE_RANK
+(node r gets global ranks r*nproc .. r*nproc+nproc-1), which is what the metadata file, the
+logs and any per-node reasoning (HSDP groups, who uploads what) assume. Static rendezvous is
+fixed-size, which matches a job run: its node count does not change while it runs, and we
+run with `--max-restarts 0` (a failed worker fails the run; resume restarts it).
+
+`python -m launcher.torchrun` is `torch.distributed.run` itself, except for what it returns:
+torchrun exits 1 whenever a worker fails, and the launcher's contract is that the worker's
+exit code is the job's, so this runner returns the first failed worker's code instead.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+
+from launcher.cluster import Topology
+from launcher.settings import LauncherSettings
+
+#: Exit status when rendezvous fails (a peer listed in the metadata never joined).
+EXIT_RENDEZVOUS = 75
+
+
+def gpu_count() -> int:
+    """GPUs visible on this node (imports torch: only called when the count is needed)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def procs_per_node(settings: LauncherSettings) -> int:
+    """`nproc_per_node` when set; else one process per GPU; else `cpu_procs_per_node`."""
+    if settings.nproc_per_node:
+        return settings.nproc_per_node
+    return gpu_count() or settings.cpu_procs_per_node
+
+
+def command(topology: Topology, nproc: int, settings: LauncherSettings,
+            module: str, args: Sequence[str], python: str = sys.executable) -> list[str]:
+    """`python -m launcher.torchrun ... -m <module> <args>` for this node."""
+    if nproc < 1:
+        raise ValueError(f"nproc_per_node={nproc}: need at least one process per node")
+    return [
+        python, "-m", "launcher.torchrun",
+        "--nnodes", str(topology.nnodes),
+        "--nproc-per-node", str(nproc),
+        "--node-rank", str(topology.node_rank),
+        "--rdzv-backend", "static",
+        "--master-addr", topology.master_addr,
+        "--master-port", str(topology.master_port),
+        "--local-addr", topology.node_addr,
+        "--rdzv-conf", f"timeout={math.ceil(settings.cluster_timeout_s)}",
+        "--max-restarts", "0",
+        "--shutdown-timeout", str(math.ceil(settings.term_grace_s)),
+        "-m", module, *args,
+    ]
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run torchrun with `argv`; the first failed worker's exit status, 128+N on signal N."""
+    from torch.distributed import DistStoreError
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun_main
+
+    from launcher.signals import exit_status
+
+    try:
+        torchrun_main(list(argv))
+    except ChildFailedError as exc:
+        print(exc.format_msg(), file=sys.stderr)
+        _, failure = exc.get_first_failure()
+        return exit_status(failure.exitcode) or 1
+    except SignalException as exc:
+        return 128 + int(exc.sigval)
+    except DistStoreError as exc:
+        print(f"torchrun: rendezvous failed: {exc}", file=sys.stderr)
+        return EXIT_RENDEZVOUS
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

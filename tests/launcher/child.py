@@ -1,0 +1,62 @@
+"""A stand-in for `launcher.train` under torchrun: real torch.distributed, no training.
+
+`CHILD_MODE` chooses the behaviour a test needs:
+- `allreduce` (default): all_reduce of ranks over gloo, then write `rank-<global rank>.json`
+  (rank, world size, node rank, the sum) into the `--output_dir` it was given;
+- `exit3`: exit with status 3;
+- `trap`: on SIGTERM sleep `CHILD_TRAP_SLEEP` seconds (less than the grace), write
+  `terminated-<rank>`, exit 1;
+- `ignore`: ignore SIGTERM and sleep forever (must be killed after the grace).
+Modes other than `allreduce` first write `started-<rank>` with their pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def output_dir(argv: list[str]) -> Path:
+    return Path(argv[argv.index("--output_dir") + 1])
+
+
+def main(argv: list[str]) -> int:
+    out = output_dir(argv)
+    out.mkdir(parents=True, exist_ok=True)
+    rank = int(os.environ["RANK"])
+    mode = os.environ.get("CHILD_MODE", "allreduce")
+    (out / f"args-{rank}.json").write_text(json.dumps(argv))
+    if mode == "allreduce":
+        import torch
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        total = torch.tensor([dist.get_rank()])
+        dist.all_reduce(total)
+        record = {"rank": dist.get_rank(), "world_size": dist.get_world_size(),
+                  "node_rank": int(os.environ["GROUP_RANK"]), "sum": int(total.item())}
+        (out / f"rank-{rank}.json").write_text(json.dumps(record))
+        dist.destroy_process_group()
+        return 0
+    if mode == "exit3":
+        return 3
+    if mode == "trap":
+        def on_term(signum: int, frame: object) -> None:
+            time.sleep(float(os.environ.get("CHILD_TRAP_SLEEP", "1")))
+            (out / f"terminated-{rank}").write_text("checkpointed")
+            sys.exit(1)
+
+        signal.signal(signal.SIGTERM, on_term)
+    elif mode == "ignore":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    (out / f"started-{rank}").write_text(str(os.getpid()))
+    while True:
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
