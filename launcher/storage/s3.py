@@ -34,7 +34,7 @@ class S3Store(Store):
         config = botocore.config.Config(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            retries={"mode": "standard", "max_attempts": self.retry.attempts},
+            retries={"mode": "standard", "total_max_attempts": self.retry.attempts},
             connect_timeout=10,
             read_timeout=120,
             max_pool_connections=self.transfer.concurrency + 4,
