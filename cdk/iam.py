@@ -153,10 +153,12 @@ def datascience_network_statement(network_compartment_id: str) -> Statement:
                      resource="virtual-network-family", compartment_id=network_compartment_id)
 
 
-def object_lifecycle_statement(region: str, compartment_id: str) -> Statement:
-    """The service policy bucket lifecycle rules need: Object Storage deletes on the tenancy's behalf."""
+def object_lifecycle_statement(region: str, compartment_id: str, bucket_name: str) -> Statement:
+    """The service policy a bucket's lifecycle rules need: Object Storage deletes on the tenancy's
+    behalf, narrowed to that bucket."""
     return Statement(subject=ServicePrincipal(f"objectstorage-{region}"), verb="manage",
-                     resource="object-family", compartment_id=compartment_id)
+                     resource="object-family", compartment_id=compartment_id,
+                     conditions=(Condition("target.bucket.name", bucket_name),))
 
 
 # ---- constructs -------------------------------------------------------------------------

@@ -167,7 +167,7 @@ class Bucket(Construct):
         key's compartment (default: the bucket's)."""
         out = []
         if self.lifecycle_policy is not None:
-            out.append(object_lifecycle_statement(region, self.compartment_id))
+            out.append(object_lifecycle_statement(region, self.compartment_id, self.bucket_name))
         if self.props.kms_key_id:
             out.append(Statement(subject=ServicePrincipal(f"objectstorage-{region}"), verb="use", resource="keys",
                                  compartment_id=key_compartment_id or self.compartment_id,

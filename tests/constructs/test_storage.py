@@ -84,7 +84,8 @@ def test_grants_emit_least_privilege_statements(stack):
 def test_service_statements_for_lifecycle_and_kms(stack):
     bucket = _bucket(stack, kms_key_id=KMS_KEY)
     assert [s.render() for s in bucket.service_statements("us-ashburn-1", "ocid1.compartment.oc1..vault")] == [
-        f"Allow service objectstorage-us-ashburn-1 to manage object-family in compartment id {COMPARTMENT}",
+        f"Allow service objectstorage-us-ashburn-1 to manage object-family in compartment id {COMPARTMENT} "
+        "where target.bucket.name = 'ocift-dev-outputs'",
         "Allow service objectstorage-us-ashburn-1 to use keys in compartment id ocid1.compartment.oc1..vault "
         f"where target.key.id = '{KMS_KEY}'",
     ]
