@@ -8,15 +8,27 @@ definition (`launcher.recipe.Recipe`), so infra and training agree on one set of
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from launcher.recipe import Recipe, RecipeError
 from launcher.settings import LauncherSettings
+from cdk.rules.core import DEFAULT_REQUIRED_TAGS
+from cdk.rules.pack import RULES
 from stacks import yamlsource
 from stacks.errors import ConfigError, Problem
 from stacks.ocids import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
@@ -113,8 +125,10 @@ class StorageConfig(Section):
 
     outputs_bucket: BucketName | None = Field(None, description="None = ocift-<env>-outputs.")
     kms_key_ocid: KeyOcid | None = None
+    inputs_compartment_ocid: CompartmentOcid | None = Field(
+        None, description="Compartment of the buckets the recipe reads (oci:// URIs); None = compartment_ocid.")
     checkpoint_expiry_days: int | None = Field(30, ge=1, description="Delete checkpoints/ after N days; None = keep.")
-    versioning: bool = False
+    versioning: bool = Field(True, description="Keep overwritten objects (the rule pack requires it).")
     prevent_destroy: bool = False
 
 
@@ -135,9 +149,9 @@ class LogsConfig(Section):
 
 
 class ImageConfig(Section):
-    """The launcher image: `<registry>/<namespace>/<repository>` plus a tag and/or digest."""
+    """The launcher image, in the registry repository: `<registry>/<namespace>/<registry.repository>`."""
 
-    repository: str = Field(pattern=r"^[a-z0-9.-]+\.ocir\.io/[a-z0-9-]+/[a-z0-9][a-z0-9._/-]*$")
+    registry: str = Field(pattern=r"^[a-z0-9-]+\.ocir\.io$", description="OCIR host of the region, e.g. iad.ocir.io.")
     tag: str = Field("", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
     digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
 
@@ -153,11 +167,6 @@ class ImageConfig(Section):
         if not self.tag and not self.digest:
             raise ValueError("give a tag, a digest, or both")
         return self
-
-    @property
-    def reference(self) -> str:
-        """What the job pulls: `repo:tag` (the digest travels separately as image_digest)."""
-        return f"{self.repository}:{self.tag}" if self.tag else self.repository
 
 
 class NodeGroupConfig(Section):
@@ -207,6 +216,8 @@ class TrainingConfig(Section):
     startup_order: Literal["IN_PARALLEL", "IN_ORDER"] = "IN_PARALLEL"
     max_runtime_minutes: int = Field(1440, ge=1, le=43200)
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
+    secrets_compartment_ocid: CompartmentOcid | None = Field(
+        None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid.")
     recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by launcher.recipe.Recipe.")
     runs: list[RunConfig] = Field(default_factory=list)
 
@@ -232,8 +243,18 @@ class Suppression(Section):
     stack: str = Field("*", description="Stack name or pattern; * = every stack of the environment.")
     reason: str = Field(min_length=10)
 
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, rule: str) -> str:
+        known = sorted(r.id for r in RULES)
+        if rule not in known:
+            raise ValueError(f"unknown rule{_close(rule, known)}; rules: {', '.join(known)}")
+        return rule
+
 
 class RulesConfig(Section):
+    """Rule findings accepted on purpose; every one is still printed, with its reason."""
+
     suppress: list[Suppression] = Field(default_factory=list)
 
 
@@ -260,6 +281,24 @@ class EnvironmentConfig(Section):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     training: TrainingConfig
     rules: RulesConfig = Field(default_factory=RulesConfig)
+
+    _source: str = PrivateAttr("")
+
+    @property
+    def source(self) -> str:
+        """The file this config was read from, as problems name it."""
+        return self._source
+
+    @field_validator("tags")
+    @classmethod
+    def _required_tags(cls, tags: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        missing = [t for t in DEFAULT_REQUIRED_TAGS if t not in tags]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)} (the rule pack requires them on every resource)")
+        environment = info.data.get("environment")
+        if environment and tags["environment"] != environment:
+            raise ValueError(f"tags.environment is {tags['environment']!r}, not the environment {environment!r}")
+        return tags
 
     # ---- derived names (one place, so every stack agrees) ----
 
@@ -309,6 +348,11 @@ class EnvironmentConfig(Section):
         return out
 
 
+def _close(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
 def _unique(names: list[str], what: str) -> bool:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -323,12 +367,6 @@ def _semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int,
     """Checks across sections; each returns the field path it blames."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     image = config.training.image
-    if not image.repository.endswith("/" + config.registry.repository):
-        out.append((("training", "image", "repository"),
-                    f"must be the registry repository {config.registry.repository!r} "
-                    f"(<region-key>.ocir.io/{config.namespace}/{config.registry.repository})"))
-    elif f".ocir.io/{config.namespace}/" not in image.repository:
-        out.append((("training", "image", "repository"), f"must be in namespace {config.namespace!r}"))
     uri = _OCI_URI.match(config.training.launcher.output_uri)
     if config.training.launcher.output_uri and not (uri and uri.group("bucket") == config.outputs_bucket):
         out.append((("training", "launcher", "output_uri"),
@@ -393,6 +431,8 @@ def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
             loc, message = describe(EnvironmentConfig, error)
             problems.append(Problem(source.file, _dotted(loc), message, source.line_of(loc)))
     problems += _recipe_problems(source)
+    if config is not None:
+        config._source = source.file
     if config is not None and not problems:
         problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
                      for loc, msg in _semantic_problems(config)]

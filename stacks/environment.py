@@ -1,0 +1,193 @@
+"""One environment's stacks, built from a validated config with the L2 constructs.
+
+Stacks are split by who applies them, each with its own state:
+- `<env>-iam` (tenancy administrators, home region): the job-run dynamic group, the policy
+  granting it exactly what the job uses, and the service policies the resources depend on.
+- `<env>-network` (network team; only with `network.mode: create`): VCN, private subnet,
+  gateways; it outputs `subnet_id`, which the training stack reads from its state.
+- `<env>-training` (the ML platform team): outputs bucket, OCIR repository, logs, the Data
+  Science project, the multi-node job and its declared runs.
+
+Every stack gets the provider pinned to the schema's version, the environment's backend, and the
+rule pack as an aspect (a blocking finding fails synth). Policies hold only names (bucket, repo,
+secret OCIDs), never references, so IAM can live in its own stack without cross-stack tokens.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+from cdktf import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
+
+from cdk.iam import (
+    Condition,
+    DynamicGroup,
+    DynamicGroupPrincipal,
+    DynamicGroupProps,
+    Policy,
+    PolicyProps,
+    grant,
+)
+from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
+from cdk.network import Network, NetworkProps
+from cdk.oci.provider import OciProvider
+from cdk.registry import ContainerRepository, ContainerRepositoryProps
+from cdk.rules import RuleContext, RulePack, suppress
+from cdk.storage import Bucket, BucketProps, ExpireRule
+from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
+from stacks.backends import apply_backend, remote_state
+from stacks.config import CreateNetwork, EnvironmentConfig, ExistingNetwork
+from stacks.errors import ConfigError, Problem
+
+
+@dataclass
+class EnvironmentStacks:
+    """The stacks of one environment and the rule pack watching each (by stack name)."""
+
+    config: EnvironmentConfig
+    stacks: list[TerraformStack] = field(default_factory=list)
+    packs: dict[str, RulePack] = field(default_factory=dict)
+
+    def names(self) -> list[str]:
+        return [s.node.id for s in self.stacks]
+
+
+def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
+    """Create every stack of `config` in `app` (nothing is written until `app.synth()`)."""
+    env = EnvironmentStacks(config)
+    iam = _stack(app, env, "iam", config.iam_region)
+    network_stack = _stack(app, env, "network", config.region) if isinstance(config.network, CreateNetwork) else None
+    training = _stack(app, env, "training", config.region)
+    principal = DynamicGroupPrincipal.job_runs(f"ocift-{config.environment}-job-runs", config.compartment_ocid)
+    DynamicGroup(iam, "JobRunGroup", DynamicGroupProps(principal=principal, tenancy_id=config.tenancy_ocid,
+                                                         description=f"ocift {config.environment} job runs",
+                                                         tags=config.tags))
+    job_policy = Policy(iam, "JobRunPolicy", PolicyProps(
+        name=f"ocift-{config.environment}-job-runs", compartment_id=config.compartment_ocid,
+        description=f"what ocift {config.environment} job runs may use", tags=config.tags))
+
+    network = _network(config, network_stack, training)
+    bucket, job = _training(config, training, principal, job_policy, network if network_stack is None else
+                            _subnet_from_state(config, training, network_stack))
+    service = [*network.service_statements(), *bucket.service_statements(config.region)]
+    if service:
+        Policy(iam, "ServicePolicy", PolicyProps(
+            name=f"ocift-{config.environment}-services", compartment_id=config.tenancy_ocid,
+            description=f"OCI services acting for ocift {config.environment}", statements=service,
+            tags=config.tags))
+    training.add_dependency(iam)
+    _apply_suppressions(config, env)
+    return env
+
+
+def _stack(app: App, env: EnvironmentStacks, kind: str, region: str) -> TerraformStack:
+    config = env.config
+    name = f"{config.environment}-{kind}"
+    stack = TerraformStack(app, name)
+    OciProvider(stack, "oci", region=region)
+    apply_backend(stack, config, name)
+    pack = RulePack(RuleContext(environment=config.environment, is_prod=config.tier == "production"))
+    Aspects.of(stack).add(pack)
+    env.stacks.append(stack)
+    env.packs[name] = pack
+    return stack
+
+
+def _network(config: EnvironmentConfig, network_stack: TerraformStack | None, training: TerraformStack) -> Network:
+    """The network construct whose service statements apply: in its own stack when created here."""
+    net = config.network
+    if isinstance(net, CreateNetwork):
+        assert network_stack is not None
+        network = Network(network_stack, "Network", NetworkProps(
+            mode="create", compartment_id=config.network_compartment, name=f"ocift-{config.environment}",
+            vcn_cidr=str(net.vcn_cidr), subnet_cidr=str(net.subnet_cidr), tags=config.tags))
+        TerraformOutput(network_stack, "subnet_id", value=network.subnet_id,
+                        description="the private subnet job nodes attach to (read by the training stack)")
+        return network
+    subnet = net.subnet_ocid if isinstance(net, ExistingNetwork) else None
+    return Network(training, "Network", NetworkProps(mode=net.mode, compartment_id=config.network_compartment,
+                                                     subnet_id=subnet, tags=config.tags))
+
+
+def _subnet_from_state(config: EnvironmentConfig, training: TerraformStack, network_stack: TerraformStack) -> Network:
+    """The created subnet as the training stack sees it: an output of the network stack's state."""
+    training.add_dependency(network_stack)
+    state = remote_state(training, config, network_stack.node.id, "network")
+    return Network(training, "Network", NetworkProps(mode="existing", compartment_id=config.network_compartment,
+                                                     subnet_id=state.get_string("subnet_id")))
+
+
+def _training(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal,
+              policy: Policy, network: Network) -> tuple[Bucket, TrainingJob]:
+    env, tags, compartment = config.environment, config.tags, config.compartment_ocid
+    storage = config.storage
+    bucket = Bucket(stack, "Outputs", BucketProps(
+        name=config.outputs_bucket, compartment_id=compartment, namespace=config.namespace,
+        kms_key_id=storage.kms_key_ocid, versioning=storage.versioning,
+        previous_versions_days=30 if storage.versioning else None,
+        expire=[ExpireRule(prefix=f"{config.job_name}/checkpoints/", days=storage.checkpoint_expiry_days)]
+        if storage.checkpoint_expiry_days else (),
+        prevent_destroy=storage.prevent_destroy, tags=tags))
+    bucket.grant_read_write(principal, policy)
+    for name in config.input_buckets():
+        grant(policy, principal, storage.inputs_compartment_ocid or compartment,
+              [("read", "buckets"), ("read", "objects")], (Condition("target.bucket.name", name),), policy)
+    registry = ContainerRepository(stack, "Registry", ContainerRepositoryProps(
+        name=config.registry.repository, compartment_id=compartment, immutable=config.registry.immutable, tags=tags))
+    registry.grant_pull(principal, policy)
+    group = LogGroup(stack, "Logs", LogGroupProps(display_name=f"ocift-{env}-jobs", compartment_id=compartment, tags=tags))
+    log = CustomLog(stack, "JobLog", CustomLogProps(display_name=f"ocift-{env}-job-runs", log_group=group,
+                                                    retention_days=config.logs.retention_days, tags=tags))
+    log.grant_write(principal, policy)
+    project = DataScienceProject(stack, "Project", ProjectProps(display_name=config.project_name,
+                                                                compartment_id=compartment, tags=tags))
+    image = config.training.image
+    job = TrainingJob(stack, "Job", TrainingJobProps(
+        display_name=config.job_name, compartment_id=compartment, project_id=project.id, principal=principal,
+        network=network,
+        image=registry.image(image.registry, config.namespace, digest=image.digest or None, tag=image.tag or None),
+        require_digest=config.tier == "production",
+        node_groups=[NodeGroup(name=g.name, shape=g.shape, replicas=g.replicas,
+                               minimum_success_replicas=g.minimum_success_replicas, ocpus=g.ocpus,
+                               memory_in_gbs=g.memory_gbs, block_storage_gbs=g.block_storage_gbs)
+                     for g in config.training.node_groups],
+        startup_order=config.training.startup_order,
+        recipe=config.recipe(),
+        settings=config.training.launcher.model_copy(update={"output_uri": config.output_uri}),
+        maximum_runtime_minutes=config.training.max_runtime_minutes,
+        log=log, tags=tags))
+    job.grant_secret_reads(config.training.secrets_compartment_ocid or compartment, policy)
+    for run in config.training.runs:
+        job.add_run(f"Run_{run.name.replace('-', '_')}", f"{config.job_name}-{run.name}")
+    TerraformOutput(stack, "job_id", value=job.id, description="the multi-node job (ocift run start --job ...)")
+    TerraformOutput(stack, "outputs_uri", value=config.output_uri, description="where runs sync their outputs")
+    return bucket, job
+
+
+def _apply_suppressions(config: EnvironmentConfig, env: EnvironmentStacks) -> None:
+    """Apply `rules.suppress`; a suppression that matches no resource is a config error (stale)."""
+    problems = []
+    for i, entry in enumerate(config.rules.suppress):
+        matched = 0
+        for stack in env.stacks:
+            if not fnmatch.fnmatchcase(stack.node.id, entry.stack):
+                continue
+            for node in stack.node.find_all():
+                if isinstance(node, TerraformResource) and _matches(node, stack, entry.resource):
+                    suppress(node, entry.rule, entry.reason)
+                    matched += 1
+        if not matched:
+            problems.append(Problem(config.source, f"rules.suppress[{i}]",
+                                    f"matches no resource (stack {entry.stack!r}, resource {entry.resource!r}): "
+                                    "remove it or fix the pattern"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _matches(node: TerraformResource, stack: TerraformStack, pattern: str) -> bool:
+    """Match the Terraform address (`oci_identity_policy.JobRunPolicy_...`) or the construct path
+    below the stack (`JobRunPolicy/Resource`)."""
+    address = f"{node.terraform_resource_type}.{stack.get_logical_id(node)}"
+    path = node.node.path.removeprefix(stack.node.id + "/")
+    return fnmatch.fnmatchcase(address, pattern) or fnmatch.fnmatchcase(path, pattern)
