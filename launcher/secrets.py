@@ -49,5 +49,5 @@ def resolve(secrets: dict[str, str], *, endpoint: str | None = None) -> dict[str
             raise SecretsError(f"{name}: Vault secret {ocid} is not base64-encoded UTF-8 text") from None
         log.redact(value)
         values[name] = value
-        log.event("secret_resolved", name=name, secret=ocid)
+        log.event("secret_resolved", env=name, secret=ocid)
     return values
