@@ -36,7 +36,7 @@ _VAULT_REF = r"(?:ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+|\$\{(?:d
 # A Vault secret reference, or the launcher's list of them: NAME=<ref>,NAME=<ref>.
 _VAULT_REFS = re.compile(rf"{_VAULT_REF}|[A-Za-z_][A-Za-z0-9_]*={_VAULT_REF}(?:,[A-Za-z_][A-Za-z0-9_]*={_VAULT_REF})*")
 
-_RANDOM_RUN = re.compile(r"[A-Za-z0-9+/=]{20,}")
+_RANDOM_RUN = re.compile(r"[A-Za-z0-9+/]{20,}")
 _MIN_CLASS_SWITCH_RATIO = 0.4
 
 
@@ -111,7 +111,7 @@ def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:
             continue
         for name, value in env.items():
             if _secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
-                problems.append(f"{name} is named like a secret but its value is not a Vault secret OCID")
+                problems.append(f"{path}.environment_variables.{name} is named like a secret but its value is not a Vault secret OCID")
     for where, value in _job_values(resource):
         if label := _secret_format(value):
             problems.append(f"{where} holds {label}")
