@@ -198,6 +198,11 @@ class DynamicGroup(Construct):
             freeform_tags=dict(props.tags) or None,
         )
 
+    @property
+    def subject(self) -> str:
+        """The group as a statement subject, so the construct itself can be granted to."""
+        return self.principal.subject
+
 
 @dataclass(frozen=True, kw_only=True)
 class PolicyProps:

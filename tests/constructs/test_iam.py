@@ -1,4 +1,5 @@
 import pytest
+import cdktf
 
 from cdk.iam import (
     TENANCY as IN_TENANCY,
@@ -68,6 +69,15 @@ def test_policy_collects_grants_once_in_order(stack):
         f"where target.secret.id = '{SECRET}'",
         f"Allow service datascience to use virtual-network-family in compartment id {COMPARTMENT}",
     ]
+
+
+def test_statements_reach_the_hcl_output_too(stack):
+    Policy(stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT))
+    dg = DynamicGroup(stack, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY))
+    grant_secret_read(stack, dg, SECRET, COMPARTMENT)  # the construct grants like its principal
+    hcl = cdktf.Testing.synth_hcl(stack)
+    assert f"target.secret.id = '{SECRET}'" in hcl
+    assert "Allow dynamic-group ocift-dev-jobruns to read secret-bundles" in hcl
 
 
 def test_grant_finds_the_policy_of_its_compartment(stack):
