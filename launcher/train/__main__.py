@@ -1,0 +1,169 @@
+"""`python -m launcher.train <llama-recipes flags>`: what torchrun runs on every process.
+
+Exit status: 0 done (epochs finished or --max_train_step reached), 2 bad options,
+1 bad data or a checkpoint that could not be written or read, 143 stopped by SIGTERM after
+writing a checkpoint. Run directly (without torchrun) it is a one-process job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import torch
+import torch.distributed as dist
+
+from launcher import log
+from launcher.recipe import Recipe, RecipeError
+from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState, clean_stale, output_dir_is_shared,
+                                       resolve_resume)
+from launcher.train.config import RunConfig, Topology, derive
+from launcher.train.data import DataError, Formatter, find_splits, hold_out, load_examples, make_dataset
+from launcher.train.loop import StopSignal, build_optimizer, train
+from launcher.train.metrics import Metrics, flops_per_token, peak_flops
+from launcher.train.model import build_mesh, build_model, count_parameters
+from launcher.train.outputs import save_adapter, save_dist_checkpoint, save_hf_model, save_merged
+
+EXIT_BAD_OPTIONS = 2
+EXIT_FAILED = 1
+EXIT_TERMINATED = 143
+
+
+def init_distributed(topology: Topology) -> torch.device:
+    """NCCL for CUDA tensors and gloo for CPU ones when there is a GPU; gloo alone otherwise."""
+    if torch.cuda.is_available():
+        device = torch.device("cuda", topology.local_rank)
+        torch.cuda.set_device(device)
+        backend = "cpu:gloo,cuda:nccl"
+    else:
+        device = torch.device("cpu")
+        backend = "gloo"
+    if "MASTER_ADDR" in os.environ:
+        dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
+    else:  # run directly: a one-process group needs no rendezvous
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    return device
+
+
+def _writers(cfg: RunConfig, mesh, control) -> tuple[object, bool]:
+    """Which ranks write checkpoint shards (see checkpoint.py on several nodes)."""
+    topo = cfg.topology
+    if topo.nodes == 1:
+        return None, True
+    shared = output_dir_is_shared(cfg.output_dir, topo.rank, topo.local_rank, dist.barrier, control)
+    if shared:
+        return None, True
+    replicate, shard = cfg.mesh_shape
+    if replicate == 1 or shard > topo.local_world_size:
+        raise CheckpointError(
+            f"the model is sharded across nodes (fsdp_config.sharding_group_size {shard} > {topo.local_world_size} "
+            f"processes per node) but output_dir {cfg.output_dir} is not shared between them: a checkpoint would "
+            "be split across machines; use HSDP (the default on several nodes) or a shared output_dir")
+    return mesh["shard"].get_group(), mesh.get_local_rank("replicate") == 0
+
+
+def run(cfg: RunConfig, device: torch.device) -> int:
+    from transformers import AutoTokenizer
+
+    t, topo = cfg.train, cfg.topology
+    torch.manual_seed(t.seed)
+    control = dist.new_group(backend="gloo")
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    if topo.local_rank == 0:
+        for path in clean_stale(cfg.checkpoint_root):
+            log.event("stale_checkpoint_removed", path=str(path))
+    dist.barrier()
+    mesh = build_mesh(cfg, device.type)
+    writer_group, writes = _writers(cfg, mesh, control)
+
+    tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer_name)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    formatter = Formatter(t.dataset, t.prompt_template, t.response_field)
+    train_file, val_file = find_splits(cfg.data_path)
+
+    def examples(path):
+        return load_examples(path, tokenizer, formatter, cache_dir=cfg.output_dir, is_writer=topo.local_rank == 0,
+                             barrier=dist.barrier)
+
+    train_examples, val_examples = examples(train_file), examples(val_file) if val_file else None
+    if val_examples is None and t.val_split_ratio > 0:
+        train_examples, val_examples = hold_out(train_examples, t.val_split_ratio, t.seed)
+    shape = {"strategy": t.batching_strategy, "context_length": t.context_length, "pad_id": pad_id}
+    train_ds = make_dataset(train_examples, train_file, **shape)
+    val_ds = make_dataset(val_examples, val_file or train_file, **shape) if val_examples else None
+    steps_per_epoch = train_ds.steps_per_epoch(cfg.global_batch_samples)
+    if steps_per_epoch == 0:
+        raise DataError(
+            f"{train_file}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than one step "
+            f"needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
+            f"{t.gradient_accumulation_steps} x {topo.world_size} processes = {cfg.global_batch_samples}")
+    total_steps = steps_per_epoch * t.num_epochs
+    if t.max_train_step:
+        total_steps = min(total_steps, t.max_train_step)
+    if val_ds is None and t.run_validation:
+        log.event("no_validation_split", note="no validation file and val_split_ratio 0: evaluation skipped")
+
+    model = build_model(cfg, mesh, device)
+    optimizer = build_optimizer(model, cfg, device)
+    params, trainable, embedding = count_parameters(model)
+    base_config = model.config
+    log.event("model_ready", method=cfg.method, parameters=params, trainable=trainable, mesh=str(cfg.mesh_shape),
+              pure_bf16=cfg.pure_bf16, mixed_precision=cfg.mixed_precision,
+              activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing, steps_per_epoch=steps_per_epoch)
+
+    meta = {"method": cfg.method, "world_size": topo.world_size, "model_name": cfg.model_name, "seed": t.seed}
+    checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=topo.rank, writer_group=writer_group,
+                                writes=writes, control_group=control, meta=meta)
+    resume_from = resolve_resume(t.resume, cfg.checkpoint_root)
+    state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
+    if t.resume == "auto" and resume_from is None:
+        log.event("resume_none", note="no committed checkpoint: starting fresh")
+
+    peak, peak_source = peak_flops(device)
+    fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
+                          base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
+    metrics = Metrics(cfg.output_dir, device, topo.rank, topo.world_size, fpt, peak, peak_source, total_steps)
+    stop = StopSignal(control)
+    outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
+
+    if outcome.reason != "terminated" and t.save_model:
+        if cfg.method == "lora":
+            save_adapter(model, cfg, cfg.output_dir)
+            if t.merge_lora:
+                save_merged(cfg, cfg.output_dir, cfg.output_dir / "merged", tokenizer)
+        else:
+            save_hf_model(model, cfg, cfg.output_dir / "model", tokenizer)
+            if t.dist_checkpoint_root_folder:
+                save_dist_checkpoint(model, cfg)
+    metrics.finish({
+        "outcome": outcome.reason, "step": outcome.state.step, "epoch": outcome.state.epoch,
+        "method": cfg.method, "world_size": topo.world_size, "nodes": topo.nodes, "mesh": list(cfg.mesh_shape),
+        "parameters": params, "trainable_parameters": trainable, "resumed_from": str(resume_from or ""),
+        "options": {k: v for k, v in cfg.recipe.non_default().items()},
+    })
+    log.event("train_done", outcome=outcome.reason, step=outcome.state.step)
+    return EXIT_TERMINATED if outcome.reason == "terminated" else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    topology = Topology.from_env()
+    log.configure(node=topology.node, rank=topology.rank)
+    try:
+        cfg = derive(Recipe.from_args(argv), topology)
+    except RecipeError as exc:
+        print(f"ocift train: {exc}", file=sys.stderr)
+        return EXIT_BAD_OPTIONS
+    device = init_distributed(topology)
+    try:
+        return run(cfg, device)
+    except (DataError, CheckpointError) as exc:
+        log.error("train_failed", error=str(exc))
+        print(f"ocift train: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""Sharded checkpoints with DCP, committed by a manifest, and resume from them.
+
+Layout: `<output_dir>/checkpoints/step-XXXXXXXX/` holds DCP's files (every rank writes its own
+shards; `.metadata` describes the global tensors, so a different number of processes can load
+them) and `trainer_state.json` (step, epoch, data position). Writing goes to
+`.tmp-step-XXXXXXXX`; when every rank has finished, rank 0 writes `manifest.json` last and
+renames the directory. A directory without a valid manifest is never resumed from, and stale
+temporary directories are removed at start-up.
+
+What the training state needs, and where it lives:
+- model: the trainable parameters (LoRA: only the adapter, the frozen base comes from
+  model_name); optimizer: AdamW's moments and step counts, both as sharded tensors;
+- scheduler: the learning rate is a function of (step, epoch), so those two restore it;
+- data position: epoch and samples consumed by the job in that epoch;
+- RNG: reseeded at every step from (seed, step, rank), so the step restores it as well and
+  dropout masks after resume are those the uninterrupted run would have drawn.
+
+On several nodes each node has its own output_dir. With HSDP, replica 0 (node 0's shard group)
+holds a complete copy and writes the checkpoint alone, so node 0's directory is complete.
+Sharding a model across nodes therefore needs an output_dir they share (checked at start-up).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
+
+from launcher import log
+from launcher.manifest import ManifestError, is_committed, verify, write_manifest
+
+STATE_FILE = "trainer_state.json"
+_NAME = re.compile(r"^step-(\d{8})$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that could not be written or read; the message says what is intact."""
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # the epoch in progress (== num_epochs when training is complete)
+    samples_in_epoch: int = 0  # samples of this epoch's order consumed by the whole job
+
+
+def step_dir(root: Path, step: int) -> Path:
+    return root / f"step-{step:08d}"
+
+
+def committed(root: Path) -> list[Path]:
+    """Committed checkpoints under `root`, oldest first; partial ones are skipped."""
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.is_dir() and _NAME.match(p.name) and is_committed(p)]
+    return sorted(found, key=lambda p: p.name)
+
+
+def latest(root: Path) -> Path | None:
+    found = committed(root)
+    return found[-1] if found else None
+
+
+def clean_stale(root: Path) -> list[Path]:
+    """Remove temporary directories a killed run left behind (call before anyone writes)."""
+    removed = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.is_dir() and p.name.startswith(".tmp-step-"):
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+    return removed
+
+
+def _options(method: str) -> StateDictOptions:
+    # LoRA: the frozen base is not training state; it is reloaded from model_name.
+    return StateDictOptions(ignore_frozen_params=method == "lora")
+
+
+class Checkpointer:
+    """Saves and loads the training state; every rank calls every method."""
+
+    def __init__(self, root: Path, *, method: str, rank: int, writer_group, writes: bool,
+                 control_group, meta: dict):
+        self.root = root
+        self.method = method
+        self.rank = rank
+        self.writer_group = writer_group  # process group that writes shards (None = all)
+        self.writes = writes  # whether this rank is in it
+        self.control = control_group
+        self.meta = meta
+        self.last_saved_step: int | None = None
+
+    def save(self, model: nn.Module, optimizer, state: TrainState) -> Path:
+        final = step_dir(self.root, state.step)
+        if self.last_saved_step == state.step:
+            return final
+        tmp = self.root / f".tmp-step-{state.step:08d}"
+        error = ""
+        if self.rank == 0:
+            try:
+                shutil.rmtree(tmp, ignore_errors=True)
+                tmp.mkdir(parents=True)
+            except OSError as exc:
+                error = str(exc)
+        self._agree(error)
+        # Every rank takes part in gathering the state dict (HSDP replicas too), only writers write.
+        model_sd, optim_sd = get_state_dict(model, optimizer, options=_options(self.method))
+        try:
+            if self.writes:
+                dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
+                         process_group=self.writer_group)
+            if self.rank == 0:
+                (tmp / STATE_FILE).write_text(json.dumps({**asdict(state), **self.meta}, indent=1))
+        except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
+            error = f"{type(exc).__name__}: {exc}"
+        error = self._agree(error)
+        if not error and self.rank == 0:
+            try:
+                write_manifest(tmp, extra={"step": state.step})
+                if final.exists():
+                    shutil.rmtree(final)
+                tmp.rename(final)
+            except OSError as exc:
+                error = str(exc)
+        error = self._agree(error)
+        if error:
+            if self.rank == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            previous = latest(self.root)
+            raise CheckpointError(
+                f"writing checkpoint {final.name} in {self.root} failed ({error}); "
+                f"{'the previous checkpoint ' + previous.name + ' is intact' if previous else 'no earlier checkpoint exists'}"
+            )
+        self.last_saved_step = state.step
+        log.event("checkpoint_saved", step=state.step, path=str(final))
+        return final
+
+    def load(self, path: Path, model: nn.Module, optimizer) -> TrainState:
+        try:
+            verify(path, checksums=False)
+        except ManifestError as exc:
+            raise CheckpointError(f"cannot resume: {exc}") from None
+        saved = json.loads((path / STATE_FILE).read_text())
+        if saved.get("method") != self.method:
+            raise CheckpointError(
+                f"cannot resume from {path}: it holds a {saved.get('method')} fine-tune, this run is {self.method} "
+                "(use_peft must match)")
+        model_sd, optim_sd = get_state_dict(model, optimizer, options=_options(self.method))
+        state_dict = {"model": model_sd, "optim": optim_sd}
+        dcp.load(state_dict, checkpoint_id=path)
+        set_state_dict(model, optimizer, model_state_dict=state_dict["model"],
+                       optim_state_dict=state_dict["optim"], options=_options(self.method))
+        self.last_saved_step = saved["step"]
+        fields = TrainState.__dataclass_fields__
+        state = TrainState(**{k: v for k, v in saved.items() if k in fields})
+        log.event("checkpoint_loaded", step=state.step, epoch=state.epoch, path=str(path),
+                  saved_world_size=saved.get("world_size"))
+        return state
+
+    def _agree(self, error: str) -> str:
+        """All ranks learn whether any rank failed (a CPU collective on the control group)."""
+        flags: list = [None] * dist.get_world_size()
+        dist.all_gather_object(flags, error, group=self.control)
+        return next((f"rank {i}: {e}" for i, e in enumerate(flags) if e), "")
+
+
+def resolve_resume(resume: str, root: Path) -> Path | None:
+    """'' -> fresh; 'auto' -> the latest committed checkpoint (or fresh); else that directory."""
+    if not resume:
+        return None
+    if resume == "auto":
+        return latest(root)
+    path = Path(resume)
+    if not is_committed(path):
+        raise CheckpointError(f"resume: {path} is not a committed checkpoint (no valid manifest.json)")
+    return path
+
+
+def output_dir_is_shared(output_dir: Path, rank: int, local_rank: int, barrier: Callable[[], None],
+                         control_group) -> bool:
+    """Whether every node sees the same output_dir: rank 0 writes a marker, others look for it."""
+    marker = output_dir / ".ocift-shared-check"
+    if rank == 0:
+        marker.write_text("x")
+    barrier()
+    seen = marker.is_file() if local_rank == 0 else True
+    flags: list = [None] * dist.get_world_size()
+    dist.all_gather_object(flags, seen, group=control_group)
+    barrier()
+    if rank == 0:
+        marker.unlink(missing_ok=True)
+    return all(flags)

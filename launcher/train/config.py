@@ -1,0 +1,156 @@
+"""From a recipe and torchrun's environment to the few decisions the rest of training reads.
+
+Everything that can be wrong about the options is found here, before any process group or
+model exists, and reported as one `RecipeError` naming each option at fault.
+
+Decisions made here (and why):
+- One code path: the model is always wrapped with FSDP2 (`fully_shard`), whatever
+  `--enable_fsdp` says. On one process that is a one-rank mesh; on several it is what a DDP
+  would do and more (sharded optimizer state). `--enable_fsdp` is accepted for llama-recipes
+  command lines and changes nothing.
+- Mesh: on one node, FULL_SHARD/SHARD_GRAD_OP shard over every process and NO_SHARD replicates.
+  With more than one node (WORLD_SIZE / LOCAL_WORLD_SIZE > 1), or `--hsdp`, HYBRID_SHARD or an
+  explicit group size, it is HSDP: shard within `sharding_group_size` processes (default: one
+  node), replicate across `replica_group_size` groups (default: the rest). Full sharding across
+  nodes is still possible: `--fsdp_config.sharding_group_size <world size>`.
+- Precision: `--pure_bf16` loads and trains the whole model in bf16. Otherwise fp32 master
+  weights; with `mixed_precision` (the default) FSDP2 computes in bf16 and reduces gradients in
+  fp32. fp16 would need loss scaling, which this trainer does not do: `use_fp16` is refused.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from launcher.recipe import Recipe, RecipeError
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where this process sits, from torchrun's environment (one process when run directly)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+
+    @property
+    def nodes(self) -> int:
+        return max(1, self.world_size // self.local_world_size)
+
+    @property
+    def node(self) -> int:
+        return self.rank // self.local_world_size
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Topology":
+        env = os.environ if environ is None else environ
+        return cls(
+            rank=int(env.get("RANK", 0)),
+            local_rank=int(env.get("LOCAL_RANK", 0)),
+            world_size=int(env.get("WORLD_SIZE", 1)),
+            local_world_size=int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1))),
+        )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The recipe plus what was derived from it; read-only for the rest of training."""
+
+    recipe: Recipe
+    topology: Topology
+    method: str  # "lora" or "full"
+    mesh_shape: tuple[int, int]  # (replicate, shard)
+    reshard_after_forward: bool
+    pure_bf16: bool
+    mixed_precision: bool
+    output_dir: Path
+    model_name: str
+    tokenizer_name: str
+    data_path: str
+
+    @property
+    def train(self):
+        return self.recipe.train_config
+
+    @property
+    def fsdp(self):
+        return self.recipe.fsdp_config
+
+    @property
+    def lora(self):
+        return self.recipe.lora_config
+
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.output_dir / "checkpoints"
+
+    @property
+    def is_hsdp(self) -> bool:
+        return self.mesh_shape[0] > 1 and self.mesh_shape[1] > 1
+
+    @property
+    def global_batch_samples(self) -> int:
+        """Samples consumed by one optimizer step across all processes."""
+        t = self.train
+        return t.batch_size_training * t.gradient_accumulation_steps * self.topology.world_size
+
+
+def derive(recipe: Recipe, topology: Topology) -> RunConfig:
+    """Check what the recipe alone cannot (needed paths, the process layout) and derive the run."""
+    t, f = recipe.train_config, recipe.fsdp_config
+    problems: list[str] = []
+    if not t.model_name:
+        problems.append("model_name is required (a local directory or a Hugging Face id)")
+    if not t.output_dir:
+        problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
+    if not t.data_path:
+        problems.append(f"data_path is required: {t.dataset} is read from a file or directory you give")
+    if t.use_fp16 or f.use_fp16:
+        problems.append("use_fp16 is not supported (fp16 needs loss scaling): use pure_bf16 or mixed_precision")
+    if f.optimizer != "AdamW":
+        problems.append(f"fsdp_config.optimizer {f.optimizer!r} is not available: use AdamW")
+    if t.resume and t.resume != "auto" and not Path(t.resume).is_dir():
+        problems.append(f"resume: {t.resume!r} is neither 'auto' nor a checkpoint directory")
+    if t.from_peft_checkpoint and not (Path(t.from_peft_checkpoint) / "adapter_config.json").is_file():
+        problems.append(f"from_peft_checkpoint: {t.from_peft_checkpoint!r} has no adapter_config.json")
+
+    mesh_shape = _mesh_shape(recipe, topology, problems)
+    if problems:
+        raise RecipeError(problems, "command line")
+    return RunConfig(
+        recipe=recipe,
+        topology=topology,
+        method="lora" if t.use_peft else "full",
+        mesh_shape=mesh_shape,
+        reshard_after_forward=f.sharding_strategy != "SHARD_GRAD_OP",
+        pure_bf16=f.pure_bf16,
+        mixed_precision=not f.pure_bf16 and t.mixed_precision and f.mixed_precision,
+        output_dir=Path(t.output_dir),
+        model_name=t.model_name,
+        tokenizer_name=t.tokenizer_name or t.model_name,
+        data_path=t.data_path,
+    )
+
+
+def _mesh_shape(recipe: Recipe, topology: Topology, problems: list[str]) -> tuple[int, int]:
+    f = recipe.fsdp_config
+    world = topology.world_size
+    if f.sharding_strategy == "NO_SHARD":
+        if f.hsdp or f.sharding_group_size or f.replica_group_size:
+            problems.append("sharding_strategy NO_SHARD contradicts hsdp/sharding_group_size/replica_group_size")
+        return (world, 1)
+    hybrid = (f.hsdp or f.sharding_strategy == "HYBRID_SHARD" or topology.nodes > 1
+              or f.sharding_group_size > 0 or f.replica_group_size > 0)
+    if not hybrid:
+        return (1, world)
+    shard = f.sharding_group_size or (world // f.replica_group_size if f.replica_group_size else topology.local_world_size)
+    replicate = f.replica_group_size or max(1, world // max(shard, 1))
+    if shard * replicate != world:
+        problems.append(
+            f"fsdp_config.sharding_group_size ({shard}) x replica_group_size ({replicate}) must equal "
+            f"the number of processes ({world} = {topology.nodes} nodes x {topology.local_world_size})"
+        )
+    return (replicate, shard)

@@ -1,0 +1,173 @@
+"""The training loop: accumulation windows, AdamW, learning-rate schedule, evaluation, stops.
+
+A step is one optimizer step over `gradient_accumulation_steps` micro-batches per process.
+The loop stops for three reasons: the epochs are done, `--max_train_step` was reached, or a
+SIGTERM arrived (the launcher's cancel). Ranks agree on a stop through a small CPU collective
+after every step, so all of them leave after the same step and write the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from launcher import log
+from launcher.train.checkpoint import Checkpointer, TrainState
+from launcher.train.config import RunConfig
+from launcher.train.data import IGNORE, Dataset
+from launcher.train.metrics import Metrics
+
+
+def build_optimizer(model: nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters; the fused kernel on CUDA."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
+                             fused=device.type == "cuda")
+
+
+def lr_factor(cfg: RunConfig, step: int, epoch: int, total_steps: int) -> float:
+    """Multiplier of `--lr` for optimizer step `step` (0-based) in `epoch`.
+
+    `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over the run;
+    `constant`: 1. A linear warmup over `--warmup_steps` comes first in all three.
+    """
+    t = cfg.train
+    if t.warmup_steps and step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    if t.lr_scheduler == "step":
+        return t.gamma**epoch
+    if t.lr_scheduler == "cosine":
+        span = max(1, total_steps - t.warmup_steps)
+        progress = min(1.0, (step - t.warmup_steps) / span)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def batch_loss(model: nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of next-token losses over the labelled positions, as fp32; their count as a divisor).
+
+    Computed here rather than by the model so that a micro-batch without labelled tokens gives 0
+    instead of NaN, and the count comes from the host.
+    """
+    out = model(input_ids=batch["input_ids"].to(device, non_blocking=True),
+                attention_mask=batch["attention_mask"].to(device, non_blocking=True))
+    logits = out.logits[:, :-1].float()
+    labels = batch["labels"][:, 1:].to(device, non_blocking=True)
+    total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
+                            ignore_index=IGNORE, reduction="sum")
+    return total, torch.tensor(float(max(batch["label_tokens"], 1)))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset, cfg: RunConfig, device: torch.device) -> float | None:
+    """Mean token loss over the validation split (all ranks' tokens), or None when it is too small."""
+    topo = cfg.topology
+    batches = dataset.eval_batches(rank=topo.rank, world=topo.world_size, batch_size=cfg.train.val_batch_size,
+                                   limit=cfg.train.max_eval_step)
+    if not batches:
+        return None
+    model.eval()
+    sums = torch.zeros(2, dtype=torch.float64, device=device)
+    for batch in batches:
+        total, _ = batch_loss(model, batch, device)
+        sums[0] += total.double()
+        sums[1] += batch["label_tokens"]
+    model.train()
+    dist.all_reduce(sums)
+    loss_sum, count = sums.tolist()
+    return loss_sum / max(count, 1.0)
+
+
+class StopSignal:
+    """Remembers a SIGTERM; `agreed()` tells every rank whether any rank got one."""
+
+    def __init__(self, control_group) -> None:
+        self.requested = False
+        self.control = control_group
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if not self.requested:
+            log.event("sigterm", note="finishing the current step, then checkpointing")
+        self.requested = True
+
+    def agreed(self) -> bool:
+        flag = torch.tensor([int(self.requested)], dtype=torch.int32)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.control)
+        self.requested = bool(flag.item())
+        return self.requested
+
+
+@dataclass
+class Outcome:
+    reason: str  # "completed", "max_train_step" or "terminated"
+    state: TrainState
+
+
+def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, train_ds: Dataset,
+          val_ds: Dataset | None, state: TrainState, checkpointer: Checkpointer, metrics: Metrics,
+          stop: StopSignal, device: torch.device, total_steps: int) -> Outcome:
+    t, topo = cfg.train, cfg.topology
+    accumulation = t.gradient_accumulation_steps
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def run_eval() -> None:
+        if val_ds is None or not t.run_validation:
+            return
+        metrics.flush()
+        loss = evaluate(model, val_ds, cfg, device)
+        if loss is not None:
+            metrics.evaluation(state.step, state.epoch, loss)
+        metrics.start_window()
+
+    def checkpoint() -> None:
+        metrics.flush()
+        checkpointer.save(model, optimizer, state)
+        metrics.start_window()
+
+    metrics.start_window()
+    while state.epoch < t.num_epochs:
+        reason = ""
+        windows = train_ds.windows(seed=t.seed, epoch=state.epoch, start=state.samples_in_epoch, rank=topo.rank,
+                                   world=topo.world_size, batch_size=t.batch_size_training, accumulation=accumulation)
+        for window in windows:
+            # Dropout and any other randomness: a function of (seed, step, rank), so resume reproduces it.
+            torch.manual_seed(t.seed * 1_000_003 + state.step * 1_009 + topo.rank)
+            lr = t.lr * lr_factor(cfg, state.step, state.epoch, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            step_loss = torch.zeros((), device=device)
+            for batch in window:
+                total, count = batch_loss(model, batch, device)
+                loss = total / count.to(device) / accumulation
+                loss.backward()
+                step_loss += loss.detach()
+            if t.gradient_clipping:
+                torch.nn.utils.clip_grad_norm_(trainable, t.gradient_clipping_threshold, foreach=True)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            state.step += 1
+            state.samples_in_epoch += cfg.global_batch_samples
+            metrics.step(state.step, state.epoch, step_loss, lr, sum(b["tokens"] for b in window))
+
+            if t.max_train_step and state.step >= t.max_train_step:
+                reason = "max_train_step"
+            if stop.agreed():
+                reason = "terminated"
+            if t.eval_every_steps and state.step % t.eval_every_steps == 0:
+                run_eval()
+            if reason or (t.checkpoint_interval_steps and state.step % t.checkpoint_interval_steps == 0):
+                checkpoint()
+            if reason:
+                return Outcome(reason, state)
+        run_eval()
+        state.epoch += 1
+        state.samples_in_epoch = 0
+        checkpoint()
+    return Outcome("completed", state)
