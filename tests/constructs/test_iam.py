@@ -120,3 +120,11 @@ def test_secret_grant_rejects_non_secret_ocid(stack):
     Policy(stack, "app", PolicyProps(name="app", compartment_id=COMPARTMENT))
     with pytest.raises(PropsError, match="secret_id"):
         grant_secret_read(stack, PRINCIPAL, "hf_abcdef", COMPARTMENT)
+
+
+def test_policy_over_the_statement_limit_fails_synth(stack):
+    policy = Policy(stack, "big", PolicyProps(name="big", compartment_id=COMPARTMENT))
+    for i in range(51):
+        grant_secret_read(stack, PRINCIPAL, f"ocid1.vaultsecret.oc1.iad.secret{i}", COMPARTMENT, policy)
+    with pytest.raises(Exception, match="51 statements, more than OCI's limit of 50"):
+        synth(stack)

@@ -169,3 +169,14 @@ def test_tag_only_image_allowed_without_require_digest(stack):
     assert group["job_environment_configuration_details"]["image"] == "iad.ocir.io/tenancyns/ocift/trainer:dev"
     assert "image_digest" not in group["job_environment_configuration_details"]
     assert "command_line_arguments" not in group["job_configuration_details"]
+
+
+def test_project_and_run_props_report_every_error(stack):
+    with pytest.raises(PropsError) as err:
+        DataScienceProject(stack, "p", ProjectProps(display_name="", compartment_id="ocid1.vcn.oc1..v",
+                                                    tags={"a b": "x"}))
+    assert [p.split(":")[0] for p in err.value.problems] == ["display_name", "compartment_id", "tags['a b']"]
+    job = TrainingJob(stack, "job", _props(stack))
+    with pytest.raises(PropsError) as err:
+        job.add_run("run", "bad/name", tags={"x.y": "z"})
+    assert [p.split(":")[0] for p in err.value.problems] == ["display_name", "tags['x.y']"]
