@@ -333,8 +333,9 @@ class TrainingJob(Construct):
                 tags: Mapping[str, str] | None = None) -> DatascienceJobRun:
         """Declare a run that `terraform apply` starts without waiting (`asynchronous = true`).
 
-        after: constructs the run must wait for (the Policy granting its access, the image push);
-        an L2 is resolved to its `resource`. tags: default the job's.
+        after: constructs in the same stack the run must wait for (the Policy granting its access);
+        an L2 is resolved to its `resource`. Across stacks use `stack.add_dependency` instead.
+        tags: default the job's.
         """
         p = Problems()
         p.pattern("display_name", display_name, _DISPLAY_NAME, "1-255 letters, digits, spaces, '.', '_' or '-'")
