@@ -1,0 +1,288 @@
+"""`ocift run`: start, watch, inspect and cancel runs of a deployed job, through the OCI SDK.
+
+    ocift run start <env> <job> [--job-ocid OCID] [--replicas N] [--args "--max_steps 10"] [--watch]
+    ocift run watch <run-ocid>     # status changes and every node's log lines until it ends
+    ocift run status <run-ocid>
+    ocift run cancel <run-ocid>
+
+`<env> <job>` becomes a job OCID in this order: `--job-ocid`; `<job>` itself when it is a job
+OCID; else the deployed environment's outputs file (`--outputs`, default `outputs/<env>.json`,
+as written by `cdktf deploy --outputs-file` or `terraform output -json`), which must hold an
+output `<job>_job_id` or a map `job_ids` with a `<job>` entry. Compartment and project come
+from the job unless `--compartment-ocid` / `--project-ocid` say otherwise.
+
+`watch` exits with the run's outcome: 0 succeeded, 1 failed, 3 canceled or deleted.
+Credentials: `~/.oci/config` (`--config-file`, `--profile`), else resource/instance principal.
+Endpoints (tests, private endpoints): `--endpoint` / `OCI_DATA_SCIENCE_ENDPOINT` and
+`--logging-endpoint` / `OCI_LOGGING_SEARCH_ENDPOINT`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import oci
+from oci.data_science import models as ds
+
+from launcher.storage import ociauth
+
+EXIT = {"SUCCEEDED": 0, "FAILED": 1, "CANCELED": 3, "DELETED": 3}
+"""Terminal lifecycle states and the exit code `watch` returns for each."""
+_JOB_OCID = "ocid1.datasciencejob."
+_RUN_OCID = "ocid1.datasciencejobrun."
+
+
+class UsageError(ValueError):
+    """The command line or the outputs file does not say which job to use."""
+
+
+# ---- OCIDs -------------------------------------------------------------------------------------
+def resolve_job(env: str, job: str, job_ocid: str | None, outputs: str | None) -> str:
+    """The job OCID for `<env> <job>` (see the module docstring for the order)."""
+    if job_ocid:
+        return job_ocid
+    if job.startswith(_JOB_OCID):
+        return job
+    path = Path(outputs or f"outputs/{env}.json")
+    if not path.is_file():
+        raise UsageError(f"job {job!r} of environment {env!r}: no --job-ocid, and no outputs file {path} "
+                         f"(write it with `cdktf deploy --outputs-file {path}` or `terraform output -json > {path}`)")
+    try:
+        flat = dict(_outputs(json.loads(path.read_text())))
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON: {exc}") from exc
+    key = job.replace("-", "_")
+    for name in (f"{key}_job_id", f"{key}_job_ocid"):
+        if isinstance(flat.get(name), str):
+            return flat[name]
+    for name in ("job_ids", "job_ocids"):
+        if isinstance(flat.get(name), dict) and isinstance(flat[name].get(job), str):
+            return flat[name][job]
+    raise UsageError(f"{path}: no output {key}_job_id and no {job!r} in a job_ids map (outputs: {', '.join(sorted(flat)) or 'none'})")
+
+
+def _outputs(data: Any) -> list[tuple[str, Any]]:
+    """Outputs as (name, value) from `terraform output -json` ({name: {value}}) or cdktf ({stack: {name: value}})."""
+    if not isinstance(data, dict):
+        return []
+    flat: list[tuple[str, Any]] = []
+    for name, value in data.items():
+        if isinstance(value, dict) and "value" in value and "type" in value:
+            flat.append((name, value["value"]))
+        elif isinstance(value, dict):
+            flat.extend(value.items())
+    return flat
+
+
+# ---- start -------------------------------------------------------------------------------------
+def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: str | None) -> dict[str, Any]:
+    """CreateJobRunDetails fields that change replicas or append arguments for this run only."""
+    if replicas is None and not args:
+        return {}
+    nodes = job.job_node_configuration_details
+    if not isinstance(nodes, ds.MultiNodeJobNodeConfigurationDetails):
+        if replicas is not None:
+            raise UsageError(f"--replicas: job {job.id} is not a multi-node job")
+        base = getattr(job.job_configuration_details, "command_line_arguments", None) or ""
+        return {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
+            job_type="DEFAULT", command_line_arguments=_join(base, args))}
+    groups = nodes.job_node_group_configuration_details_list or []
+    names = [g.name for g in groups]
+    if node_group is not None and node_group not in names:
+        raise UsageError(f"--node-group {node_group!r}: job {job.id} has node groups {', '.join(names)}")
+    if node_group is None and len(groups) != 1:
+        raise UsageError(f"job {job.id} has node groups {', '.join(names)}: choose one with --node-group")
+    for group in groups:
+        if group.name != (node_group or group.name):
+            continue
+        if replicas is not None:
+            group.replicas = replicas
+            if group.minimum_success_replicas is not None:
+                group.minimum_success_replicas = min(group.minimum_success_replicas, replicas)
+        if args:
+            config = group.job_configuration_details
+            config.command_line_arguments = _join(config.command_line_arguments or "", args)
+    return {"job_node_configuration_override_details": ds.MultiNodeJobNodeConfigurationDetails(
+        job_node_type="MULTI_NODE", startup_order=nodes.startup_order,
+        maximum_runtime_in_minutes=nodes.maximum_runtime_in_minutes,
+        job_network_configuration=nodes.job_network_configuration,
+        job_node_group_configuration_details_list=groups)}
+
+
+def _join(base: str, extra: str | None) -> str:
+    """Extra arguments go after the job's own: with argparse-style flags, the last one wins."""
+    return " ".join(shlex.quote(a) for a in shlex.split(base) + shlex.split(extra or ""))
+
+
+def start(client: oci.data_science.DataScienceClient, opts: argparse.Namespace) -> str:
+    job_id = resolve_job(opts.env, opts.job, opts.job_ocid, opts.outputs)
+    job = client.get_job(job_id).data
+    details = ds.CreateJobRunDetails(
+        job_id=job_id,
+        compartment_id=opts.compartment_ocid or job.compartment_id,
+        project_id=opts.project_ocid or job.project_id,
+        display_name=opts.display_name or f"{job.display_name or opts.job}-{time.strftime('%Y%m%d-%H%M%S')}",
+        freeform_tags={"ocift-env": opts.env},
+        **overrides(job, opts.replicas, opts.node_group, opts.args),
+    )
+    run = client.create_job_run(details, opc_retry_token=uuid.uuid4().hex).data
+    return run.id
+
+
+# ---- status / watch ----------------------------------------------------------------------------
+def describe(run: ds.JobRun) -> list[str]:
+    lines = [f"run       {run.id}", f"name      {run.display_name}", f"job       {run.job_id}",
+             f"state     {run.lifecycle_state}" + (f" ({run.lifecycle_details})" if run.lifecycle_details else "")]
+    for label, when in (("accepted", run.time_accepted), ("started", run.time_started), ("finished", run.time_finished)):
+        if when:
+            lines.append(f"{label:<9} {when.isoformat()}")
+    for group in run.node_group_details_list or []:
+        lines.append(f"nodes     {group.name}: {group.lifecycle_state}" + (f" ({group.lifecycle_details})" if group.lifecycle_details else ""))
+    if run.log_details:
+        lines.append(f"log       {run.log_details.log_group_id}/{run.log_details.log_id}")
+    return lines
+
+
+def log_query(run: ds.JobRun) -> str:
+    """Logging search for this run's lines, from every node (one place to correct if OCI differs)."""
+    log = run.log_details
+    return f"search \"{run.compartment_id}/{log.log_group_id}/{log.log_id}\" | where source = '*{run.id}*' | sort by datetime asc"
+
+
+class LogFollower:
+    """Fetches a run's new log lines since the last call, each line once."""
+
+    def __init__(self, client: oci.loggingsearch.LogSearchClient):
+        self.client = client
+        self.since: dt.datetime | None = None
+        self.seen: set[str] = set()
+
+    def poll(self, run: ds.JobRun) -> list[str]:
+        if not run.log_details:
+            return []
+        now = dt.datetime.now(dt.timezone.utc)
+        if self.since is None:
+            self.since = run.time_accepted or now - dt.timedelta(hours=1)
+        details = oci.loggingsearch.models.SearchLogsDetails(time_start=self.since, time_end=now,
+                                                            search_query=log_query(run), is_return_field_info=False)
+        lines, page, newest = [], None, self.since
+        while True:
+            response = self.client.search_logs(details, limit=1000, page=page)
+            for result in response.data.results or []:
+                content = (result.data or {}).get("logContent", {})
+                key = content.get("id") or json.dumps(result.data, sort_keys=True)
+                if key in self.seen:
+                    continue
+                self.seen.add(key)
+                node = content.get("subject") or str(content.get("source", "")).rsplit("/", 1)[-1]
+                message = (content.get("data") or {}).get("message", "")
+                lines.append(f"[{node}] {message}" if node else message)
+                stamp = result.data.get("datetime")
+                if isinstance(stamp, (int, float)):
+                    newest = max(newest, dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc))
+            page = response.next_page
+            if not page:
+                break
+        self.since = newest - dt.timedelta(seconds=5)  # overlap: lines can land late; `seen` drops repeats
+        return lines
+
+
+def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id: str, poll_s: float) -> int:
+    state = None
+    while True:
+        run = client.get_job_run(run_id).data
+        if run.lifecycle_state != state:
+            state = run.lifecycle_state
+            print(f"== {run.id} {state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else ""), flush=True)
+        for line in logs.poll(run):
+            print(line, flush=True)
+        if state in EXIT:
+            for line in logs.poll(run):  # a last look: the final lines land after the state changes
+                print(line, flush=True)
+            return EXIT[state]
+        time.sleep(poll_s)
+
+
+# ---- command line ------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocift run", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--endpoint", default=os.environ.get("OCI_DATA_SCIENCE_ENDPOINT"),
+                        help="Data Science service endpoint (default: the region's)")
+    common.add_argument("--logging-endpoint", default=os.environ.get("OCI_LOGGING_SEARCH_ENDPOINT"),
+                        help="Logging Search endpoint (default: the region's)")
+    common.add_argument("--config-file", help="OCI config file (default ~/.oci/config)")
+    common.add_argument("--profile", help="profile in the config file (default DEFAULT)")
+    common.add_argument("--poll-s", type=float, default=10.0, help="seconds between status/log polls (watch)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("start", parents=[common], help="start a run of a deployed job")
+    s.add_argument("env")
+    s.add_argument("job", help="job name in the environment's outputs, or a job OCID")
+    s.add_argument("--job-ocid")
+    s.add_argument("--compartment-ocid")
+    s.add_argument("--project-ocid")
+    s.add_argument("--outputs", help="deployed outputs JSON (default outputs/<env>.json)")
+    s.add_argument("--display-name")
+    s.add_argument("--replicas", type=int, help="nodes in the node group for this run")
+    s.add_argument("--node-group", help="which node group --replicas/--args change (needed if several)")
+    s.add_argument("--args", help="extra arguments appended to the job's command line for this run")
+    s.add_argument("--watch", action="store_true", help="then follow it as `watch` does")
+    for name, text in (("watch", "follow a run's state and logs until it ends"), ("status", "show a run"),
+                       ("cancel", "cancel a run")):
+        p = sub.add_parser(name, parents=[common], help=text)
+        p.add_argument("run", help="job run OCID")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if opts.command == "start" and opts.replicas is not None and opts.replicas < 1:
+        print("ocift run start: --replicas must be at least 1", file=sys.stderr)
+        return 2
+    if opts.command != "start" and not opts.run.startswith(_RUN_OCID):
+        print(f"ocift run {opts.command}: {opts.run!r} is not a job run OCID ({_RUN_OCID}...)", file=sys.stderr)
+        return 2
+    try:
+        client = ociauth.client(oci.data_science.DataScienceClient, endpoint=opts.endpoint,
+                                config_file=opts.config_file, profile=opts.profile,
+                                retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+        if opts.command == "start":
+            run_id = start(client, opts)
+            print(run_id, flush=True)
+            if not opts.watch:
+                print(f"follow it with: ocift run watch {run_id}", file=sys.stderr)
+                return 0
+            opts.run = run_id
+        if opts.command == "status":
+            print("\n".join(describe(client.get_job_run(opts.run).data)))
+            return 0
+        if opts.command == "cancel":
+            client.cancel_job_run(opts.run)
+            print(f"cancel requested for {opts.run}")
+            return 0
+        logs = ociauth.client(oci.loggingsearch.LogSearchClient, endpoint=opts.logging_endpoint,
+                              config_file=opts.config_file, profile=opts.profile,
+                              retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+        return watch(client, LogFollower(logs), opts.run, opts.poll_s)
+    except UsageError as exc:
+        print(f"ocift run {opts.command}: {exc}", file=sys.stderr)
+        return 2
+    except oci.exceptions.ServiceError as exc:
+        print(f"ocift run {opts.command}: {exc.operation_name or 'request'} failed: HTTP {exc.status} {exc.code}: {exc.message}",
+              file=sys.stderr)
+        return 1
+    except (oci.exceptions.ConfigFileNotFound, oci.exceptions.InvalidConfig, oci.exceptions.ProfileNotFound) as exc:
+        print(f"ocift run {opts.command}: OCI configuration: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nstopped watching; the run goes on (ocift run cancel {getattr(opts, 'run', '<run>')})", file=sys.stderr)
+        return 130

@@ -1,0 +1,179 @@
+"""`ocift run` through the real OCI SDK against a local server that records and answers requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from launcher import run as runcmd
+from ocift import cli
+from tests.storage.fakes import RecordingServer, Reply, Request
+
+JOB = "ocid1.datasciencejob.oc1.iad.amaaaaaajob"
+RUN = "ocid1.datasciencejobrun.oc1.iad.amaaaaaarun"
+COMPARTMENT = "ocid1.compartment.oc1..amaaaaaacomp"
+PROJECT = "ocid1.datascienceproject.oc1.iad.amaaaaaaproj"
+NODE_STATE = {"ACCEPTED": "CREATING", "IN_PROGRESS": "ACTIVE", "FAILED": "FAILED"}
+
+
+def _group(name: str, replicas: int) -> dict:
+    return {
+        "name": name, "replicas": replicas, "minimumSuccessReplicas": replicas,
+        "jobInfrastructureConfigurationDetails": {"jobInfrastructureType": "MULTI_NODE", "shapeName": "BM.GPU.H100.8",
+                                                  "blockStorageSizeInGBs": 512},
+        "jobConfigurationDetails": {"jobType": "DEFAULT", "commandLineArguments": "--model_name m --num_epochs 1",
+                                    "environmentVariables": {"OCIFT_OUTPUT_URI": "oci://out@ns/run"}},
+        "jobEnvironmentConfigurationDetails": {"jobEnvironmentType": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/ocift:1"},
+    }
+
+
+class DataScienceFake:
+    """Jobs, job runs (a scripted sequence of states) and Logging search, shaped like OCI's JSON."""
+
+    def __init__(self, states: list[str], groups: list[dict] | None = None):
+        self.states = states
+        self.groups = groups if groups is not None else [_group("workers", 2)]
+        self.gets = 0
+
+    def job(self) -> dict:
+        body = {"id": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "ocift-dev-finetune",
+                "lifecycleState": "ACTIVE", "createdBy": "me", "timeCreated": "2026-11-28T06:00:00.000Z"}
+        if self.groups:
+            body["jobNodeConfigurationDetails"] = {
+                "jobNodeType": "MULTI_NODE", "startupOrder": "IN_PARALLEL", "maximumRuntimeInMinutes": 600,
+                "jobNetworkConfiguration": {"jobNetworkType": "CUSTOM_NETWORK", "subnetId": "ocid1.subnet.oc1..s"},
+                "jobNodeGroupConfigurationDetailsList": self.groups}
+        return body
+
+    def run(self, state: str) -> dict:
+        return {"id": RUN, "jobId": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "r1",
+                "lifecycleState": state, "lifecycleDetails": "exit code 1" if state == "FAILED" else None,
+                "timeAccepted": "2026-11-28T06:00:00.000Z", "createdBy": "me",
+                "logDetails": {"logGroupId": "ocid1.loggroup.oc1..lg", "logId": "ocid1.log.oc1..log"},
+                "nodeGroupDetailsList": [{"name": "workers", "lifecycleState": NODE_STATE.get(state, "DELETED")}]}
+
+    def __call__(self, req: Request) -> Reply:
+        if req.method == "GET" and req.path == f"/20190101/jobs/{JOB}":
+            return Reply(200, self.job(), {"etag": "j"})
+        if req.method == "POST" and req.path == "/20190101/jobRuns":
+            return Reply(200, self.run("ACCEPTED"), {"etag": "r"})
+        if req.method == "GET" and req.path == f"/20190101/jobRuns/{RUN}":
+            state = self.states[min(self.gets, len(self.states) - 1)]
+            self.gets += 1
+            return Reply(200, self.run(state), {"etag": "r"})
+        if req.method == "POST" and req.path == f"/20190101/jobRuns/{RUN}/actions/cancelJobRun":
+            return Reply(202)
+        if req.method == "POST" and req.path == "/20190909/search":
+            return self.search(req)
+        return Reply(404, {"code": "NotAuthorizedOrNotFound", "message": f"{req.method} {req.path}"})
+
+    def search(self, req: Request) -> Reply:
+        """Node 0 logs twice, node 1 once; the same entries come back on every search (overlap)."""
+        entries = [("a1", 1764309600000, "node-0", "rank 0 joined"), ("a2", 1764309601000, "node-1", "rank 1 joined")]
+        if self.gets >= 3:
+            entries.append(("a3", 1764309602000, "node-0", "step 10 loss=1.23"))
+        page = req.query.get("page")
+        chosen = entries[:2] if page is None else entries[2:]
+        results = [{"data": {"datetime": t, "logContent": {"id": i, "subject": node, "source": RUN,
+                                                            "data": {"message": msg}}}} for i, t, node, msg in chosen]
+        headers = {"opc-next-page": "p2"} if page is None and len(entries) > 2 else {}
+        return Reply(200, {"results": results, "summary": {"resultCount": len(results)}}, headers)
+
+
+@pytest.fixture
+def fake_oci(oci_config: Path, monkeypatch: pytest.MonkeyPatch):
+    def make(states: list[str], groups: list[dict] | None = None) -> tuple[DataScienceFake, RecordingServer]:
+        fake = DataScienceFake(states, groups)
+        server = RecordingServer(fake).__enter__()
+        monkeypatch.setenv("OCI_DATA_SCIENCE_ENDPOINT", server.url)
+        monkeypatch.setenv("OCI_LOGGING_SEARCH_ENDPOINT", server.url)
+        servers.append(server)
+        return fake, server
+
+    servers: list[RecordingServer] = []
+    yield make
+    for server in servers:
+        server.__exit__()
+
+
+def test_start_with_overrides_sends_the_run_request(fake_oci, capsys) -> None:
+    _fake, server = fake_oci(["ACCEPTED"])
+    code = cli.main(["run", "start", "dev", "finetune", "--job-ocid", JOB, "--replicas", "4",
+                     "--args", "--max_steps 10 --note 'two words'", "--display-name", "smoke"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == RUN
+    create = next(r for r in server.requests if r.path == "/20190101/jobRuns")
+    assert create.method == "POST" and create.signed and create.headers.get("opc-retry-token")
+    body = create.json
+    assert (body["jobId"], body["compartmentId"], body["projectId"], body["displayName"]) == (JOB, COMPARTMENT, PROJECT, "smoke")
+    nodes = body["jobNodeConfigurationOverrideDetails"]
+    assert nodes["jobNodeType"] == "MULTI_NODE" and nodes["startupOrder"] == "IN_PARALLEL"
+    [group] = nodes["jobNodeGroupConfigurationDetailsList"]
+    assert group["name"] == "workers" and group["replicas"] == 4 and group["minimumSuccessReplicas"] == 2
+    assert group["jobConfigurationDetails"]["commandLineArguments"] == "--model_name m --num_epochs 1 --max_steps 10 --note 'two words'"
+    assert group["jobEnvironmentConfigurationDetails"]["image"] == "iad.ocir.io/ns/ocift:1"
+    assert body["freeformTags"] == {"ocift-env": "dev"}
+
+
+def test_start_without_overrides_resolves_the_job_from_outputs(fake_oci, tmp_path: Path, capsys) -> None:
+    _fake, server = fake_oci(["ACCEPTED"])
+    outputs = tmp_path / "dev.json"
+    outputs.write_text(json.dumps({"ocift-dev-training": {"finetune_job_id": JOB, "bucket": "b"}}))
+    assert runcmd.main(["start", "dev", "finetune", "--outputs", str(outputs), "--compartment-ocid", "ocid1.compartment.oc1..other"]) == 0
+    body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
+    assert body["jobId"] == JOB and body["compartmentId"] == "ocid1.compartment.oc1..other"
+    assert "jobNodeConfigurationOverrideDetails" not in body
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["start", "dev", "finetune", "--outputs", "/nonexistent.json"], "no --job-ocid, and no outputs file /nonexistent.json"),
+        (["start", "dev", "finetune", "--job-ocid", JOB, "--replicas", "0"], "--replicas must be at least 1"),
+        (["status", "not-an-ocid"], "'not-an-ocid' is not a job run OCID"),
+    ],
+)
+def test_bad_input_is_a_clear_error(fake_oci, capsys, argv: list[str], message: str) -> None:
+    fake_oci(["ACCEPTED"])
+    assert runcmd.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_several_node_groups_need_a_choice(fake_oci, capsys) -> None:
+    fake_oci(["ACCEPTED"], groups=[_group("head", 1), _group("workers", 3)])
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--replicas", "2"]) == 2
+    assert "node groups head, workers: choose one with --node-group" in capsys.readouterr().err
+
+
+def test_status_and_cancel(fake_oci, capsys) -> None:
+    _fake, server = fake_oci(["IN_PROGRESS"])
+    assert runcmd.main(["status", RUN]) == 0
+    out = capsys.readouterr().out
+    assert "state     IN_PROGRESS" in out and "nodes     workers: ACTIVE" in out
+    assert runcmd.main(["cancel", RUN]) == 0
+    cancel = server.requests[-1]
+    assert cancel.method == "POST" and cancel.path == f"/20190101/jobRuns/{RUN}/actions/cancelJobRun" and cancel.signed
+
+
+@pytest.mark.parametrize(("final", "code"), [("SUCCEEDED", 0), ("FAILED", 1), ("CANCELED", 3)])
+def test_watch_streams_every_node_once_and_exits_with_the_outcome(fake_oci, capsys, final: str, code: int) -> None:
+    _fake, server = fake_oci(["ACCEPTED", "IN_PROGRESS", "IN_PROGRESS", final])
+    assert runcmd.main(["watch", RUN, "--poll-s", "0.01"]) == code
+    out = capsys.readouterr().out.splitlines()
+    assert out.count("[node-0] rank 0 joined") == 1 and out.count("[node-1] rank 1 joined") == 1
+    assert out.count("[node-0] step 10 loss=1.23") == 1  # from the second page
+    states = [line.split()[2].rstrip(":") for line in out if line.startswith("== ")]
+    assert states == ["ACCEPTED", "IN_PROGRESS", final]
+    search = next(r for r in server.requests if r.path == "/20190909/search")
+    query = search.json["searchQuery"]
+    assert query.startswith(f'search "{COMPARTMENT}/ocid1.loggroup.oc1..lg/ocid1.log.oc1..log"') and RUN in query
+    assert search.signed
+
+
+def test_service_errors_are_reported(fake_oci, capsys) -> None:
+    fake_oci(["ACCEPTED"])
+    other = "ocid1.datasciencejobrun.oc1.iad.amaaaaaaother"
+    assert runcmd.main(["status", other]) == 1
+    assert "HTTP 404 NotAuthorizedOrNotFound" in capsys.readouterr().err
