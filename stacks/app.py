@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from cdktf import App
@@ -46,6 +46,8 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
 
     local_state: keep state on this machine (`state.backend: local`) whatever the configs say:
     for the demo, which never deploys. Raises ConfigError (nothing written) for bad configs.
+    The format is cdktf's choice: JSON, or HCL when the CLI runs `cdktf synth --hcl`; the
+    checks always read the stacks' JSON form.
     """
     loaded = load_configs(list(configs) if configs is not None else discover())
     if local_state:
@@ -54,12 +56,22 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
     outdir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
     try:
-        reports = _synth(staging, loaded)
+        app = App(outdir=str(staging))
+        built = [build_environment(app, config) for config in loaded]
+        try:
+            app.synth()
+            error = ""
+        except Exception as exc:  # jsii re-raises aspect and construct validation errors as RuntimeError
+            error = _first_line(exc)
+        reports = [_report(env) for env in built]
+        if error:  # blame the environments whose checks failed, else (a construct error) all of them
+            blamed = [r for r in reports if not r.ok] or reports
+            reports = [replace(r, synth_error=error) if r in blamed else r for r in reports]
         summary = Summary(tuple(reports))
-        if summary.ok:
-            _publish(staging, outdir)
-            summary = Summary(tuple(reports), outdir)
-        return summary
+        if not summary.ok:
+            return summary
+        _publish(staging, outdir)
+        return Summary(tuple(reports), outdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -70,27 +82,14 @@ def _with_local_state(config: EnvironmentConfig) -> EnvironmentConfig:
     return copy
 
 
-def _synth(outdir: Path, configs: list[EnvironmentConfig]) -> list[EnvironmentReport]:
-    app = App(outdir=str(outdir))
-    built = [build_environment(app, config) for config in configs]
-    try:
-        app.synth()
-    except Exception as exc:  # jsii re-raises the aspect/validation errors of app.synth() as RuntimeError
-        blamed = [env for env in built if any(f.blocking for p in env.packs.values() for f in p.findings)]
-        return [_report(env, None, _first_line(exc) if env in (blamed or built) else "") for env in built]
-    return [_report(env, outdir, "") for env in built]
-
-
-def _report(env: EnvironmentStacks, outdir: Path | None, synth_error: str) -> EnvironmentReport:
-    """Check each stack's synthesized JSON (or, when synth failed, what the rule packs saw)."""
+def _report(env: EnvironmentStacks) -> EnvironmentReport:
+    """Check each stack's JSON form (what `cdk.tf.json` holds, suppressions included)."""
     config = env.config
     context = RuleContext(environment=config.environment, is_prod=config.tier == "production")
     stacks = []
-    for name in env.names():
-        if outdir is None:
-            stacks.append(StackReport(name, config.state.backend, 0, 0, findings=tuple(env.packs[name].findings)))
-            continue
-        document = json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text())
+    for stack in env.stacks:
+        name = stack.node.id
+        document = stack.to_terraform()
         stacks.append(StackReport(
             name=name,
             backend=config.state.backend,
@@ -100,7 +99,7 @@ def _report(env: EnvironmentStacks, outdir: Path | None, synth_error: str) -> En
             findings=tuple(evaluate(document, context)),
         ))
     return EnvironmentReport(config.environment, config.source, config.tier, tuple(stacks),
-                             tuple(config.warnings()), synth_error)
+                             tuple(config.warnings()))
 
 
 def _first_line(exc: Exception) -> str:
