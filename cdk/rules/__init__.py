@@ -3,7 +3,7 @@
     from cdk.rules import RuleContext, RulePack, evaluate, suppress
     Aspects.of(stack).add(RulePack(RuleContext(environment="prod", is_prod=True)))
     suppress(policy, "OCI-IAM-2", "the dynamic group lives in the tenancy")
-    findings = evaluate(json.loads(Path("cdktf.out/stacks/prod/cdk.tf.json").read_text()), context)
+    findings = evaluate_document(json.loads(Path("cdktf.out/stacks/prod/cdk.tf.json").read_text()))
 """
 
 from cdk.rules.core import (
@@ -17,7 +17,7 @@ from cdk.rules.core import (
     Verdict,
     summarize,
 )
-from cdk.rules.pack import RULES, RulePack, evaluate
+from cdk.rules.pack import RULES, RulePack, evaluate, evaluate_document
 from cdk.rules.suppressions import SuppressionError, suppress
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "SynthResource",
     "Verdict",
     "evaluate",
+    "evaluate_document",
     "summarize",
     "suppress",
 ]

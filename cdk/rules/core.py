@@ -16,6 +16,8 @@ from typing import Any
 # and cdktf keeps overrides there, so `resource.<type>.<name>["//"]["ocift"]["suppressions"]`
 # survives synth and is read back by both entry points.
 SUPPRESSIONS_PATH = ("//", "ocift", "suppressions")
+# Where a RulePack records, at stack level, the context it checked the stack under.
+CONTEXT_PATH = ("//", "ocift", "rule_context")
 
 DEFAULT_REQUIRED_TAGS = ("project", "environment")
 
@@ -66,6 +68,21 @@ class RuleContext:
     is_prod: bool = False
     required_tags: tuple[str, ...] = DEFAULT_REQUIRED_TAGS
 
+    def to_json(self) -> dict[str, Any]:
+        return {"environment": self.environment, "is_prod": self.is_prod, "required_tags": list(self.required_tags)}
+
+    @classmethod
+    def recorded_in(cls, document: Mapping[str, Any]) -> RuleContext:
+        """The context a RulePack recorded in a synthesized stack, so a later check uses the same one."""
+        node = _dig(document, CONTEXT_PATH)
+        if node is None:
+            raise ValueError("the stack records no rule context (synthesized without a RulePack): pass one to evaluate()")
+        fields = node if isinstance(node, Mapping) else {}
+        environment, is_prod, tags = fields.get("environment"), fields.get("is_prod"), fields.get("required_tags")
+        if not (isinstance(environment, str) and isinstance(is_prod, bool) and isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise ValueError(f"malformed rule context {node!r}")
+        return cls(environment, is_prod, tuple(tags))
+
 
 @dataclass(frozen=True)
 class SynthResource:
@@ -110,11 +127,16 @@ def resources_of(synthesized: Mapping[str, Any]) -> Iterator[SynthResource]:
                 yield SynthResource.from_body(tf_type, name, body)
 
 
+def _dig(document: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = document
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
 def _read_suppressions(body: Mapping[str, Any]) -> dict[str, str]:
     """Rule id -> reason; an entry without a non-empty reason suppresses nothing."""
-    node: Any = body
-    for key in SUPPRESSIONS_PATH:
-        node = node.get(key) if isinstance(node, Mapping) else None
+    node = _dig(body, SUPPRESSIONS_PATH)
     out: dict[str, str] = {}
     for entry in node if isinstance(node, list) else []:
         if not isinstance(entry, Mapping):

@@ -4,8 +4,10 @@
   evaluates every `TerraformResource` as it will be synthesized, adds an error annotation per
   blocking finding (which makes `app.synth()` fail), a warning per warning, an info line per
   suppressed finding, and keeps every finding in `.findings`.
+  It also records its context in the stack's `"//"` metadata.
 - `evaluate(stack_json, context)` runs the same rules over a synthesized `cdk.tf.json` dict
-  (`ocift validate`, the PR review), honouring the suppressions synthesized into it.
+  (`ocift validate`, the PR review), honouring the suppressions synthesized into it;
+  `evaluate_document(stack_json)` does so under the context the RulePack recorded there.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
-from cdktf import Annotations, DefaultTokenResolver, IAspect, StringConcat, TerraformResource, Tokenization
+from cdktf import Annotations, DefaultTokenResolver, IAspect, StringConcat, TerraformResource, TerraformStack, Tokenization
 from constructs import IConstruct
 
 from cdk.rules import datascience, iam, storage, tags
-from cdk.rules.core import Finding, Rule, RuleContext, Severity, evaluate_resource, resources_of
+from cdk.rules.core import CONTEXT_PATH, Finding, Rule, RuleContext, Severity, evaluate_resource, resources_of
 
 RULES: tuple[Rule, ...] = (*iam.RULES, *storage.RULES, *datascience.RULES, *tags.RULES)
 
@@ -26,6 +28,11 @@ RULES: tuple[Rule, ...] = (*iam.RULES, *storage.RULES, *datascience.RULES, *tags
 def evaluate(stack_json: Mapping[str, Any], context: RuleContext, rules: Sequence[Rule] = RULES) -> list[Finding]:
     """Every non-compliant finding (suppressed ones included, marked) for a synthesized stack."""
     return [finding for resource in resources_of(stack_json) for finding in evaluate_resource(resource, rules, context)]
+
+
+def evaluate_document(stack_json: Mapping[str, Any], rules: Sequence[Rule] = RULES) -> list[Finding]:
+    """`evaluate` under the context recorded in the stack (ValueError if it records none)."""
+    return evaluate(stack_json, RuleContext.recorded_in(stack_json), rules)
 
 
 def _annotate(node: TerraformResource, finding: Finding) -> None:
@@ -52,6 +59,8 @@ class RulePack:
         self._by_path: dict[str, list[Finding]] = {}
 
     def visit(self, node: IConstruct) -> None:
+        if isinstance(node, TerraformStack):
+            node.add_override(".".join(CONTEXT_PATH), self.context.to_json())
         if not isinstance(node, TerraformResource):
             return
         synthesized = Tokenization.resolve(node.to_terraform(), scope=node, resolver=DefaultTokenResolver(StringConcat()))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cdk.oci.identity import IdentityPolicy
 from cdk.oci.objectstorage import ObjectstorageBucket
-from cdk.rules import RULES, RuleContext, SuppressionError, evaluate, summarize, suppress
+from cdk.rules import RULES, RuleContext, SuppressionError, evaluate, evaluate_document, summarize, suppress
 from cdk.rules.policy_syntax import PolicySyntaxError, parse
 
 from ._cdk import Raw, annotations, stack_with_pack, synthesized
@@ -154,6 +154,29 @@ def test_suppressions_accumulate_and_apply_to_resources_under_a_construct(tmp_pa
     assert sorted((f.resource.path, f.rule.id, f.suppressed_reason) for f in pack.findings) == sorted(
         (f.resource.path, f.rule.id, f.suppressed_reason) for f in found
     )
+
+
+def test_the_synthesized_file_records_the_context_it_was_checked_under(tmp_path: Path) -> None:
+    context = RuleContext(environment="prod", is_prod=True, required_tags=("project", "environment", "owner"))
+    app, stack, pack = stack_with_pack(tmp_path, context)
+    tf_type, change = FAILING["OCI-DS-3"]  # a finding only in prod
+    job = Raw(stack, "job", tf_type, {**GOOD[tf_type], **change, "freeform_tags": {**TAGS, "owner": "ml"}})
+    suppress(job, "OCI-DS-3", "tag pinned by the release pipeline")
+    app.synth()
+    document = synthesized(tmp_path, stack)
+    assert RuleContext.recorded_in(document) == context
+    assert [(f.rule.id, f.suppressed) for f in evaluate_document(document)] == [("OCI-DS-3", True)]
+    assert [str(f) for f in evaluate_document(document)] == [str(f) for f in pack.findings]
+
+
+@pytest.mark.parametrize(
+    "document, message",
+    [({"resource": {}}, "records no rule context"),
+     ({"//": {"ocift": {"rule_context": {"environment": "dev", "is_prod": "no", "required_tags": []}}}}, "malformed")],
+)
+def test_evaluate_document_needs_a_recorded_context(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        evaluate_document(document)
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
