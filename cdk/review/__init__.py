@@ -36,7 +36,7 @@ def review_trees(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]
             name=stack,
             changes=compare_stack(stack, before, after),
             policies=policy_changes(stack, before, after),
-            new_findings=new_findings(base.get(stack), head.get(stack)),
+            new_findings=new_findings(stack, base.get(stack), head.get(stack)),
             diagram=mermaid(after) if after else "",
         ))
     return report
@@ -56,14 +56,15 @@ def review_plan(plan: dict[str, Any], stack: str) -> Report:
     return report
 
 
-def new_findings(base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[str]:
+def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[str]:
     """Rule findings (not suppressed) in head that base did not have."""
-    from cdk.rules.pack import evaluate_document
+    from cdk.rules import RuleContext, evaluate
 
     if head is None:
         return []
-    seen = {(f.rule.id, f.resource.address) for f in evaluate_document(base)} if base else set()
-    return [str(f) for f in evaluate_document(head)
+    context = RuleContext(environment=stack, is_prod="prod" in stack.split("-"))
+    seen = {(f.rule.id, f.resource.address) for f in evaluate(base, context)} if base else set()
+    return [f"{f.resource.address}: {f.message}" for f in evaluate(head, context)
             if not f.suppressed and (f.rule.id, f.resource.address) not in seen]
 
 

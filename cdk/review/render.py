@@ -10,6 +10,8 @@ from cdk.review.model import Action, AttrChange, Report, ResourceChange, StackRe
 
 _LONG = 8  # sections longer than this fold into <details>
 _WIDTH = 80  # values are cut to this many characters
+# Creates and deletes are whole resources; listing their attributes would bury the changes.
+_DETAILED = (Action.REPLACE, Action.RENAME, Action.UPDATE)
 
 
 def _value(change: AttrChange, value: Any) -> str:
@@ -68,7 +70,7 @@ def _markdown_stack(stack: StackReport) -> list[str]:
         lines.append("")
         detail = [f"- `{c.address}` `{a.path}`: `{_value(a, a.before)}` → `{_value(a, a.after)}`"
                   + (" (forces replacement)" if a.forces_replacement else "")
-                  for c in stack.changes if c.action is not Action.CREATE for a in c.changes]
+                  for c in stack.changes if c.action in _DETAILED for a in c.changes]
         lines += _fold("Attribute changes", detail)
     else:
         lines += ["No resource changes.", ""]
@@ -100,7 +102,7 @@ def to_text(report: Report) -> str:
             flag = "!" if change.dangerous else " "
             why = _why(change)
             lines.append(f" {flag} {change.action.value:<8} {change.address}" + (f"  ({why})" if why else ""))
-            if change.action is not Action.CREATE:
+            if change.action in _DETAILED:
                 lines += [f"      {a.path}: {_value(a, a.before)} -> {_value(a, a.after)}" for a in change.changes]
         for policy in stack.policies:
             lines += [f"   iam {policy.address}"] + [f"      - {s}" for s in policy.removed]
