@@ -34,7 +34,7 @@ def _per_statement(problem: Callable[[Statement], str]) -> Callable[[SynthResour
     def check(resource: SynthResource, context: RuleContext) -> Verdict:
         if resource.tf_type != POLICY:
             return Verdict.not_applicable()
-        return Verdict.from_problems([f"{text!r}: {why}" for text, st in _parsed(resource) if (why := problem(st))])
+        return Verdict.from_problems([f"{text!r}: {why}" for text, statement in _parsed(resource) if (why := problem(statement))])
 
     return check
 
