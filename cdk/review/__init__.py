@@ -62,7 +62,10 @@ def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] |
 
     if head is None:
         return []
-    context = RuleContext(environment=stack, is_prod="prod" in stack.split("-"))
+    try:
+        context = RuleContext.recorded_in(head)  # what the rule pack used at synth
+    except ValueError:  # a tree synthesized without the pack: judge by the stack's name
+        context = RuleContext(environment=stack, is_prod="prod" in stack.split("-"))
     seen = {(f.rule.id, f.resource.address) for f in evaluate(base, context)} if base else set()
     return [f"{f.resource.address}: {f.message}" for f in evaluate(head, context)
             if not f.suppressed and (f.rule.id, f.resource.address) not in seen]

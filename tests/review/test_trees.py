@@ -106,7 +106,7 @@ def test_markdown_matches_golden(base):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
     assert text.index("replace") < text.index("| update |")
-    assert "<details><summary>Attribute changes" in text and "```mermaid" in text
+    assert "**Attribute changes**" in text and "```mermaid" in text
 
 
 @pytest.mark.parametrize(("changes", "expected"), [({}, 0), ({"digest": DIGEST_B}, 0), ({"scratch_id": None}, EXIT_DANGEROUS)])
