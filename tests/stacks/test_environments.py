@@ -1,0 +1,312 @@
+"""Construct-level assertions on the synthesized shipped environments (and variants of them)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdk.oci.provider import PROVIDER_VERSION
+from cdk.rules.tags import taggable_types
+from cdk.validate import validate_synth_dir
+from launcher.recipe import Recipe
+from launcher.settings import LauncherSettings
+from stacks.app import synth_all
+from stacks.errors import ConfigError
+from stacks.summary import Summary
+from tests.stacks.conftest import SHIPPED, shipped, write_config
+
+SUBNET = "ocid1.subnet.oc1.iad.aaaaaaaaexamplesubnet000000000000000000000000000000000"
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> tuple[Summary, Path]:
+    outdir = tmp_path_factory.mktemp("synth") / "cdktf.out"
+    return synth_all(outdir), outdir
+
+
+def stack(outdir: Path, name: str) -> dict[str, Any]:
+    return json.loads((outdir / "stacks" / name / "cdk.tf.json").read_text())
+
+
+def resources(document: dict[str, Any], tf_type: str) -> list[dict[str, Any]]:
+    return list((document.get("resource") or {}).get(tf_type, {}).values())
+
+
+def one(document: dict[str, Any], tf_type: str) -> dict[str, Any]:
+    [body] = resources(document, tf_type)
+    return body
+
+
+def node_groups(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return one(document, "oci_datascience_job")["job_node_configuration_details"]["job_node_group_configuration_details_list"]
+
+
+def statements(document: dict[str, Any]) -> list[str]:
+    return [s for policy in resources(document, "oci_identity_policy") for s in policy["statements"]]
+
+
+# ---- every shipped environment --------------------------------------------------------------
+
+
+def test_every_shipped_environment_is_synthesized_split_by_who_applies_it(synth) -> None:
+    summary, outdir = synth
+    assert summary.ok, summary.render()
+    assert summary.outdir == outdir.resolve()
+    envs = [p.stem for p in SHIPPED]
+    assert {"dev", "prod"} <= set(envs)
+    expected = {f"{env}-{kind}" for env in envs for kind in ("iam", "network", "training")}
+    assert set(summary.stack_names()) == expected
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    assert set(manifest["stacks"]) == expected
+    for env in envs:  # `cdktf deploy '*'` applies IAM and the network before the job that needs them
+        assert set(manifest["stacks"][f"{env}-training"]["dependencies"]) == {f"{env}-iam", f"{env}-network"}
+
+
+def test_every_stack_passes_the_schema_and_the_rule_pack(synth) -> None:
+    summary, outdir = synth
+    assert validate_synth_dir(outdir) == []
+    for env in summary.environments:
+        for report in env.stacks:
+            assert report.schema_errors == () and report.rule_errors == [], summary.render()
+            assert report.resources > 0
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_provider_pinned_and_state_per_stack(synth, env: str) -> None:
+    _, outdir = synth
+    keys = set()
+    for kind in ("iam", "network", "training"):
+        document = stack(outdir, f"{env}-{kind}")
+        assert document["terraform"]["required_providers"]["oci"] == {"source": "oracle/oci", "version": PROVIDER_VERSION}
+        [(backend, body)] = document["terraform"]["backend"].items()  # cdktf's default local entry is gone
+        assert backend == shipped(env)["state"]["backend"]
+        assert body["key"].endswith(f"{env}/{env}-{kind}.tfstate")
+        keys.add(body["key"])
+    assert len(keys) == 3
+
+
+def test_dev_state_uses_the_s3_compatible_endpoint(synth) -> None:
+    _, outdir = synth
+    body = stack(outdir, "dev-iam")["terraform"]["backend"]["s3"]
+    assert body["endpoints"] == {"s3": "https://exampletenancyns.compat.objectstorage.us-ashburn-1.oraclecloud.com"}
+    assert body["use_path_style"] is True
+    for flag in ("skip_region_validation", "skip_credentials_validation", "skip_requesting_account_id",
+                 "skip_metadata_api_check", "skip_s3_checksum"):
+        assert body[flag] is True
+    assert body["key"] == "ocift/dev/dev-iam.tfstate"
+
+
+def test_prod_state_uses_the_native_oci_backend(synth) -> None:
+    _, outdir = synth
+    backend = stack(outdir, "prod-training")["terraform"]["backend"]
+    assert backend == {"oci": {"bucket": "ocift-tfstate", "namespace": "exampletenancyns",
+                               "key": "ocift/prod/prod-training.tfstate", "region": "us-ashburn-1"}}
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_training_reads_the_subnet_from_the_network_stack_state(synth, env: str) -> None:
+    _, outdir = synth
+    training, network = stack(outdir, f"{env}-training"), stack(outdir, f"{env}-network")
+    remote = training["data"]["terraform_remote_state"]["network"]
+    assert (remote["backend"], remote["config"]) == next(iter(
+        (k, v) for k, v in network["terraform"]["backend"].items()))
+    assert network["output"]["subnet_id"]["value"].startswith("${oci_core_subnet.")
+    job_network = one(training, "oci_datascience_job")["job_node_configuration_details"]["job_network_configuration"]
+    assert job_network == {"job_network_type": "CUSTOM_NETWORK",
+                           "subnet_id": "${data.terraform_remote_state.network.outputs.subnet_id}"}
+    assert not resources(training, "oci_core_vcn")
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_iam_lives_only_in_the_iam_stack(synth, env: str) -> None:
+    _, outdir = synth
+    iam = stack(outdir, f"{env}-iam")
+    config = shipped(env)
+    group = one(iam, "oci_identity_dynamic_group")
+    assert group["compartment_id"] == config["tenancy_ocid"]
+    assert f"resource.compartment.id = '{config['compartment_ocid']}'" in group["matching_rule"]
+    for kind in ("network", "training"):
+        assert not any(t.startswith("oci_identity_") for t in stack(outdir, f"{env}-{kind}").get("resource", {}))
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_job_runs_get_exactly_what_the_job_uses(synth, env: str) -> None:
+    _, outdir = synth
+    config = shipped(env)
+    granted = statements(stack(outdir, f"{env}-iam"))
+    subject = f"Allow dynamic-group ocift-{env}-job-runs to"
+    bucket = config.get("storage", {}).get("outputs_bucket") or f"ocift-{env}-outputs"
+    expected = [
+        f"manage objects in compartment id {config['compartment_ocid']} where target.bucket.name = '{bucket}'",
+        f"read objects in compartment id {config['compartment_ocid']} where target.bucket.name = 'ocift-models'",
+        f"read objects in compartment id {config['compartment_ocid']} where target.bucket.name = 'ocift-datasets'",
+        f"read repos in compartment id {config['compartment_ocid']} where target.repo.name = 'ocift/launcher'",
+        f"use log-content in compartment id {config['compartment_ocid']}",
+    ]
+    for text in expected:
+        assert f"{subject} {text}" in granted
+    assert not any("in tenancy" in s or "manage all-resources" in s for s in granted)
+    network_compartment = config.get("network_compartment_ocid") or config["compartment_ocid"]
+    assert f"Allow service datascience to use virtual-network-family in compartment id {network_compartment}" in granted
+
+
+def test_prod_secrets_are_granted_by_ocid_never_inlined(synth) -> None:
+    _, outdir = synth
+    secret = shipped("prod")["training"]["launcher"]["secrets"]["HF_TOKEN"]
+    assert (f"Allow dynamic-group ocift-prod-job-runs to read secret-bundles in compartment id "
+            f"{shipped('prod')['compartment_ocid']} where target.secret.id = '{secret}'") in statements(stack(outdir, "prod-iam"))
+    [group] = node_groups(stack(outdir, "prod-training"))
+    assert group["job_configuration_details"]["environment_variables"]["OCIFT_SECRETS"] == f"HF_TOKEN={secret}"
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_job_renders_the_recipe_and_launcher_settings(synth, env: str) -> None:
+    _, outdir = synth
+    config = shipped(env)
+    training = config["training"]
+    groups = node_groups(stack(outdir, f"{env}-training"))
+    assert [(g["name"], g["replicas"], g["job_infrastructure_configuration_details"]["shape_name"]) for g in groups] == \
+        [(g["name"], g["replicas"], g["shape"]) for g in training["node_groups"]]
+    recipe = Recipe.from_mapping(training["recipe"])
+    for group in groups:
+        details = group["job_configuration_details"]
+        assert Recipe.from_args(shlex.split(details["command_line_arguments"])) == recipe
+        settings = LauncherSettings.from_env(details["environment_variables"])
+        bucket = config.get("storage", {}).get("outputs_bucket") or f"ocift-{env}-outputs"
+        assert settings.output_uri == f"oci://{bucket}@{config['namespace']}/ocift-{env}-finetune/"
+        image = group["job_environment_configuration_details"]
+        assert image["image"] == f"iad.ocir.io/{config['namespace']}/ocift/launcher:{training['image']['tag']}"
+        assert image.get("image_digest") == training["image"].get("digest")
+
+
+def test_prod_is_multi_node_gpu_hsdp_and_protected(synth) -> None:
+    _, outdir = synth
+    training = stack(outdir, "prod-training")
+    [group] = node_groups(training)
+    assert group["replicas"] >= 2 and group["minimum_success_replicas"] == group["replicas"]
+    assert group["job_infrastructure_configuration_details"]["shape_name"].startswith("BM.GPU.")
+    args = group["job_configuration_details"]["command_line_arguments"]
+    assert "--hsdp" in args and "--sharding_strategy HYBRID_SHARD" in args
+    bucket = one(training, "oci_objectstorage_bucket")
+    assert bucket["lifecycle"] == {"prevent_destroy": True}
+    assert bucket["kms_key_id"].startswith("ocid1.key.")
+    assert bucket["versioning"] == "Enabled"
+
+
+def test_dev_declares_its_smoke_run_and_expires_checkpoints(synth) -> None:
+    _, outdir = synth
+    training = stack(outdir, "dev-training")
+    run = one(training, "oci_datascience_job_run")
+    assert run["display_name"] == "ocift-dev-finetune-samsum-lora-smoke" and run["asynchronous"] is True
+    rules = one(training, "oci_objectstorage_object_lifecycle_policy")["rules"]
+    expire = [r for r in rules if r["target"] == "objects"]
+    assert [(r["object_name_filter"]["inclusion_prefixes"], r["time_amount"]) for r in expire] == \
+        [(["ocift-dev-finetune/checkpoints/"], "14")]
+    assert "lifecycle" not in one(training, "oci_objectstorage_bucket")
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_required_tags_on_every_taggable_resource(synth, env: str) -> None:
+    _, outdir = synth
+    tags = shipped(env)["tags"]
+    count = 0
+    for kind in ("iam", "network", "training"):
+        for tf_type, by_name in stack(outdir, f"{env}-{kind}")["resource"].items():
+            if tf_type in taggable_types():
+                for body in by_name.values():
+                    assert body["freeform_tags"] == tags
+                    count += 1
+    assert count >= 10
+
+
+# ---- variants -------------------------------------------------------------------------------
+
+
+def _synth_variant(tmp_path: Path, mutate) -> tuple[Summary, Path]:
+    config = write_config(tmp_path, "dev", mutate)
+    outdir = tmp_path / "cdktf.out"
+    return synth_all(outdir, [config]), outdir
+
+
+def test_existing_subnet_means_no_network_stack(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d.update(network={"mode": "existing", "subnet_ocid": SUBNET}))
+    assert summary.ok, summary.render()
+    assert summary.stack_names() == ["dev-iam", "dev-training"]
+    training = stack(outdir, "dev-training")
+    network = one(training, "oci_datascience_job")["job_node_configuration_details"]["job_network_configuration"]
+    assert network == {"job_network_type": "CUSTOM_NETWORK", "subnet_id": SUBNET}
+    assert "data" not in training
+
+
+def test_default_network_needs_no_service_policy_for_networking(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d.update(network={"mode": "default"}))
+    assert summary.ok, summary.render()
+    job = one(stack(outdir, "dev-training"), "oci_datascience_job")
+    assert job["job_node_configuration_details"]["job_network_configuration"] == {"job_network_type": "DEFAULT_NETWORK"}
+    assert not any("virtual-network-family" in s for s in statements(stack(outdir, "dev-iam")))
+
+
+def test_iam_goes_through_the_home_region(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d.update(region="eu-frankfurt-1", home_region="us-ashburn-1"))
+    assert summary.ok, summary.render()
+    assert stack(outdir, "dev-iam")["provider"]["oci"] == [{"region": "us-ashburn-1"}]
+    assert stack(outdir, "dev-training")["provider"]["oci"] == [{"region": "eu-frankfurt-1"}]
+
+
+def test_local_state_for_the_demo_stays_outside_the_synth_output(tmp_path: Path) -> None:
+    summary = synth_all(tmp_path / "cdktf.out", [write_config(tmp_path, "dev")], local_state=True)
+    assert summary.ok
+    backend = stack(tmp_path / "cdktf.out", "dev-network")["terraform"]["backend"]
+    assert backend == {"local": {"path": "../../../terraform-state/dev/dev-network.tfstate"}}
+    working_dir = tmp_path / "cdktf.out" / "stacks" / "dev-network"
+    assert (working_dir / backend["local"]["path"]).resolve() == tmp_path / "terraform-state/dev/dev-network.tfstate"
+
+
+def test_suppression_with_reason_is_applied_and_reported(tmp_path: Path) -> None:
+    reason = "the dev bucket is scratch space; overwrites are expected"
+    summary, outdir = _synth_variant(tmp_path, lambda d: (
+        d["storage"].update(versioning=False),
+        d["rules"].update(suppress=[{"rule": "OCI-OS-2", "stack": "dev-training", "resource": "Outputs/*",
+                                      "reason": reason}])))
+    assert summary.ok, summary.render()
+    [training] = [s for s in summary.environments[0].stacks if s.name == "dev-training"]
+    [finding] = training.suppressed
+    assert finding.rule.id == "OCI-OS-2" and finding.suppressed_reason == reason
+    assert f"suppressed: dev-training: " in summary.render() and reason in summary.render()
+    bucket = one(stack(outdir, "dev-training"), "oci_objectstorage_bucket")
+    assert bucket["//"]["ocift"]["suppressions"] == [{"rule": "OCI-OS-2", "reason": reason}]
+
+
+def test_rule_error_fails_synth_and_writes_nothing(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d["storage"].update(versioning=False))
+    assert not summary.ok and summary.outdir is None
+    assert "OCI-OS-2" in summary.render() and "FAILED" in summary.render()
+    assert not outdir.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["dev.yaml"]  # the staging directory is gone too
+
+
+def test_a_failed_synth_leaves_the_previous_output_in_place(tmp_path: Path) -> None:
+    good = synth_all(tmp_path / "cdktf.out", [write_config(tmp_path, "dev")])
+    assert good.ok
+    before = stack(tmp_path / "cdktf.out", "dev-training")
+    bad = synth_all(tmp_path / "cdktf.out", [write_config(tmp_path, "dev", lambda d: d["storage"].update(versioning=False))])
+    assert not bad.ok
+    assert stack(tmp_path / "cdktf.out", "dev-training") == before
+
+
+@pytest.mark.parametrize(("suppression", "expected"), [
+    ({"rule": "OCI-OS-2", "resource": "NoSuchThing/*", "reason": "a reason long enough"},
+     "rules.suppress[0]: matches no resource"),
+    ({"rule": "OCI-OS-9", "reason": "a reason long enough"}, "rules.suppress[0].rule: unknown rule (did you mean 'OCI-OS-2'?)"),
+    ({"rule": "OCI-OS-2", "reason": ""}, "rules.suppress[0].reason: String should have at least 10 characters"),
+])
+def test_bad_suppressions(tmp_path: Path, suppression: dict[str, str], expected: str) -> None:
+    config = write_config(tmp_path, "dev", lambda d: d["rules"].update(suppress=[suppression]))
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        synth_all(tmp_path / "cdktf.out", [config])
+    assert not (tmp_path / "cdktf.out").exists()
