@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from cdk.rules.core import Rule, RuleContext, Severity, SynthResource, Verdict
+from cdk.rules.core import Check, Rule, RuleContext, Severity, SynthResource, Verdict
 from cdk.rules.policy_syntax import PolicySyntaxError, Statement, Token, parse
 
 POLICY = "oci_identity_policy"
@@ -28,7 +28,7 @@ def _parsed(resource: SynthResource) -> Iterator[tuple[str, Statement]]:
             continue
 
 
-def _per_statement(problem: Callable[[Statement], str]) -> Callable[[SynthResource, RuleContext], Verdict]:
+def _per_statement(problem: Callable[[Statement], str]) -> Check:
     """A check that applies `problem` to every parsed statement of a policy ('' = fine)."""
 
     def check(resource: SynthResource, context: RuleContext) -> Verdict:
