@@ -15,11 +15,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from launcher import cluster, log, torchrun
 from launcher.recipe import Recipe, RecipeError
 from launcher.settings import PREFIX, LauncherSettings, SettingsError
 from launcher.signals import Supervisor, Terminated
+
+if TYPE_CHECKING:  # the storage stack loads only when there is a remote output
+    from launcher.sync import CheckpointSync
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # settings, recipe flags, cluster variables or metadata contents
@@ -129,14 +133,15 @@ def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:
         return {}
     from launcher.secrets import resolve
 
-    values = resolve(dict(settings.secrets))
-    log.redact(*values.values())
+    values = resolve(dict(settings.secrets))  # registers every value with log.redact
+    os.environ.update(values)  # staging (e.g. a gated Hugging Face model) runs in this process
     log.event("secrets", names=",".join(sorted(values)))
     return values
 
 
-def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor) -> int:
-    """The launcher's flow; raises LauncherFailure for its own failures."""
+def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, summary: dict[str, object]) -> int:
+    """The launcher's flow; raises LauncherFailure for its own failures. Fills `summary`
+    with what the final log line reports besides the exit code."""
     try:
         settings = LauncherSettings.from_env(environ)
     except SettingsError as exc:
@@ -146,6 +151,8 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor) -> 
         recipe = Recipe.from_args(argv, source="training flags")
     except RecipeError as exc:
         raise LauncherFailure(EXIT_BAD_INPUT, "bad_recipe", str(exc)) from None
+    log.event("start", train_module=settings.train_module, cluster_timeout_s=settings.cluster_timeout_s,
+              term_grace_s=settings.term_grace_s, options=len(recipe.non_default()))
     waited = time.monotonic()
     try:
         topology = cluster.discover(environ, settings.rdzv_port, settings.cluster_timeout_s)
@@ -153,12 +160,13 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor) -> 
         raise LauncherFailure(EXIT_PEERS, "peers_missing", str(exc)) from None
     except cluster.ClusterError as exc:
         raise LauncherFailure(EXIT_BAD_INPUT, "bad_cluster", str(exc)) from None
+    waited_s = round(time.monotonic() - waited, 2)
     log.configure(node=topology.node_rank)
     nproc = torchrun.procs_per_node(settings)
-    log.event("topology", nproc_per_node=nproc, waited_s=round(time.monotonic() - waited, 2), **topology.fields())
+    log.event("topology", nproc_per_node=nproc, waited_s=waited_s, **topology.fields())
 
     out = outputs(recipe, settings)
-    sync = None
+    sync: CheckpointSync | None = None
     try:
         secrets = resolve_secrets(settings)
         stage_inputs(recipe, settings)
@@ -166,6 +174,7 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor) -> 
         if out.remote:
             from launcher.sync import CheckpointSync, fetch_latest_checkpoint
 
+            summary["remote"] = out.remote
             if recipe.train_config.resume == "auto":
                 found = fetch_latest_checkpoint(out.remote, out.local)
                 log.event("resume_fetch", remote=out.remote, checkpoint=found or "none")
@@ -184,19 +193,14 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor) -> 
         log.event("torchrun_exit", status=status, killed_after_grace=killed,
                   signal=supervisor.received or "none")
     finally:
-        if sync is not None:
-            synced = final_sync(sync, out.remote)
+        if sync is not None:  # what is complete goes up, also after SIGTERM or a failure
+            report = sync.stop_and_flush()
+            summary.update(checkpoints_synced=len(report.checkpoints), sync_failed=len(report.failed))
+            synced = report.ok
     if not synced and status == EXIT_OK:
-        raise LauncherFailure(EXIT_STORAGE, "sync_failed", f"training succeeded but the final upload to {out.remote} failed")
+        failed = ", ".join(sorted(report.failed))
+        raise LauncherFailure(EXIT_STORAGE, "sync_failed", f"training succeeded but uploads to {out.remote} failed: {failed}")
     return status
-
-
-def final_sync(sync: object, remote: str) -> bool:
-    """Upload what is complete (also after SIGTERM); whether everything made it."""
-    report = sync.stop_and_flush()  # type: ignore[attr-defined]
-    failed = getattr(report, "failed", None)
-    log.event("sync_done", level="error" if failed else "info", remote=remote, report=report)
-    return not failed
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -209,15 +213,17 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     started = time.monotonic()
     supervisor = Supervisor(grace_s=LauncherSettings.model_fields["term_grace_s"].default)
     supervisor.install()
+    summary: dict[str, object] = {}
     try:
-        status = run(argv, environ, supervisor)
+        status = run(argv, environ, supervisor, summary)
     except LauncherFailure as exc:
         log.error(exc.event, message=str(exc))
         status = exc.status
     except Terminated as exc:
         log.error("terminated", message=f"{exc} before training started")
         status = 128 + exc.signum
-    log.event("summary", exit_code=status, seconds=round(time.monotonic() - started, 1))
+    log.event("summary", level="info" if status == EXIT_OK else "error", exit_code=status,
+              seconds=round(time.monotonic() - started, 1), **summary)
     return status
 
 

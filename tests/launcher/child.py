@@ -3,9 +3,11 @@
 `CHILD_MODE` chooses the behaviour a test needs:
 - `allreduce` (default): all_reduce of ranks over gloo, then write `rank-<global rank>.json`
   (rank, world size, node rank, the sum) into the `--output_dir` it was given;
+- `checkpoint`: record the checkpoints present at start in `seen-<rank>.json`, then (rank 0)
+  commit the next `checkpoints/step-XXXXXXXX/` (manifest last) and write `metrics.json`;
 - `exit3`: exit with status 3;
-- `trap`: on SIGTERM sleep `CHILD_TRAP_SLEEP` seconds (less than the grace), write
-  `terminated-<rank>`, exit 1;
+- `trap`: on SIGTERM sleep `CHILD_TRAP_SLEEP` seconds (less than the grace), commit
+  `checkpoints/step-00000099/` (rank 0), write `terminated-<rank>`, exit 1;
 - `ignore`: ignore SIGTERM and sleep forever (must be killed after the grace).
 Modes other than `allreduce` first write `started-<rank>` with their pid.
 """
@@ -22,6 +24,15 @@ from pathlib import Path
 
 def output_dir(argv: list[str]) -> Path:
     return Path(argv[argv.index("--output_dir") + 1])
+
+
+def commit_checkpoint(out: Path, step: int) -> None:
+    from launcher.manifest import write_manifest
+
+    directory = out / "checkpoints" / f"step-{step:08d}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "state.bin").write_bytes(os.urandom(1024))
+    write_manifest(directory, {"step": step})
 
 
 def main(argv: list[str]) -> int:
@@ -42,11 +53,20 @@ def main(argv: list[str]) -> int:
         (out / f"rank-{rank}.json").write_text(json.dumps(record))
         dist.destroy_process_group()
         return 0
+    if mode == "checkpoint":
+        present = sorted(p.name for p in (out / "checkpoints").glob("step-*"))
+        (out / f"seen-{rank}.json").write_text(json.dumps(present))
+        if rank == 0:
+            commit_checkpoint(out, len(present) + 1)
+            (out / "metrics.json").write_text(json.dumps({"loss": 1.0}))
+        return 0
     if mode == "exit3":
         return 3
     if mode == "trap":
         def on_term(signum: int, frame: object) -> None:
             time.sleep(float(os.environ.get("CHILD_TRAP_SLEEP", "1")))
+            if rank == 0:
+                commit_checkpoint(out, 99)
             (out / f"terminated-{rank}").write_text("checkpointed")
             sys.exit(1)
 

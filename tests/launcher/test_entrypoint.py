@@ -205,3 +205,44 @@ def test_bad_input_is_named(tmp_path: Path, start: Start, args: list[str], env: 
     assert message in out and " ocift error " in out
     assert f"event=summary exit_code={status}" in out
     assert time.monotonic() - began < 2 + 15, "errors come within the cluster timeout (plus start-up)"
+
+
+def test_outputs_sync_and_resume_auto_fetches_the_latest(tmp_path: Path, start: Start) -> None:
+    """Run 1 syncs its checkpoint to a file:// output; run 2, on a fresh disk with
+    `--resume auto` and the output given as the recipe's URI, starts with it in place."""
+    remote = tmp_path / "remote"
+    env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_OUTPUT_URI=f"file://{remote}",
+                    OCIFT_WORK_DIR=str(tmp_path / "disk-1"))
+    status, out = finish(start([], env), timeout=90)
+    assert status == 0, out
+    assert (remote / "checkpoints" / "step-00000001" / "manifest.json").exists(), out
+    assert (remote / "metrics.json").exists(), out
+    assert "checkpoints_synced=1 sync_failed=0" in out
+
+    env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_WORK_DIR=str(tmp_path / "disk-2"))
+    status, out = finish(start(["--resume", "auto", "--output_dir", f"file://{remote}"], env), timeout=90)
+    assert status == 0, out
+    local = tmp_path / "disk-2" / "output"
+    assert json.loads((local / "seen-0.json").read_text()) == ["step-00000001"]
+    assert json.loads((local / "args-0.json").read_text()) == ["--output_dir", str(local), "--resume", "auto"]
+    assert (remote / "checkpoints" / "step-00000002" / "manifest.json").exists(), out
+
+
+def test_checkpoint_written_after_sigterm_is_uploaded(tmp_path: Path, start: Start) -> None:
+    remote = tmp_path / "remote"
+    env = clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20",
+                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_SYNC_INTERVAL_S="60")
+    proc = start(["--output_dir", f"file://{remote}"], env)
+    wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the worker to start")
+    proc.send_signal(signal.SIGTERM)
+    status, out = finish(proc, timeout=40)
+    assert status == 128 + signal.SIGTERM, out
+    assert (remote / "checkpoints" / "step-00000099" / "manifest.json").exists(), out
+    assert "checkpoints_synced=1" in out
+
+
+def test_unusable_output_uri_fails_before_training(tmp_path: Path, start: Start) -> None:
+    env = clean_env(tmp_path, OCIFT_OUTPUT_URI="ftp://example/x", OCIFT_WORK_DIR=str(tmp_path / "work"))
+    status, out = finish(start([], env), timeout=60)
+    assert status == 74, out
+    assert "ftp://example/x" in out and "torchrun_start" not in out
