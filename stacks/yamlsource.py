@@ -14,7 +14,7 @@ import yaml
 
 from stacks.errors import Problem
 
-Path_ = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
 @dataclass
@@ -23,9 +23,9 @@ class Source:
 
     file: str
     data: Any
-    lines: dict[Path_, int] = field(default_factory=dict)
+    lines: dict[KeyPath, int] = field(default_factory=dict)
 
-    def line_of(self, path: Path_) -> int | None:
+    def line_of(self, path: KeyPath) -> int | None:
         """Line of the longest prefix of `path` the document has (a missing field: its parent)."""
         for end in range(len(path), 0, -1):
             if path[:end] in self.lines:
@@ -40,6 +40,8 @@ def read(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return None, [Problem(name, "", f"cannot read: {exc.strerror or exc}")]
+    except UnicodeDecodeError as exc:
+        return None, [Problem(name, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -62,7 +64,7 @@ def read(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
     return source, []
 
 
-def _index(node: yaml.Node, path: Path_, source: Source, problems: list[Problem]) -> None:
+def _index(node: yaml.Node, path: KeyPath, source: Source, problems: list[Problem]) -> None:
     """Record each key's line and report duplicate keys, walking the composed node tree."""
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
