@@ -1,0 +1,154 @@
+"""Launcher benchmarks: storage throughput of our transfer path against a single-stream baseline.
+
+    .venv/bin/python bench/launcher.py [--sizes 64,256]
+
+Each case runs in a fresh process (so its peak RSS is its own) against moto's S3 server on
+127.0.0.1: upload and download of one random file, our parallel multipart `Store` path
+(sha256 computed and verified, temp-then-rename) next to one boto3 `put_object` /
+`get_object` stream. Prints a table and appends it, with the machine, to bench/RESULTS.md.
+Another benchmark (e.g. cluster formation) is one more `bench_*` function returning `Row`s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# Run as a script, bench/ comes first on sys.path and this file's name would shadow the package.
+_ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [str(_ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != _ROOT / "bench"]
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    case: str
+    size_mb: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.size_mb / self.seconds if self.seconds else float("inf")
+
+
+def machine() -> str:
+    """`uname -m`, cores and RAM: the numbers mean little without them."""
+    pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return f"{platform.machine()}, {os.cpu_count()} cores, {pages / (1 << 30):.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def _storage_case(endpoint: str, bucket: str, case: str, path: str, queue: multiprocessing.Queue) -> None:
+    """One timed transfer in this (child) process; puts (seconds, peak RSS MiB) on `queue`."""
+    import boto3
+    import botocore.config
+
+    from launcher.storage import open_store
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    config = botocore.config.Config(request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    client = boto3.client("s3", endpoint_url=endpoint, config=config)
+    store = open_store(f"s3://{bucket}/ours", endpoint=endpoint)
+    out = Path(path + ".out")
+    start = time.perf_counter()
+    if case == "upload: single put_object":
+        with open(path, "rb") as body:
+            client.put_object(Bucket=bucket, Key="single/blob", Body=body)
+    elif case == "upload: ocift multipart":
+        store.upload_file(Path(path), "blob")
+    elif case == "download: single get_object":
+        body = client.get_object(Bucket=bucket, Key="single/blob")["Body"]
+        with open(out, "wb") as handle:
+            for chunk in body.iter_chunks(MiB):
+                handle.write(chunk)
+    else:
+        store.download_file("blob", out)
+    seconds = time.perf_counter() - start
+    out.unlink(missing_ok=True)
+    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def bench_storage(sizes_mb: list[int]) -> list[Row]:
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    rows: list[Row] = []
+    context = multiprocessing.get_context("spawn")
+    try:
+        for size in sizes_mb:
+            bucket = f"bench-{size}"
+            boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "blob")
+                with open(path, "wb") as handle:
+                    for _ in range(size):
+                        handle.write(os.urandom(MiB))
+                for case in ("upload: single put_object", "upload: ocift multipart",
+                             "download: single get_object", "download: ocift parallel"):
+                    queue = context.Queue()
+                    child = context.Process(target=_storage_case, args=(endpoint, bucket, case, path, queue))
+                    child.start()
+                    child.join()
+                    if child.exitcode != 0:
+                        raise RuntimeError(f"{case} ({size} MB) failed with exit code {child.exitcode}")
+                    seconds, peak = queue.get(timeout=10)
+                    rows.append(Row("storage (moto S3, 127.0.0.1)", case, size, seconds, peak))
+                    print(f"  {case:<28} {size:>5} MB  {size / seconds:8.1f} MB/s", flush=True)
+    finally:
+        server.stop()
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | case | size (MB) | wall (s) | MB/s | peak RSS (MB) |", "|---|---|---:|---:|---:|---:|"]
+    lines += [f"| {r.benchmark} | {r.case} | {r.size_mb} | {r.seconds:.2f} | {r.mb_per_s:.1f} | {r.peak_rss_mb:.0f} |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def append_results(title: str, text: str) -> None:
+    """Append a dated section; others append too, so never rewrite what is there."""
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with open(RESULTS, "a") as handle:
+        handle.write(f"\n## {title} ({stamp})\n\nMachine: {machine()}\n\n{text}\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="64,256", help="file sizes in MB, comma-separated")
+    parser.add_argument("--no-append", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    opts = parser.parse_args()
+    rows = bench_storage([int(s) for s in opts.sizes.split(",")])
+    text = table(rows) + (
+        "\n\nOurs: 16 MiB parts, 8 at a time, sha256 computed before upload and verified after download "
+        "(included in the time); baseline: one request, no hashing. Client and server share this machine."
+    )
+    print(f"\nMachine: {machine()}\n\n{text}")
+    if not opts.no_append:
+        append_results("launcher: storage transfers", text)
+
+
+if __name__ == "__main__":
+    main()
