@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from launcher.settings import LauncherSettings
+from launcher.settings import LauncherSettings, SettingsError
 from launcher.signals import KILL_MARGIN_S, descendants, exit_status, kill_tree
 
 FAKE_JOB_RUN = "ocid1.datasciencejobrun.oc1.local.{suffix}"
@@ -215,4 +215,8 @@ class LocalCluster:
 
 def main(argv: list[str]) -> int:
     args, training = parse_args(argv)
-    return LocalCluster(args, training).run()
+    try:
+        return LocalCluster(args, training).run()
+    except SettingsError as exc:
+        sys.stderr.write(f"ocift local: {exc}\n")
+        return 2

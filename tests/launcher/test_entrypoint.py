@@ -246,3 +246,26 @@ def test_unusable_output_uri_fails_before_training(tmp_path: Path, start: Start)
     status, out = finish(start([], env), timeout=60)
     assert status == 74, out
     assert "ftp://example/x" in out and "torchrun_start" not in out
+
+
+def test_ocift_local_timeout_is_the_services_maximum_runtime(tmp_path: Path, start: Start) -> None:
+    """`--timeout` SIGTERMs every node (here early on: whatever they were doing, they stop)."""
+    proc = start(["local", "--nnodes", "2", "--timeout", "0.5", "--work-dir", str(tmp_path / "local")],
+                 clean_env(tmp_path), module="ocift.cli")
+    status, out = finish(proc, timeout=60)
+    assert status == 128 + signal.SIGTERM, out
+    assert "maximum runtime of 0.5s reached" in out
+    assert "node 0 exited with status 143" in out and "node 1 exited with status 143" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--nnodes", "0"], {}, "--nnodes 0: between 1 and 254"),
+        (["--nproc-per-node", "0"], {}, "--nproc-per-node 0: at least 1"),
+        ([], {"OCIFT_TERM_GRACE_S": "-1"}, "OCIFT_TERM_GRACE_S"),
+    ],
+)
+def test_ocift_local_bad_input(tmp_path: Path, start: Start, args: list[str], env: dict[str, str], message: str) -> None:
+    status, out = finish(start(["local", *args], clean_env(tmp_path, **env), module="ocift.cli"), timeout=30)
+    assert status == 2 and message in out, out
