@@ -21,7 +21,7 @@ import ipaddress
 import json
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ def discover(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> To
     """Topology from an OCI multi-node job run, else explicit variables, else one node."""
     if any(name in environ for name in OCI_VARS[1:]):
         return _from_oci(environ, rdzv_port, timeout_s)
-    if "NNODES" in environ or "MASTER_ADDR" in environ:
+    if any(name in environ for name in ("NNODES", "NODE_RANK", "MASTER_ADDR")):
         return _from_explicit(environ, rdzv_port)
     return Topology(1, 0, "127.0.0.1", "127.0.0.1", rdzv_port, "single-node")
 
@@ -165,14 +165,13 @@ def parse_metadata(text: str, nnodes: int, path: Path) -> dict[int, str]:
     return nodes
 
 
-def wait_for_nodes(path: Path, nnodes: int, timeout_s: float,
-                   clock: Callable[[], float] = time.monotonic) -> list[str]:
+def wait_for_nodes(path: Path, nnodes: int, timeout_s: float) -> list[str]:
     """Poll the metadata file until it lists every rank; their IPs, in rank order.
 
     A missing, empty or half-written file is read again until the deadline; the timeout
     error names the missing ranks and the last thing seen.
     """
-    deadline = clock() + timeout_s
+    deadline = time.monotonic() + timeout_s
     seen: dict[int, str] = {}
     problem = "the file never appeared"
     while True:
@@ -190,9 +189,9 @@ def wait_for_nodes(path: Path, nnodes: int, timeout_s: float,
                 problem = "empty" if not text.strip() else f"not valid JSON yet ({exc})"
         if len(seen) == nnodes:
             return [seen[r] for r in range(nnodes)]
-        if clock() >= deadline:
+        if time.monotonic() >= deadline:
             raise ClusterTimeout(_timeout_message(path, nnodes, timeout_s, seen, problem))
-        time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - clock())))
+        time.sleep(min(POLL_INTERVAL_S, max(0.0, deadline - time.monotonic())))
 
 
 def _timeout_message(path: Path, nnodes: int, timeout_s: float, seen: dict[int, str], problem: str) -> str:

@@ -110,6 +110,7 @@ def test_string_ranks_and_repeated_entries_are_accepted(tmp_path: Path) -> None:
          "at least one node"),
         ({"INITIAL_CLUSTER_SIZE": "2"}, "NODE_RANK, CLUSTER_NODES_METADATA_FILE not set"),
         ({"NNODES": "2", "NODE_RANK": "1"}, "needs MASTER_ADDR"),
+        ({"NODE_RANK": "1"}, r"NODE_RANK=1 is out of range 0..0 \(NNODES=1\)"),
         ({"NNODES": "2", "NODE_RANK": "2", "MASTER_ADDR": "10.0.0.1"}, "NODE_RANK=2 is out of range"),
         ({"MASTER_ADDR": "head-node"}, "MASTER_ADDR: 'head-node' is not an IP address"),
         ({"MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "70000"}, "MASTER_PORT=70000"),
