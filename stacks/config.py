@@ -25,10 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-from launcher.recipe import Recipe, RecipeError
-from launcher.settings import LauncherSettings
 from cdk.rules.core import DEFAULT_REQUIRED_TAGS
 from cdk.rules.pack import RULES
+from launcher.recipe import Recipe, RecipeError
+from launcher.settings import LauncherSettings
 from stacks import yamlsource
 from stacks.errors import ConfigError, Problem
 from stacks.ocids import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
@@ -328,7 +328,7 @@ class EnvironmentConfig(Section):
         return self.training.launcher.output_uri or f"oci://{self.outputs_bucket}@{self.namespace}/{self.job_name}/"
 
     def recipe(self) -> Recipe:
-        """The validated recipe (load_config has already checked it)."""
+        """The validated recipe (load_configs has already checked it)."""
         return Recipe.from_mapping(self.training.recipe, "training.recipe")
 
     def input_buckets(self) -> list[str]:
@@ -384,11 +384,6 @@ def _semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int,
 # ---- loading -------------------------------------------------------------------------------
 
 
-def load_config(path: Path) -> EnvironmentConfig:
-    """Load and validate one config file; raises ConfigError with every problem found."""
-    return load_configs([path])[0]
-
-
 def load_configs(paths: list[Path]) -> list[EnvironmentConfig]:
     """Load and validate every file; raises one ConfigError holding every file's problems."""
     configs: list[EnvironmentConfig] = []
@@ -433,7 +428,7 @@ def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
     problems += _recipe_problems(source)
     if config is not None:
         config._source = source.file
-    if config is not None and not problems:
+    if config is not None:
         problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
                      for loc, msg in _semantic_problems(config)]
     return (config if not problems else None), problems

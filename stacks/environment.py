@@ -67,9 +67,9 @@ def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
         name=f"ocift-{config.environment}-job-runs", compartment_id=config.compartment_ocid,
         description=f"what ocift {config.environment} job runs may use", tags=config.tags))
 
-    network = _network(config, network_stack, training)
-    bucket, job = _training(config, training, principal, job_policy, network if network_stack is None else
-                            _subnet_from_state(config, training, network_stack))
+    network = _network(config, network_stack, training)  # the construct whose service statements apply
+    job_network = network if network_stack is None else _subnet_from_state(config, training, network_stack)
+    bucket = _training(config, training, principal, job_policy, job_network)
     service = [*network.service_statements(), *bucket.service_statements(config.region)]
     if service:
         Policy(iam, "ServicePolicy", PolicyProps(
@@ -119,7 +119,8 @@ def _subnet_from_state(config: EnvironmentConfig, training: TerraformStack, netw
 
 
 def _training(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal,
-              policy: Policy, network: Network) -> tuple[Bucket, TrainingJob]:
+              policy: Policy, network: Network) -> Bucket:
+    """The training stack's resources; every grant the job needs goes into `policy` (in the IAM stack)."""
     env, tags, compartment = config.environment, config.tags, config.compartment_ocid
     storage = config.storage
     bucket = Bucket(stack, "Outputs", BucketProps(
@@ -162,7 +163,7 @@ def _training(config: EnvironmentConfig, stack: TerraformStack, principal: Dynam
         job.add_run(f"Run_{run.name.replace('-', '_')}", f"{config.job_name}-{run.name}")
     TerraformOutput(stack, "job_id", value=job.id, description="the multi-node job (ocift run start --job ...)")
     TerraformOutput(stack, "outputs_uri", value=config.output_uri, description="where runs sync their outputs")
-    return bucket, job
+    return bucket
 
 
 def _apply_suppressions(config: EnvironmentConfig, env: EnvironmentStacks) -> None:

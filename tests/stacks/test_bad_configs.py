@@ -169,3 +169,10 @@ def test_problem_lines_point_at_the_field(tmp_path: Path) -> None:
         synth_all(tmp_path / "out", [config])
     [problem] = caught.value.problems
     assert config.read_text().splitlines()[problem.line - 1].strip() == "replicas: 0"
+
+
+def test_cross_field_and_recipe_problems_are_reported_together(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "prod", _both(_delete("training.image.digest"), _set("training.recipe.lora_config.r", 0)))
+    with pytest.raises(ConfigError) as caught:
+        synth_all(tmp_path / "out", [config])
+    assert [p.path for p in caught.value.problems] == ["training.recipe.lora_config.r", "training.image.digest"]

@@ -310,3 +310,17 @@ def test_bad_suppressions(tmp_path: Path, suppression: dict[str, str], expected:
     with pytest.raises(ConfigError, match=re.escape(expected)):
         synth_all(tmp_path / "cdktf.out", [config])
     assert not (tmp_path / "cdktf.out").exists()
+
+
+def test_adding_an_environment_is_one_more_file(tmp_path: Path) -> None:
+    """The README's recipe for `staging`: copy dev, rename it, give it its own compartment and CIDRs."""
+    staging = write_config(tmp_path, "dev", lambda d: (
+        d.update(environment="staging", compartment_ocid="ocid1.compartment.oc1..aaaaaaaaexamplestaging0000000000"),
+        d["tags"].update(environment="staging"),
+        d["network"].update(vcn_cidr="10.30.0.0/16", subnet_cidr="10.30.0.0/24")))
+    summary = synth_all(tmp_path / "cdktf.out", [*SHIPPED, staging])
+    assert summary.ok, summary.render()
+    assert {"staging-iam", "staging-network", "staging-training"} <= set(summary.stack_names())
+    assert stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["s3"]["key"] == \
+        "ocift/staging/staging-training.tfstate"
+    assert one(stack(tmp_path / "cdktf.out", "staging-training"), "oci_objectstorage_bucket")["name"] == "ocift-staging-outputs"
