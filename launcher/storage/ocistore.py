@@ -18,6 +18,7 @@ from pathlib import Path
 import oci
 from oci._vendor.requests import exceptions as requests_exceptions
 from oci.object_storage.transfer.upload_manager import UploadManager
+from urllib3 import exceptions as urllib3_exceptions
 
 from . import ociauth
 from .base import SHA256_META, Digests, ObjectInfo, ParsedUri, RetryPolicy, Store, TransferOptions, exception_chain
@@ -98,7 +99,8 @@ class OciStore(Store):
                 return err.status == 429 or err.status >= 500
             if isinstance(err, (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout,
                                 oci.exceptions.MultipartUploadError, requests_exceptions.ConnectionError,
-                                requests_exceptions.Timeout, requests_exceptions.ChunkedEncodingError, ConnectionError)):
+                                requests_exceptions.Timeout, requests_exceptions.ChunkedEncodingError,
+                                urllib3_exceptions.HTTPError, ConnectionError)):  # the last two: a body cut short
                 return True
         return False
 
