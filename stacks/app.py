@@ -23,6 +23,7 @@ from cdk.rules import RuleContext, evaluate
 from cdk.validate import validate_stack
 from stacks.config import EnvironmentConfig, LocalState, load_configs
 from stacks.environment import EnvironmentStacks, build_environment
+from stacks.errors import ConfigError, Problem
 from stacks.summary import EnvironmentReport, StackReport, Summary
 
 STACKS_DIR = Path(__file__).resolve().parent
@@ -49,7 +50,10 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
     The format is cdktf's choice: JSON, or HCL when the CLI runs `cdktf synth --hcl`; the
     checks always read the stacks' JSON form.
     """
-    loaded = load_configs(list(configs) if configs is not None else discover())
+    paths = list(configs) if configs is not None else discover()
+    if not paths:
+        raise ConfigError([Problem(str(STACKS_DIR), "", "no environment configs (*.yaml) to synthesize")])
+    loaded = load_configs(paths)
     if local_state:
         loaded = [_with_local_state(c) for c in loaded]
     outdir = Path(outdir).resolve()

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +31,3 @@ def write_config(directory: Path, env: str, mutate: Callable[[dict[str, Any]], A
         mutate(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-@pytest.fixture(autouse=True)
-def _quiet_cdktf(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    monkeypatch.setenv("CHECKPOINT_DISABLE", "1")

@@ -176,3 +176,9 @@ def test_cross_field_and_recipe_problems_are_reported_together(tmp_path: Path) -
     with pytest.raises(ConfigError) as caught:
         synth_all(tmp_path / "out", [config])
     assert [p.path for p in caught.value.problems] == ["training.recipe.lora_config.r", "training.image.digest"]
+
+
+def test_nothing_to_synthesize_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no environment configs"):
+        synth_all(tmp_path / "out", [])
+    assert not (tmp_path / "out").exists()
