@@ -35,6 +35,7 @@ from stacks.ocids import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
 from stacks.pydantic_paths import describe
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+DisplayName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
 BucketName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 _REGION = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -135,7 +136,8 @@ class StorageConfig(Section):
 class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
-    repository: str = Field("ocift/launcher", pattern=r"^[a-z0-9][a-z0-9._/-]{0,254}$")
+    repository: str = Field("ocift/launcher", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+                            max_length=255)
     immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
 
 
@@ -209,8 +211,8 @@ class RunConfig(Section):
 class TrainingConfig(Section):
     """The Data Science project, the multi-node job, and its runs."""
 
-    project_name: str | None = Field(None, description="None = ocift-<env>.")
-    job_name: str | None = Field(None, description="None = ocift-<env>-finetune.")
+    project_name: DisplayName | None = Field(None, description="None = ocift-<env>.")
+    job_name: DisplayName | None = Field(None, description="None = ocift-<env>-finetune; also the output prefix.")
     image: ImageConfig
     node_groups: list[NodeGroupConfig] = Field(min_length=1, max_length=5)
     startup_order: Literal["IN_PARALLEL", "IN_ORDER"] = "IN_PARALLEL"

@@ -110,6 +110,10 @@ BAD = [
                  "network: subnet_cidr 10.99.0.0/24 is not inside vcn_cidr 10.10.0.0/16", id="subnet-outside-vcn"),
     pytest.param("dev", _set("training.launcher.output_uri", "oci://somewhere-else@exampletenancyns/x/"), None,
                  "training.launcher.output_uri: must be oci://ocift-dev-outputs@exampletenancyns/...", id="output-outside-bucket"),
+    pytest.param("dev", _set("training.job_name", "my job/v2"), None,
+                 "training.job_name: String should match pattern", id="job-name-not-a-display-name"),
+    pytest.param("dev", _set("registry.repository", "ocift//launcher-"), None,
+                 "registry.repository: String should match pattern", id="bad-repository-name"),
     pytest.param("dev", _set("training.image.registry", "docker.io"), None,
                  "training.image.registry: String should match pattern", id="image-not-in-ocir"),
     pytest.param("prod", _delete("training.image.digest"), None,
@@ -181,4 +185,19 @@ def test_cross_field_and_recipe_problems_are_reported_together(tmp_path: Path) -
 def test_nothing_to_synthesize_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no environment configs"):
         synth_all(tmp_path / "out", [])
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_value_a_construct_refuses_is_reported_against_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Safety net for a gap between the config model and a construct's own props checks."""
+    from cdk.props import PropsError
+    from stacks import app
+
+    def refuse(*_: Any) -> None:
+        raise PropsError("dev-training/Outputs", ["name: 'x' is not valid"])
+
+    monkeypatch.setattr(app, "build_environment", refuse)
+    config = write_config(tmp_path, "dev")
+    with pytest.raises(ConfigError, match=r"dev\.yaml: rejected while building the stacks: dev-training/Outputs"):
+        synth_all(tmp_path / "out", [config])
     assert not (tmp_path / "out").exists()
