@@ -13,7 +13,6 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from stacks.app import discover, synth_all
 from stacks.errors import ConfigError
 
 
@@ -25,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("configs", nargs="*", metavar="CONFIG.yaml",
                         help="config files, or environment names under stacks/ (default: every stacks/*.yaml)")
     args = parser.parse_args(argv)
+    from stacks.app import discover, synth_all  # cdktf starts a node process: not for --help
+
     paths = discover(args.configs)  # none named: every stacks/*.yaml (OCIFT_ENVIRONMENTS is for synth)
     try:
         with tempfile.TemporaryDirectory(prefix="ocift-validate-") as tmp:
