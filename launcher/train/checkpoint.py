@@ -80,9 +80,11 @@ def clean_stale(root: Path) -> list[Path]:
     return removed
 
 
-def _options(method: str) -> StateDictOptions:
-    # LoRA: the frozen base is not training state; it is reloaded from model_name.
-    return StateDictOptions(ignore_frozen_params=method == "lora")
+def _options(method: str, loading: bool = False) -> StateDictOptions:
+    # LoRA: the frozen base is not training state; it is reloaded from model_name. Loading must
+    # then accept the base's keys as absent; dcp.load still fails on any key the checkpoint lacks.
+    lora = method == "lora"
+    return StateDictOptions(ignore_frozen_params=lora, strict=not (lora and loading))
 
 
 class Checkpointer:
@@ -158,7 +160,7 @@ class Checkpointer:
         state_dict = {"model": model_sd, "optim": optim_sd}
         dcp.load(state_dict, checkpoint_id=path)
         set_state_dict(model, optimizer, model_state_dict=state_dict["model"],
-                       optim_state_dict=state_dict["optim"], options=_options(self.method))
+                       optim_state_dict=state_dict["optim"], options=_options(self.method, loading=True))
         self.last_saved_step = saved["step"]
         fields = TrainState.__dataclass_fields__
         state = TrainState(**{k: v for k, v in saved.items() if k in fields})

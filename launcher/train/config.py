@@ -104,6 +104,8 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
     problems: list[str] = []
     if not t.model_name:
         problems.append("model_name is required (a local directory or a Hugging Face id)")
+    elif _looks_local(t.model_name) and not (Path(t.model_name) / "config.json").is_file():
+        problems.append(f"model_name: {t.model_name!r} is not a model directory (no config.json there)")
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
     if not t.data_path:
@@ -133,6 +135,11 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
         tokenizer_name=t.tokenizer_name or t.model_name,
         data_path=t.data_path,
     )
+
+
+def _looks_local(name: str) -> bool:
+    """A path rather than a hub id ("org/name"): absolute, explicitly relative, or existing."""
+    return name.startswith(("/", "./", "../", "~")) or Path(name).exists()
 
 
 def _mesh_shape(recipe: Recipe, topology: Topology, problems: list[str]) -> tuple[int, int]:

@@ -83,9 +83,14 @@ def make_tiny_model(
     intermediate_size: int | None = None,
     max_position_embeddings: int = 512,
     tie_word_embeddings: bool = False,
+    initializer_range: float = 0.1,
     seed: int = 0,
 ) -> Path:
-    """Save a randomly initialised Llama (safetensors) and its tokenizer into `directory`."""
+    """Save a randomly initialised Llama (safetensors) and its tokenizer into `directory`.
+
+    The initial weights are wider than Llama's 0.02 so that a frozen random LM head can still
+    produce confident logits: otherwise LoRA alone could barely lower the loss of a random model.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -103,6 +108,7 @@ def make_tiny_model(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=tie_word_embeddings,
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
