@@ -71,7 +71,7 @@ def _stage_remote(uri: str, cache_dir: Path) -> Path:
         files = {key: (partial / key).stat().st_size for key in keys}
         (partial / MARKER).write_text(json.dumps({"uri": uri, "files": files}, indent=1))
         os.replace(partial, slot)
-        log.event("staged", uri=uri, path=target, files=len(files), bytes=sum(files.values()),
+        log.event("stage_downloaded", uri=uri, path=target, files=len(files), bytes=sum(files.values()),
                   seconds=round(time.monotonic() - started, 2))
         return target
 
@@ -109,6 +109,10 @@ def _stage_hf(repo_id: str, cache_dir: Path) -> Path:
     except ImportError as exc:
         raise StorageError(f"{repo_id!r} looks like a Hugging Face id, but huggingface_hub is not installed") from exc
     with _node_lock(cache_dir, "hf-" + repo_id.replace("/", "--")):
-        path = snapshot_download(repo_id, cache_dir=str(cache_dir / "hf"))
-    log.event("staged", uri=f"hf://{repo_id}", path=path)
+        try:
+            path = snapshot_download(repo_id, cache_dir=str(cache_dir / "hf"))
+        except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated: say both readings
+            raise StorageError(f"{repo_id!r}: no such local path, and as a Hugging Face model id it could not be "
+                               f"downloaded: {type(exc).__name__}: {exc}") from exc
+    log.event("stage_downloaded", uri=f"hf://{repo_id}", path=path)
     return Path(path)
