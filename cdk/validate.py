@@ -4,7 +4,8 @@ Terraform would catch most of these at ``plan``, but only with the provider down
 at hand; this runs on every synth. Checks, for every ``oci_*`` resource, data source and the provider
 block: unknown attribute or block, read-only (computed) attribute set, missing required attribute or
 block, wrong type (a ``${...}`` expression is accepted anywhere), too many or too few blocks (schema and
-extras ``min_items``/``max_items``), and values outside an enum the provider validates. Each error names
+extras ``min_items``/``max_items``), values outside an enum the provider validates, and siblings the
+provider declares ``conflicts_with`` each other. Each error names
 the stack, the resource address and the attribute path.
 
 ``python -m cdk.validate [cdktf.out]`` prints one error per line and exits 1 if there is any.
@@ -115,7 +116,7 @@ class _Body:
         for name, value in body.items():
             if name in meta or name == "dynamic":
                 continue
-            where, key = f"{path}.{name}" if path else name, f"{dotted}.{name}" if dotted else name
+            where, key = _join(path, name), _join(dotted, name)
             if name in attrs:
                 self.attribute(value, attrs[name], where, key)
             elif name in blocks:
@@ -125,11 +126,13 @@ class _Body:
                 self.error(where, "unknown attribute or block" + (f" (did you mean {close[0]!r}?)" if close else ""))
         for name, spec in attrs.items():
             if spec.get("required") and body.get(name) is None:
-                self.error(f"{path}.{name}" if path else name, "required attribute is missing")
+                self.error(_join(path, name), "required attribute is missing")
         for name, spec in blocks.items():
-            required = spec.get("min_items", 0) > 0 or extras.get(name, {}).get("required", False)
+            required = spec.get("min_items", 0) > 0 or _extras_elem(extras, name).get("required", False)
             if required and body.get(name) is None and name not in dynamic:
-                self.error(f"{path}.{name}" if path else name, "required block is missing")
+                self.error(_join(path, name), "required block is missing")
+        for first, second in _conflicts(body, extras, dotted):
+            self.error(_join(path, first), f"conflicts with {second!r}: set only one of them")
 
     def attribute(self, value: Any, spec: dict[str, Any], where: str, key: str) -> None:
         if value is None:
@@ -158,6 +161,22 @@ class _Body:
         elem = extras.get("elem") if isinstance(extras.get("elem"), dict) else {}
         for i, item in enumerate(items):
             self.check(item, spec["block"], elem, f"{where}[{i}]", key, frozenset({"//"}))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _conflicts(body: dict[str, Any], extras: dict[str, Any], dotted: str) -> list[tuple[str, str]]:
+    """Pairs of set siblings that the provider declares ``conflicts_with`` (paths like ``a.0.b``), each once."""
+    present = {name for name, value in body.items() if value is not None}
+    pairs: set[tuple[str, str]] = set()
+    for name in present:
+        for target in _extras_elem(extras, name).get("conflicts_with", []):
+            parent, _, other = target.replace(".0.", ".").rpartition(".")
+            if parent == dotted and other in present:
+                pairs.add((min(name, other), max(name, other)))
+    return sorted(pairs)
 
 
 def _extras_elem(extras: dict[str, Any], name: str) -> dict[str, Any]:

@@ -53,23 +53,35 @@ def _value(tf_type: Any, label: str, enum: list[str] | None) -> Any:
     return {"k": f"m-{label}"}
 
 
-def sample(tf_type: str, block: dict[str, Any], owner: str, module: ModuleType, full: bool, dotted: str = "") -> Sample:
-    """Every settable attribute and one of every block (``full``), or only what is required."""
+def _conflicting(name: str, sdk: dict[str, Any], chosen: dict[str, Any]) -> bool:
+    """Whether the provider declares ``name`` in conflict with a sibling already chosen."""
+    node = sdk.get(name)
+    targets = node.get("conflicts_with", []) if isinstance(node, dict) else []
+    return any(t.replace(".0.", ".").rpartition(".")[2] in chosen for t in targets)
+
+
+def sample(
+    tf_type: str, block: dict[str, Any], owner: str, module: ModuleType, full: bool, dotted: str = "", sdk: dict[str, Any] | None = None
+) -> Sample:
+    """Every settable attribute and one of every block (``full``; conflicting siblings once), or only what is required."""
     enums = EXTRAS["validated_enums"].get(tf_type, {})
+    if sdk is None:
+        sdk = EXTRAS["sdk_schema"]["resources"].get(tf_type) or EXTRAS["sdk_schema"]["data_sources"].get(tf_type, {})
     kwargs: dict[str, Any] = {}
     expected: dict[str, Any] = {}
     for name, spec in block.get("attributes", {}).items():
         settable = spec.get("required") or spec.get("optional")
-        if settable and (full or spec.get("required")):
+        if settable and (full or spec.get("required")) and not _conflicting(name, sdk, kwargs):
             key = f"{dotted}.{name}" if dotted else name
             value = _value(spec["type"], key, enums.get(key, {}).get("enum"))
             kwargs[name] = value
             expected[name] = value
     for name, spec in block.get("block_types", {}).items():
-        if not (full or spec.get("min_items", 0) > 0):
+        if not (full or spec.get("min_items", 0) > 0) or _conflicting(name, sdk, kwargs):
             continue
         struct = getattr(module, owner + "".join(p.capitalize() for p in name.split("_")))
-        inner = sample(tf_type, spec["block"], struct.__name__, module, full, f"{dotted}.{name}" if dotted else name)
+        elem = (sdk.get(name) or {}).get("elem")
+        inner = sample(tf_type, spec["block"], struct.__name__, module, full, f"{dotted}.{name}" if dotted else name, elem if isinstance(elem, dict) else {})
         single = spec["nesting_mode"] == "single" or spec.get("max_items") == 1
         kwargs[name] = struct(**inner.kwargs) if single else [struct(**inner.kwargs)]
         expected[name] = inner.expected if single else [inner.expected]

@@ -20,6 +20,7 @@ from cdk.oci.datascience import (
     DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration,
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList,
 )
+from cdk.oci.kms import KmsKey, KmsKeyKeyShape, KmsKeyRestoreFromFile, KmsKeyRestoreFromObjectStore
 from cdk.oci.provider import OciProvider
 from cdk.validate import SchemaError, main, validate_stack, validate_synth_dir
 
@@ -234,3 +235,19 @@ def test_command_line_prints_errors_and_exits_nonzero(tmp_path: Path, clean: dic
     assert main([str(tmp_path)]) == 1
     assert capsys.readouterr().out == f"prod: {JOB}.{NODES}.job_node_type: 'SINGLE' is not one of MULTI_NODE\n1 schema error(s)\n"
     assert main([str(tmp_path / "missing")]) == 2
+
+
+def test_siblings_the_provider_declares_conflicting(stack: TerraformStack) -> None:
+    KmsKey(
+        stack,
+        "key",
+        compartment_id="c",
+        display_name="k",
+        management_endpoint="https://kms",
+        key_shape=KmsKeyKeyShape(algorithm="AES", length=32),
+        restore_from_file=KmsKeyRestoreFromFile(content_length="1", restore_key_from_file_details="x"),
+        restore_from_object_store=KmsKeyRestoreFromObjectStore(destination="BUCKET"),
+    )
+    error = _only(validate_stack(json.loads(CdktfTesting.synth(stack)), "dev"))
+    assert (error.address, error.path) == ("oci_kms_key.key", "restore_from_file")
+    assert error.message == "conflicts with 'restore_from_object_store': set only one of them"
