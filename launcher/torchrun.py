@@ -41,12 +41,12 @@ def procs_per_node(settings: LauncherSettings) -> int:
 
 
 def command(topology: Topology, nproc: int, settings: LauncherSettings,
-            module: str, args: Sequence[str], python: str = sys.executable) -> list[str]:
+            module: str, args: Sequence[str]) -> list[str]:
     """`python -m launcher.torchrun ... -m <module> <args>` for this node."""
     if nproc < 1:
         raise ValueError(f"nproc_per_node={nproc}: need at least one process per node")
     return [
-        python, "-m", "launcher.torchrun",
+        sys.executable, "-m", "launcher.torchrun",
         "--nnodes", str(topology.nnodes),
         "--nproc-per-node", str(nproc),
         "--node-rank", str(topology.node_rank),
