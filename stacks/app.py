@@ -122,10 +122,21 @@ def _first_line(exc: Exception) -> str:
 
 
 def _publish(staging: Path, outdir: Path) -> None:
-    """Replace `outdir`'s contents with the checked synth (the directory itself is kept: the cdktf
-    CLI may have created it and still refer to it)."""
-    outdir.mkdir(exist_ok=True)
-    for child in outdir.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
-    for child in staging.iterdir():
-        shutil.move(str(child), outdir / child.name)
+    """Move the checked synth into `outdir` as cdktf itself would leave it: what a deploy put in a
+    stack's directory (`.terraform/`, `.terraform.lock.hcl`: providers, backend init, provider
+    hashes) is kept, files of an earlier synth are replaced or removed (a `cdk.tf.json` left next
+    to a new `cdk.tf` would declare everything twice), stacks no longer synthesized are removed."""
+    (outdir / "stacks").mkdir(parents=True, exist_ok=True)
+    new = {p.name: p for p in (staging / "stacks").iterdir()}
+    for old in (outdir / "stacks").iterdir():
+        if old.name not in new:
+            shutil.rmtree(old)
+            continue
+        for entry in old.iterdir():
+            if not entry.name.startswith("."):
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for name, source in new.items():
+        (outdir / "stacks" / name).mkdir(exist_ok=True)
+        for entry in source.iterdir():
+            os.replace(entry, outdir / "stacks" / name / entry.name)
+    os.replace(staging / "manifest.json", outdir / "manifest.json")

@@ -324,3 +324,17 @@ def test_adding_an_environment_is_one_more_file(tmp_path: Path) -> None:
     assert stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["s3"]["key"] == \
         "ocift/staging/staging-training.tfstate"
     assert one(stack(tmp_path / "cdktf.out", "staging-training"), "oci_objectstorage_bucket")["name"] == "ocift-staging-outputs"
+
+
+def test_resynth_keeps_what_a_deploy_left_and_drops_what_is_stale(tmp_path: Path) -> None:
+    outdir = tmp_path / "cdktf.out"
+    assert synth_all(outdir, [write_config(tmp_path, "dev")]).ok
+    stack_dir = outdir / "stacks" / "dev-training"
+    (stack_dir / ".terraform" / "providers").mkdir(parents=True)  # what `terraform init` leaves
+    (stack_dir / ".terraform.lock.hcl").write_text("# provider hashes\n")
+    (stack_dir / "cdk.tf").write_text("# an earlier --hcl synth\n")
+    (outdir / "stacks" / "dev-retired").mkdir()
+    assert synth_all(outdir, [write_config(tmp_path, "dev")]).ok
+    assert (stack_dir / ".terraform" / "providers").is_dir() and (stack_dir / ".terraform.lock.hcl").exists()
+    assert sorted(p.name for p in stack_dir.iterdir() if not p.name.startswith(".")) == ["cdk.tf.json"]
+    assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["dev-iam", "dev-network", "dev-training"]
