@@ -269,3 +269,10 @@ def test_ocift_local_timeout_is_the_services_maximum_runtime(tmp_path: Path, sta
 def test_ocift_local_bad_input(tmp_path: Path, start: Start, args: list[str], env: dict[str, str], message: str) -> None:
     status, out = finish(start(["local", *args], clean_env(tmp_path, **env), module="ocift.cli"), timeout=30)
     assert status == 2 and message in out, out
+
+
+def test_help_lists_every_setting(tmp_path: Path, start: Start) -> None:
+    status, out = finish(start(["--help"], clean_env(tmp_path)), timeout=30)
+    assert status == 0
+    for name in ("OCIFT_CLUSTER_TIMEOUT_S", "OCIFT_TERM_GRACE_S", "OCIFT_TRAIN_MODULE", "CLUSTER_NODES_METADATA_FILE"):
+        assert name in out
