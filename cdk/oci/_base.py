@@ -58,6 +58,11 @@ def _check_blocks(owner: str, blocks: Mapping[str, BlockSpec], values: Mapping[s
                 raise TypeError(f"{owner}.{name}: expected {cls.__name__}, got {type(item).__name__}")
 
 
+def _shaped(kind: str, value: Any) -> Any:
+    """Lists and sets as JSON arrays (a tuple or a Python set is fine); a token string stays a string."""
+    return list(value) if kind in ("list", "set") and not isinstance(value, str) else value
+
+
 def _json(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any]) -> dict[str, Any]:
     """Terraform JSON for one body: None is left out; a single block is an object, others a list."""
     out: dict[str, Any] = {}
@@ -68,7 +73,7 @@ def _json(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Map
             _, single = blocks[name]
             out[name] = _block_json(value) if single else [_block_json(v) for v in value]
         else:
-            out[name] = list(value) if attrs[name] in ("list", "set") else value
+            out[name] = _shaped(attrs[name], value)
     return out
 
 
@@ -95,8 +100,7 @@ def _hcl(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapp
                 }
         else:
             hcl_type, storage = _HCL_KINDS[attrs[name]]
-            shaped = list(value) if hcl_type in ("list", "set") and not isinstance(value, str) else value
-            out[name] = {"value": shaped, "isBlock": False, "type": hcl_type, "storageClassType": storage}
+            out[name] = {"value": _shaped(attrs[name], value), "isBlock": False, "type": hcl_type, "storageClassType": storage}
     return out
 
 

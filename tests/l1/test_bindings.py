@@ -164,3 +164,17 @@ def test_provider_pins_source_and_version_and_synthesizes_its_settings(stack: Te
     parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
     assert [p["oci"] for p in parsed["provider"]] == doc["provider"]["oci"]
     assert validate_stack(doc, "l1") == []
+
+
+def test_whole_collections_may_be_tokens(stack: TerraformStack) -> None:
+    vcn = CoreVcn(stack, "a", compartment_id="c", cidr_blocks="${var.cidrs}", freeform_tags="${var.tags}")
+    CoreVcn(stack, "b", compartment_id="c", cidr_blocks=vcn.cidr_blocks, defined_tags=vcn.defined_tags, dns_label=None)
+    CoreVcn(stack, "c", compartment_id="c", cidr_blocks=("10.0.0.0/16", "10.1.0.0/16"))
+    resources = _synth(stack)["resource"]["oci_core_vcn"]
+    assert (resources["a"]["cidr_blocks"], resources["a"]["freeform_tags"]) == ("${var.cidrs}", "${var.tags}")
+    assert (resources["b"]["cidr_blocks"], resources["b"]["defined_tags"]) == ("${oci_core_vcn.a.cidr_blocks}", "${oci_core_vcn.a.defined_tags}")
+    assert "dns_label" not in resources["b"]
+    assert resources["c"]["cidr_blocks"] == ["10.0.0.0/16", "10.1.0.0/16"]
+    parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
+    vcns = {name: body for entry in parsed["resource"] for name, body in entry["oci_core_vcn"].items()}
+    assert vcns["a"]["cidr_blocks"] == "${var.cidrs}" and vcns["c"]["cidr_blocks"] == ["10.0.0.0/16", "10.1.0.0/16"]
