@@ -80,19 +80,28 @@ class TransferOptions:
 @dataclass(frozen=True)
 class Digests:
     sha256: str
-    md5_b64: str
+    md5_b64: str | None
     size: int
 
 
-def file_digests(path: Path) -> Digests:
-    """sha256 (what we store and verify) and MD5 (what single-part backends check) in one read."""
-    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+def file_digests(path: Path, md5: bool = False) -> Digests:
+    """sha256 (what we store and verify) and, if asked, MD5 (what OCI checks on a single put) in one read."""
+    sha, md5_hash, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False) if md5 else None, 0
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
             sha.update(chunk)
-            md5.update(chunk)
+            if md5_hash is not None:
+                md5_hash.update(chunk)
             size += len(chunk)
-    return Digests(sha.hexdigest(), base64.b64encode(md5.digest()).decode(), size)
+    return Digests(sha.hexdigest(), base64.b64encode(md5_hash.digest()).decode() if md5_hash else None, size)
+
+
+def file_hash(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def exception_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -118,6 +127,9 @@ def check_key(key: str, allow_empty: bool = False) -> str:
 class Store(ABC):
     """A bucket prefix (or directory) addressed by relative keys."""
 
+    sends_md5 = False
+    """Whether `_put` needs the file's MD5 (computed in the same read as the sha256)."""
+
     def __init__(self, parsed: ParsedUri, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None):
         self.parsed = parsed
         self.retry = retry or RetryPolicy()
@@ -137,12 +149,15 @@ class Store(ABC):
         check_key(key)
         if not local.is_file():
             raise StorageError(f"cannot upload {local}: not a file")
-        digests = file_digests(local)
+        digests = file_digests(local, md5=self.sends_md5)
         self._with_retry(f"upload {key}", lambda: self._put(local, key, digests))
         return ObjectInfo(key, digests.size, f"sha256:{digests.sha256}")
 
     def download_file(self, key: str, local: Path) -> ObjectInfo:
-        """Download `key` to `local` via a temporary name; renamed only when size and checksum match."""
+        """Download `key` to `local` via a temporary name, renamed only when size and checksum match.
+
+        Returns what the store said the object is (size, checksum); raises IntegrityError on a mismatch.
+        """
         check_key(key)
         local = Path(local)
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -182,9 +197,7 @@ class Store(ABC):
         if info.checksum is None:
             return
         algorithm, _, expected = info.checksum.partition(":")
-        digests = file_digests(path)
-        actual = digests.sha256 if algorithm == "sha256" else base64.b64decode(digests.md5_b64).hex()
-        if actual != expected:
+        if file_hash(path, algorithm) != expected:
             raise IntegrityError(f"{self._where(key)}: downloaded bytes do not match the stored {algorithm}: corrupted object")
 
     def _with_retry(self, what: str, call: Callable[[], T]) -> T:

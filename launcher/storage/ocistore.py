@@ -28,6 +28,8 @@ _CHUNK = 1 << 20
 
 
 class OciStore(Store):
+    sends_md5 = True
+
     def __init__(self, parsed: ParsedUri, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None,
                  endpoint: str | None = None):
         super().__init__(parsed, retry, transfer)
