@@ -197,10 +197,6 @@ class NodeGroupConfig(Section):
             raise ValueError("; ".join(problems))
         return self
 
-    @property
-    def min_success(self) -> int:
-        return self.minimum_success_replicas or self.replicas
-
 
 class RunConfig(Section):
     """A job run started by `cdktf deploy` (asynchronously: apply does not wait for it)."""

@@ -43,14 +43,10 @@ from stacks.errors import ConfigError, Problem
 
 @dataclass
 class EnvironmentStacks:
-    """The stacks of one environment and the rule pack watching each (by stack name)."""
+    """The stacks of one environment, in the order they are applied."""
 
     config: EnvironmentConfig
     stacks: list[TerraformStack] = field(default_factory=list)
-    packs: dict[str, RulePack] = field(default_factory=dict)
-
-    def names(self) -> list[str]:
-        return [s.node.id for s in self.stacks]
 
 
 def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
@@ -87,10 +83,8 @@ def _stack(app: App, env: EnvironmentStacks, kind: str, region: str) -> Terrafor
     stack = TerraformStack(app, name)
     OciProvider(stack, "oci", region=region)
     apply_backend(stack, config, name)
-    pack = RulePack(RuleContext(environment=config.environment, is_prod=config.tier == "production"))
-    Aspects.of(stack).add(pack)
+    Aspects.of(stack).add(RulePack(RuleContext(environment=config.environment, is_prod=config.tier == "production")))
     env.stacks.append(stack)
-    env.packs[name] = pack
     return stack
 
 
