@@ -85,6 +85,17 @@ def test_app_module_reports_every_problem_and_creates_nothing(tmp_path: Path) ->
     assert not (tmp_path / "out").exists()
 
 
+def test_app_module_fails_on_a_rule_error_even_when_cdktf_would_continue(tmp_path: Path) -> None:
+    """The CLI sets CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS, so cdktf itself would write the stacks
+    anyway: the app's own check of every stack is what stops it."""
+    config = write_config(tmp_path, "dev", lambda d: d["storage"].update(versioning=False))
+    result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(tmp_path / "out"), OCIFT_ENVIRONMENTS=str(config),
+                 CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS="true")
+    assert result.returncode == 1
+    assert "[OCI-OS-2]" in result.stderr and "nothing written" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 # ---- ocift validate -------------------------------------------------------------------------
 
 
