@@ -103,10 +103,12 @@ class CheckpointSync:
             return
         prefix = f"{CHECKPOINTS}/{checkpoint.name}"
         files = [(rel, meta["size"], meta["sha256"]) for rel, meta in sorted(manifest["files"].items())]
-        files.append((MANIFEST, (checkpoint / MANIFEST).stat().st_size, sha256_file(checkpoint / MANIFEST)))
-        for rel, size, sha in files:  # the manifest is last
+        files.append((MANIFEST, -1, ""))  # last; measured when its turn comes
+        for rel, size, sha in files:
             key = f"{prefix}/{rel}"
             try:
+                if rel == MANIFEST:
+                    size, sha = (checkpoint / MANIFEST).stat().st_size, sha256_file(checkpoint / MANIFEST)
                 if not self._send(checkpoint / rel, key, size, sha):
                     self._broken[prefix] = f"{checkpoint / rel} does not match its manifest; checkpoint not uploaded"
                     log.error("sync_checkpoint_corrupt", path=checkpoint / rel)

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from launcher.storage import StorageError, open_store, parse_uri
 
@@ -51,3 +56,16 @@ def test_keys_cannot_escape_the_root(tmp_path, key: str) -> None:
     store = open_store(str(tmp_path))
     with pytest.raises(StorageError, match="invalid object key"):
         store.exists(key)
+
+
+@given(st.text(alphabet="ab./", max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_no_key_reaches_outside_the_root(key: str) -> None:
+    """Whatever the key, a file store either refuses it or stays inside its directory."""
+    root = Path(tempfile.gettempdir()) / "ocift-key-property"
+    store = open_store(str(root))
+    try:
+        store.exists(key)
+    except StorageError:
+        return
+    assert (root / key).resolve().is_relative_to(root.resolve()) and (root / key).resolve() != root.resolve()
