@@ -133,7 +133,7 @@ def machine() -> str:
 
 
 def render(rows: list[tuple[str, ...]], notes: list[str]) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"\n## synth and import, {now} ({machine()})\n", "| what | wall s | CPU s | peak MB | note |", "|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"

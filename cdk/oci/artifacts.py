@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -42,8 +48,19 @@ class ArtifactsContainerRepository(OciResource):
     """Resource ``oci_artifacts_container_repository`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_artifacts_container_repository"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "is_immutable": "bool", "is_public": "bool"}
-    _BLOCKS = {"readme": (ArtifactsContainerRepositoryReadme, True), "timeouts": (ArtifactsContainerRepositoryTimeouts, True)}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "is_immutable": "bool",
+        "is_public": "bool",
+    }
+    _BLOCKS = {
+        "readme": (ArtifactsContainerRepositoryReadme, True),
+        "timeouts": (ArtifactsContainerRepositoryTimeouts, True),
+    }
 
     def __init__(
         self,

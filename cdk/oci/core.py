@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -31,7 +37,17 @@ class CoreNatGateway(OciResource):
     """Resource ``oci_core_nat_gateway`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_nat_gateway"
-    _ATTRS = {"block_traffic": "bool", "compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "public_ip_id": "string", "route_table_id": "string", "vcn_id": "string"}
+    _ATTRS = {
+        "block_traffic": "bool",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "public_ip_id": "string",
+        "route_table_id": "string",
+        "vcn_id": "string",
+    }
     _BLOCKS = {"timeouts": (CoreNatGatewayTimeouts, True)}
 
     def __init__(
@@ -142,7 +158,14 @@ class CoreNetworkSecurityGroup(OciResource):
     """Resource ``oci_core_network_security_group`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_network_security_group"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "vcn_id": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "vcn_id": "string",
+    }
     _BLOCKS = {"timeouts": (CoreNetworkSecurityGroupTimeouts, True)}
 
     def __init__(
@@ -256,7 +279,10 @@ class CoreNetworkSecurityGroupSecurityRuleTcpOptions(Block):
     source_port_range: CoreNetworkSecurityGroupSecurityRuleTcpOptionsSourcePortRange | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"destination_port_range": (CoreNetworkSecurityGroupSecurityRuleTcpOptionsDestinationPortRange, True), "source_port_range": (CoreNetworkSecurityGroupSecurityRuleTcpOptionsSourcePortRange, True)}
+    _BLOCKS = {
+        "destination_port_range": (CoreNetworkSecurityGroupSecurityRuleTcpOptionsDestinationPortRange, True),
+        "source_port_range": (CoreNetworkSecurityGroupSecurityRuleTcpOptionsSourcePortRange, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -301,15 +327,34 @@ class CoreNetworkSecurityGroupSecurityRuleUdpOptions(Block):
     source_port_range: CoreNetworkSecurityGroupSecurityRuleUdpOptionsSourcePortRange | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"destination_port_range": (CoreNetworkSecurityGroupSecurityRuleUdpOptionsDestinationPortRange, True), "source_port_range": (CoreNetworkSecurityGroupSecurityRuleUdpOptionsSourcePortRange, True)}
+    _BLOCKS = {
+        "destination_port_range": (CoreNetworkSecurityGroupSecurityRuleUdpOptionsDestinationPortRange, True),
+        "source_port_range": (CoreNetworkSecurityGroupSecurityRuleUdpOptionsSourcePortRange, True),
+    }
 
 
 class CoreNetworkSecurityGroupSecurityRule(OciResource):
     """Resource ``oci_core_network_security_group_security_rule`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_network_security_group_security_rule"
-    _ATTRS = {"description": "string", "destination": "string", "destination_type": "string", "direction": "string", "id": "string", "network_security_group_id": "string", "protocol": "string", "source": "string", "source_type": "string", "stateless": "bool"}
-    _BLOCKS = {"icmp_options": (CoreNetworkSecurityGroupSecurityRuleIcmpOptions, True), "tcp_options": (CoreNetworkSecurityGroupSecurityRuleTcpOptions, True), "timeouts": (CoreNetworkSecurityGroupSecurityRuleTimeouts, True), "udp_options": (CoreNetworkSecurityGroupSecurityRuleUdpOptions, True)}
+    _ATTRS = {
+        "description": "string",
+        "destination": "string",
+        "destination_type": "string",
+        "direction": "string",
+        "id": "string",
+        "network_security_group_id": "string",
+        "protocol": "string",
+        "source": "string",
+        "source_type": "string",
+        "stateless": "bool",
+    }
+    _BLOCKS = {
+        "icmp_options": (CoreNetworkSecurityGroupSecurityRuleIcmpOptions, True),
+        "tcp_options": (CoreNetworkSecurityGroupSecurityRuleTcpOptions, True),
+        "timeouts": (CoreNetworkSecurityGroupSecurityRuleTimeouts, True),
+        "udp_options": (CoreNetworkSecurityGroupSecurityRuleUdpOptions, True),
+    }
 
     def __init__(
         self,
@@ -422,7 +467,14 @@ class CoreRouteTableRouteRules(Block):
     destination_type: str | None = None
     route_type: str | None = None
 
-    _ATTRS = {"cidr_block": "string", "description": "string", "destination": "string", "destination_type": "string", "network_entity_id": "string", "route_type": "string"}
+    _ATTRS = {
+        "cidr_block": "string",
+        "description": "string",
+        "destination": "string",
+        "destination_type": "string",
+        "network_entity_id": "string",
+        "route_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -442,7 +494,14 @@ class CoreRouteTable(OciResource):
     """Resource ``oci_core_route_table`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_route_table"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "vcn_id": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "vcn_id": "string",
+    }
     _BLOCKS = {"route_rules": (CoreRouteTableRouteRules, False), "timeouts": (CoreRouteTableTimeouts, True)}
 
     def __init__(
@@ -587,8 +646,18 @@ class CoreSecurityListEgressSecurityRules(Block):
     tcp_options: CoreSecurityListEgressSecurityRulesTcpOptions | None = None
     udp_options: CoreSecurityListEgressSecurityRulesUdpOptions | None = None
 
-    _ATTRS = {"description": "string", "destination": "string", "destination_type": "string", "protocol": "string", "stateless": "bool"}
-    _BLOCKS = {"icmp_options": (CoreSecurityListEgressSecurityRulesIcmpOptions, True), "tcp_options": (CoreSecurityListEgressSecurityRulesTcpOptions, True), "udp_options": (CoreSecurityListEgressSecurityRulesUdpOptions, True)}
+    _ATTRS = {
+        "description": "string",
+        "destination": "string",
+        "destination_type": "string",
+        "protocol": "string",
+        "stateless": "bool",
+    }
+    _BLOCKS = {
+        "icmp_options": (CoreSecurityListEgressSecurityRulesIcmpOptions, True),
+        "tcp_options": (CoreSecurityListEgressSecurityRulesTcpOptions, True),
+        "udp_options": (CoreSecurityListEgressSecurityRulesUdpOptions, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -661,8 +730,18 @@ class CoreSecurityListIngressSecurityRules(Block):
     tcp_options: CoreSecurityListIngressSecurityRulesTcpOptions | None = None
     udp_options: CoreSecurityListIngressSecurityRulesUdpOptions | None = None
 
-    _ATTRS = {"description": "string", "protocol": "string", "source": "string", "source_type": "string", "stateless": "bool"}
-    _BLOCKS = {"icmp_options": (CoreSecurityListIngressSecurityRulesIcmpOptions, True), "tcp_options": (CoreSecurityListIngressSecurityRulesTcpOptions, True), "udp_options": (CoreSecurityListIngressSecurityRulesUdpOptions, True)}
+    _ATTRS = {
+        "description": "string",
+        "protocol": "string",
+        "source": "string",
+        "source_type": "string",
+        "stateless": "bool",
+    }
+    _BLOCKS = {
+        "icmp_options": (CoreSecurityListIngressSecurityRulesIcmpOptions, True),
+        "tcp_options": (CoreSecurityListIngressSecurityRulesTcpOptions, True),
+        "udp_options": (CoreSecurityListIngressSecurityRulesUdpOptions, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -681,8 +760,19 @@ class CoreSecurityList(OciResource):
     """Resource ``oci_core_security_list`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_security_list"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "vcn_id": "string"}
-    _BLOCKS = {"egress_security_rules": (CoreSecurityListEgressSecurityRules, False), "ingress_security_rules": (CoreSecurityListIngressSecurityRules, False), "timeouts": (CoreSecurityListTimeouts, True)}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "vcn_id": "string",
+    }
+    _BLOCKS = {
+        "egress_security_rules": (CoreSecurityListEgressSecurityRules, False),
+        "ingress_security_rules": (CoreSecurityListIngressSecurityRules, False),
+        "timeouts": (CoreSecurityListTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -784,8 +874,19 @@ class CoreServiceGateway(OciResource):
     """Resource ``oci_core_service_gateway`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_service_gateway"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "route_table_id": "string", "vcn_id": "string"}
-    _BLOCKS = {"services": (CoreServiceGatewayServices, False), "timeouts": (CoreServiceGatewayTimeouts, True)}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "route_table_id": "string",
+        "vcn_id": "string",
+    }
+    _BLOCKS = {
+        "services": (CoreServiceGatewayServices, False),
+        "timeouts": (CoreServiceGatewayTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -885,7 +986,25 @@ class CoreSubnet(OciResource):
     """Resource ``oci_core_subnet`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_subnet"
-    _ATTRS = {"availability_domain": "string", "cidr_block": "string", "compartment_id": "string", "defined_tags": "map", "dhcp_options_id": "string", "display_name": "string", "dns_label": "string", "freeform_tags": "map", "id": "string", "ipv4cidr_blocks": "list", "ipv6cidr_block": "string", "ipv6cidr_blocks": "list", "prohibit_internet_ingress": "bool", "prohibit_public_ip_on_vnic": "bool", "route_table_id": "string", "security_list_ids": "set", "vcn_id": "string"}
+    _ATTRS = {
+        "availability_domain": "string",
+        "cidr_block": "string",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "dhcp_options_id": "string",
+        "display_name": "string",
+        "dns_label": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "ipv4cidr_blocks": "list",
+        "ipv6cidr_block": "string",
+        "ipv6cidr_blocks": "list",
+        "prohibit_internet_ingress": "bool",
+        "prohibit_public_ip_on_vnic": "bool",
+        "route_table_id": "string",
+        "security_list_ids": "set",
+        "vcn_id": "string",
+    }
     _BLOCKS = {"timeouts": (CoreSubnetTimeouts, True)}
 
     def __init__(
@@ -1067,8 +1186,24 @@ class CoreVcn(OciResource):
     """Resource ``oci_core_vcn`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_core_vcn"
-    _ATTRS = {"cidr_block": "string", "cidr_blocks": "list", "compartment_id": "string", "defined_tags": "map", "display_name": "string", "dns_label": "string", "freeform_tags": "map", "id": "string", "ipv6private_cidr_blocks": "list", "is_ipv6enabled": "bool", "is_oracle_gua_allocation_enabled": "bool", "security_attributes": "map"}
-    _BLOCKS = {"byoipv6cidr_details": (CoreVcnByoipv6cidrDetails, False), "timeouts": (CoreVcnTimeouts, True)}
+    _ATTRS = {
+        "cidr_block": "string",
+        "cidr_blocks": "list",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "dns_label": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "ipv6private_cidr_blocks": "list",
+        "is_ipv6enabled": "bool",
+        "is_oracle_gua_allocation_enabled": "bool",
+        "security_attributes": "map",
+    }
+    _BLOCKS = {
+        "byoipv6cidr_details": (CoreVcnByoipv6cidrDetails, False),
+        "timeouts": (CoreVcnTimeouts, True),
+    }
 
     def __init__(
         self,

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -25,7 +31,13 @@ class DatascienceJobJobConfigurationDetailsStartupProbeDetails(Block):
     initial_delay_in_seconds: float | str | None = None
     period_in_seconds: float | str | None = None
 
-    _ATTRS = {"command": "list", "failure_threshold": "number", "initial_delay_in_seconds": "number", "job_probe_check_type": "string", "period_in_seconds": "number"}
+    _ATTRS = {
+        "command": "list",
+        "failure_threshold": "number",
+        "initial_delay_in_seconds": "number",
+        "job_probe_check_type": "string",
+        "period_in_seconds": "number",
+    }
     _BLOCKS = {}
 
 
@@ -39,7 +51,12 @@ class DatascienceJobJobConfigurationDetails(Block):
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobJobConfigurationDetailsStartupProbeDetails | None = None
 
-    _ATTRS = {"command_line_arguments": "string", "environment_variables": "map", "job_type": "string", "maximum_runtime_in_minutes": "string"}
+    _ATTRS = {
+        "command_line_arguments": "string",
+        "environment_variables": "map",
+        "job_type": "string",
+        "maximum_runtime_in_minutes": "string",
+    }
     _BLOCKS = {"startup_probe_details": (DatascienceJobJobConfigurationDetailsStartupProbeDetails, True)}
 
 
@@ -54,7 +71,14 @@ class DatascienceJobJobEnvironmentConfigurationDetails(Block):
     image_digest: str | None = None
     image_signature_id: str | None = None
 
-    _ATTRS = {"cmd": "list", "entrypoint": "list", "image": "string", "image_digest": "string", "image_signature_id": "string", "job_environment_type": "string"}
+    _ATTRS = {
+        "cmd": "list",
+        "entrypoint": "list",
+        "image": "string",
+        "image_digest": "string",
+        "image_signature_id": "string",
+        "job_environment_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -101,7 +125,10 @@ class DatascienceJobJobInfrastructureConfigurationDetailsResourceConfiguration(B
     resource_request_configuration: DatascienceJobJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"resource_limit_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True), "resource_request_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True)}
+    _BLOCKS = {
+        "resource_limit_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True),
+        "resource_request_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,8 +143,17 @@ class DatascienceJobJobInfrastructureConfigurationDetails(Block):
     shape_name: str | None = None
     subnet_id: str | None = None
 
-    _ATTRS = {"block_storage_size_in_gbs": "number", "compute_target_id": "string", "job_infrastructure_type": "string", "shape_name": "string", "subnet_id": "string"}
-    _BLOCKS = {"job_shape_config_details": (DatascienceJobJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True), "resource_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfiguration, True)}
+    _ATTRS = {
+        "block_storage_size_in_gbs": "number",
+        "compute_target_id": "string",
+        "job_infrastructure_type": "string",
+        "shape_name": "string",
+        "subnet_id": "string",
+    }
+    _BLOCKS = {
+        "job_shape_config_details": (DatascienceJobJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True),
+        "resource_configuration": (DatascienceJobJobInfrastructureConfigurationDetailsResourceConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,7 +165,12 @@ class DatascienceJobJobLogConfigurationDetails(Block):
     log_group_id: str | None = None
     log_id: str | None = None
 
-    _ATTRS = {"enable_auto_log_creation": "bool", "enable_logging": "bool", "log_group_id": "string", "log_id": "string"}
+    _ATTRS = {
+        "enable_auto_log_creation": "bool",
+        "enable_logging": "bool",
+        "log_group_id": "string",
+        "log_id": "string",
+    }
     _BLOCKS = {}
 
 
@@ -154,7 +195,13 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     initial_delay_in_seconds: float | str | None = None
     period_in_seconds: float | str | None = None
 
-    _ATTRS = {"command": "list", "failure_threshold": "number", "initial_delay_in_seconds": "number", "job_probe_check_type": "string", "period_in_seconds": "number"}
+    _ATTRS = {
+        "command": "list",
+        "failure_threshold": "number",
+        "initial_delay_in_seconds": "number",
+        "job_probe_check_type": "string",
+        "period_in_seconds": "number",
+    }
     _BLOCKS = {}
 
 
@@ -168,8 +215,15 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails | None = None
 
-    _ATTRS = {"command_line_arguments": "string", "environment_variables": "map", "job_type": "string", "maximum_runtime_in_minutes": "string"}
-    _BLOCKS = {"startup_probe_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails, True)}
+    _ATTRS = {
+        "command_line_arguments": "string",
+        "environment_variables": "map",
+        "job_type": "string",
+        "maximum_runtime_in_minutes": "string",
+    }
+    _BLOCKS = {
+        "startup_probe_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,7 +237,14 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     image_digest: str | None = None
     image_signature_id: str | None = None
 
-    _ATTRS = {"cmd": "list", "entrypoint": "list", "image": "string", "image_digest": "string", "image_signature_id": "string", "job_environment_type": "string"}
+    _ATTRS = {
+        "cmd": "list",
+        "entrypoint": "list",
+        "image": "string",
+        "image_digest": "string",
+        "image_signature_id": "string",
+        "job_environment_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -230,7 +291,10 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     resource_request_configuration: DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"resource_limit_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True), "resource_request_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True)}
+    _BLOCKS = {
+        "resource_limit_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True),
+        "resource_request_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -245,8 +309,17 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     shape_name: str | None = None
     subnet_id: str | None = None
 
-    _ATTRS = {"block_storage_size_in_gbs": "number", "compute_target_id": "string", "job_infrastructure_type": "string", "shape_name": "string", "subnet_id": "string"}
-    _BLOCKS = {"job_shape_config_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True), "resource_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfiguration, True)}
+    _ATTRS = {
+        "block_storage_size_in_gbs": "number",
+        "compute_target_id": "string",
+        "job_infrastructure_type": "string",
+        "shape_name": "string",
+        "subnet_id": "string",
+    }
+    _BLOCKS = {
+        "job_shape_config_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True),
+        "resource_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,7 +334,11 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
     replicas: float | str | None = None
 
     _ATTRS = {"minimum_success_replicas": "number", "name": "string", "replicas": "number"}
-    _BLOCKS = {"job_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails, True), "job_environment_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails, True), "job_infrastructure_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails, True)}
+    _BLOCKS = {
+        "job_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails, True),
+        "job_environment_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails, True),
+        "job_infrastructure_configuration_details": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -275,7 +352,10 @@ class DatascienceJobJobNodeConfigurationDetails(Block):
     startup_order: str | None = None
 
     _ATTRS = {"job_node_type": "string", "maximum_runtime_in_minutes": "string", "startup_order": "string"}
-    _BLOCKS = {"job_network_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration, True), "job_node_group_configuration_details_list": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList, False)}
+    _BLOCKS = {
+        "job_network_configuration": (DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration, True),
+        "job_node_group_configuration_details_list": (DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList, False),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,7 +371,16 @@ class DatascienceJobJobStorageMountConfigurationDetailsList(Block):
     namespace: str | None = None
     prefix: str | None = None
 
-    _ATTRS = {"bucket": "string", "destination_directory_name": "string", "destination_path": "string", "export_id": "string", "mount_target_id": "string", "namespace": "string", "prefix": "string", "storage_type": "string"}
+    _ATTRS = {
+        "bucket": "string",
+        "destination_directory_name": "string",
+        "destination_path": "string",
+        "export_id": "string",
+        "mount_target_id": "string",
+        "namespace": "string",
+        "prefix": "string",
+        "storage_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -311,8 +400,28 @@ class DatascienceJob(OciResource):
     """Resource ``oci_datascience_job`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_datascience_job"
-    _ATTRS = {"artifact_content_disposition": "string", "artifact_content_length": "string", "compartment_id": "string", "defined_tags": "map", "delete_related_job_runs": "bool", "description": "string", "display_name": "string", "freeform_tags": "map", "id": "string", "job_artifact": "string", "project_id": "string"}
-    _BLOCKS = {"job_configuration_details": (DatascienceJobJobConfigurationDetails, True), "job_environment_configuration_details": (DatascienceJobJobEnvironmentConfigurationDetails, True), "job_infrastructure_configuration_details": (DatascienceJobJobInfrastructureConfigurationDetails, True), "job_log_configuration_details": (DatascienceJobJobLogConfigurationDetails, True), "job_node_configuration_details": (DatascienceJobJobNodeConfigurationDetails, True), "job_storage_mount_configuration_details_list": (DatascienceJobJobStorageMountConfigurationDetailsList, False), "timeouts": (DatascienceJobTimeouts, True)}
+    _ATTRS = {
+        "artifact_content_disposition": "string",
+        "artifact_content_length": "string",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "delete_related_job_runs": "bool",
+        "description": "string",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "job_artifact": "string",
+        "project_id": "string",
+    }
+    _BLOCKS = {
+        "job_configuration_details": (DatascienceJobJobConfigurationDetails, True),
+        "job_environment_configuration_details": (DatascienceJobJobEnvironmentConfigurationDetails, True),
+        "job_infrastructure_configuration_details": (DatascienceJobJobInfrastructureConfigurationDetails, True),
+        "job_log_configuration_details": (DatascienceJobJobLogConfigurationDetails, True),
+        "job_node_configuration_details": (DatascienceJobJobNodeConfigurationDetails, True),
+        "job_storage_mount_configuration_details_list": (DatascienceJobJobStorageMountConfigurationDetailsList, False),
+        "timeouts": (DatascienceJobTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -456,7 +565,13 @@ class DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails(Block)
     initial_delay_in_seconds: float | str | None = None
     period_in_seconds: float | str | None = None
 
-    _ATTRS = {"command": "list", "failure_threshold": "number", "initial_delay_in_seconds": "number", "job_probe_check_type": "string", "period_in_seconds": "number"}
+    _ATTRS = {
+        "command": "list",
+        "failure_threshold": "number",
+        "initial_delay_in_seconds": "number",
+        "job_probe_check_type": "string",
+        "period_in_seconds": "number",
+    }
     _BLOCKS = {}
 
 
@@ -470,8 +585,15 @@ class DatascienceJobRunJobConfigurationOverrideDetails(Block):
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails | None = None
 
-    _ATTRS = {"command_line_arguments": "string", "environment_variables": "map", "job_type": "string", "maximum_runtime_in_minutes": "string"}
-    _BLOCKS = {"startup_probe_details": (DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails, True)}
+    _ATTRS = {
+        "command_line_arguments": "string",
+        "environment_variables": "map",
+        "job_type": "string",
+        "maximum_runtime_in_minutes": "string",
+    }
+    _BLOCKS = {
+        "startup_probe_details": (DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -485,7 +607,14 @@ class DatascienceJobRunJobEnvironmentConfigurationOverrideDetails(Block):
     image_digest: str | None = None
     image_signature_id: str | None = None
 
-    _ATTRS = {"cmd": "list", "entrypoint": "list", "image": "string", "image_digest": "string", "image_signature_id": "string", "job_environment_type": "string"}
+    _ATTRS = {
+        "cmd": "list",
+        "entrypoint": "list",
+        "image": "string",
+        "image_digest": "string",
+        "image_signature_id": "string",
+        "job_environment_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -531,7 +660,10 @@ class DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConf
     resource_request_configuration: DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfigurationResourceRequestConfiguration | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"resource_limit_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfigurationResourceLimitConfiguration, True), "resource_request_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfigurationResourceRequestConfiguration, True)}
+    _BLOCKS = {
+        "resource_limit_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfigurationResourceLimitConfiguration, True),
+        "resource_request_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfigurationResourceRequestConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -546,8 +678,17 @@ class DatascienceJobRunJobInfrastructureConfigurationOverrideDetails(Block):
     shape_name: str | None = None
     subnet_id: str | None = None
 
-    _ATTRS = {"block_storage_size_in_gbs": "number", "compute_target_id": "string", "job_infrastructure_type": "string", "shape_name": "string", "subnet_id": "string"}
-    _BLOCKS = {"job_shape_config_details": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsJobShapeConfigDetails, True), "resource_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfiguration, True)}
+    _ATTRS = {
+        "block_storage_size_in_gbs": "number",
+        "compute_target_id": "string",
+        "job_infrastructure_type": "string",
+        "shape_name": "string",
+        "subnet_id": "string",
+    }
+    _BLOCKS = {
+        "job_shape_config_details": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsJobShapeConfigDetails, True),
+        "resource_configuration": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetailsResourceConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -559,7 +700,12 @@ class DatascienceJobRunJobLogConfigurationOverrideDetails(Block):
     log_group_id: str | None = None
     log_id: str | None = None
 
-    _ATTRS = {"enable_auto_log_creation": "bool", "enable_logging": "bool", "log_group_id": "string", "log_id": "string"}
+    _ATTRS = {
+        "enable_auto_log_creation": "bool",
+        "enable_logging": "bool",
+        "log_group_id": "string",
+        "log_id": "string",
+    }
     _BLOCKS = {}
 
 
@@ -584,7 +730,13 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     initial_delay_in_seconds: float | str | None = None
     period_in_seconds: float | str | None = None
 
-    _ATTRS = {"command": "list", "failure_threshold": "number", "initial_delay_in_seconds": "number", "job_probe_check_type": "string", "period_in_seconds": "number"}
+    _ATTRS = {
+        "command": "list",
+        "failure_threshold": "number",
+        "initial_delay_in_seconds": "number",
+        "job_probe_check_type": "string",
+        "period_in_seconds": "number",
+    }
     _BLOCKS = {}
 
 
@@ -598,8 +750,15 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails | None = None
 
-    _ATTRS = {"command_line_arguments": "string", "environment_variables": "map", "job_type": "string", "maximum_runtime_in_minutes": "string"}
-    _BLOCKS = {"startup_probe_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails, True)}
+    _ATTRS = {
+        "command_line_arguments": "string",
+        "environment_variables": "map",
+        "job_type": "string",
+        "maximum_runtime_in_minutes": "string",
+    }
+    _BLOCKS = {
+        "startup_probe_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -613,7 +772,14 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     image_digest: str | None = None
     image_signature_id: str | None = None
 
-    _ATTRS = {"cmd": "list", "entrypoint": "list", "image": "string", "image_digest": "string", "image_signature_id": "string", "job_environment_type": "string"}
+    _ATTRS = {
+        "cmd": "list",
+        "entrypoint": "list",
+        "image": "string",
+        "image_digest": "string",
+        "image_signature_id": "string",
+        "job_environment_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -659,7 +825,10 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     resource_request_configuration: DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration | None = None
 
     _ATTRS = {}
-    _BLOCKS = {"resource_limit_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True), "resource_request_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True)}
+    _BLOCKS = {
+        "resource_limit_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceLimitConfiguration, True),
+        "resource_request_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfigurationResourceRequestConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -674,8 +843,17 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     shape_name: str | None = None
     subnet_id: str | None = None
 
-    _ATTRS = {"block_storage_size_in_gbs": "number", "compute_target_id": "string", "job_infrastructure_type": "string", "shape_name": "string", "subnet_id": "string"}
-    _BLOCKS = {"job_shape_config_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True), "resource_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfiguration, True)}
+    _ATTRS = {
+        "block_storage_size_in_gbs": "number",
+        "compute_target_id": "string",
+        "job_infrastructure_type": "string",
+        "shape_name": "string",
+        "subnet_id": "string",
+    }
+    _BLOCKS = {
+        "job_shape_config_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails, True),
+        "resource_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsResourceConfiguration, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -690,7 +868,11 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
     replicas: float | str | None = None
 
     _ATTRS = {"minimum_success_replicas": "number", "name": "string", "replicas": "number"}
-    _BLOCKS = {"job_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails, True), "job_environment_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails, True), "job_infrastructure_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails, True)}
+    _BLOCKS = {
+        "job_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails, True),
+        "job_environment_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails, True),
+        "job_infrastructure_configuration_details": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails, True),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -704,7 +886,10 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetails(Block):
     startup_order: str | None = None
 
     _ATTRS = {"job_node_type": "string", "maximum_runtime_in_minutes": "string", "startup_order": "string"}
-    _BLOCKS = {"job_network_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNetworkConfiguration, True), "job_node_group_configuration_details_list": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsList, False)}
+    _BLOCKS = {
+        "job_network_configuration": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNetworkConfiguration, True),
+        "job_node_group_configuration_details_list": (DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsList, False),
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -723,8 +908,25 @@ class DatascienceJobRun(OciResource):
     """Resource ``oci_datascience_job_run`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_datascience_job_run"
-    _ATTRS = {"asynchronous": "bool", "compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "job_id": "string", "opc_parent_rpt_url": "string", "project_id": "string"}
-    _BLOCKS = {"job_configuration_override_details": (DatascienceJobRunJobConfigurationOverrideDetails, True), "job_environment_configuration_override_details": (DatascienceJobRunJobEnvironmentConfigurationOverrideDetails, True), "job_infrastructure_configuration_override_details": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetails, True), "job_log_configuration_override_details": (DatascienceJobRunJobLogConfigurationOverrideDetails, True), "job_node_configuration_override_details": (DatascienceJobRunJobNodeConfigurationOverrideDetails, True), "timeouts": (DatascienceJobRunTimeouts, True)}
+    _ATTRS = {
+        "asynchronous": "bool",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "job_id": "string",
+        "opc_parent_rpt_url": "string",
+        "project_id": "string",
+    }
+    _BLOCKS = {
+        "job_configuration_override_details": (DatascienceJobRunJobConfigurationOverrideDetails, True),
+        "job_environment_configuration_override_details": (DatascienceJobRunJobEnvironmentConfigurationOverrideDetails, True),
+        "job_infrastructure_configuration_override_details": (DatascienceJobRunJobInfrastructureConfigurationOverrideDetails, True),
+        "job_log_configuration_override_details": (DatascienceJobRunJobLogConfigurationOverrideDetails, True),
+        "job_node_configuration_override_details": (DatascienceJobRunJobNodeConfigurationOverrideDetails, True),
+        "timeouts": (DatascienceJobRunTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -872,7 +1074,14 @@ class DatascienceProject(OciResource):
     """Resource ``oci_datascience_project`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_datascience_project"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "description": "string", "display_name": "string", "freeform_tags": "map", "id": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "description": "string",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+    }
     _BLOCKS = {"timeouts": (DatascienceProjectTimeouts, True)}
 
     def __init__(

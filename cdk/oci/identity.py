@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -31,7 +37,15 @@ class IdentityDynamicGroup(OciResource):
     """Resource ``oci_identity_dynamic_group`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_identity_dynamic_group"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "description": "string", "freeform_tags": "map", "id": "string", "matching_rule": "string", "name": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "description": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "matching_rule": "string",
+        "name": "string",
+    }
     _BLOCKS = {"timeouts": (IdentityDynamicGroupTimeouts, True)}
 
     def __init__(
@@ -130,7 +144,16 @@ class IdentityPolicy(OciResource):
     """Resource ``oci_identity_policy`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_identity_policy"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "description": "string", "freeform_tags": "map", "id": "string", "name": "string", "statements": "list", "version_date": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "description": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "name": "string",
+        "statements": "list",
+        "version_date": "string",
+    }
     _BLOCKS = {"timeouts": (IdentityPolicyTimeouts, True)}
 
     def __init__(

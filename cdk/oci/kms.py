@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -26,7 +32,14 @@ class KmsKeyAutoKeyRotationDetails(Block):
     time_of_next_rotation: str | None = None
     time_of_schedule_start: str | None = None
 
-    _ATTRS = {"last_rotation_message": "string", "last_rotation_status": "string", "rotation_interval_in_days": "number", "time_of_last_rotation": "string", "time_of_next_rotation": "string", "time_of_schedule_start": "string"}
+    _ATTRS = {
+        "last_rotation_message": "string",
+        "last_rotation_status": "string",
+        "rotation_interval_in_days": "number",
+        "time_of_last_rotation": "string",
+        "time_of_next_rotation": "string",
+        "time_of_schedule_start": "string",
+    }
     _BLOCKS = {}
 
 
@@ -74,7 +87,13 @@ class KmsKeyRestoreFromObjectStore(Block):
     object: str | None = None
     uri: str | None = None
 
-    _ATTRS = {"bucket": "string", "destination": "string", "namespace": "string", "object": "string", "uri": "string"}
+    _ATTRS = {
+        "bucket": "string",
+        "destination": "string",
+        "namespace": "string",
+        "object": "string",
+        "uri": "string",
+    }
     _BLOCKS = {}
 
 
@@ -94,8 +113,27 @@ class KmsKey(OciResource):
     """Resource ``oci_kms_key`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_kms_key"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "desired_state": "string", "display_name": "string", "freeform_tags": "map", "id": "string", "is_auto_rotation_enabled": "bool", "management_endpoint": "string", "protection_mode": "string", "restore_trigger": "bool", "time_of_deletion": "string"}
-    _BLOCKS = {"auto_key_rotation_details": (KmsKeyAutoKeyRotationDetails, True), "external_key_reference": (KmsKeyExternalKeyReference, True), "key_shape": (KmsKeyKeyShape, True), "restore_from_file": (KmsKeyRestoreFromFile, True), "restore_from_object_store": (KmsKeyRestoreFromObjectStore, True), "timeouts": (KmsKeyTimeouts, True)}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "desired_state": "string",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "is_auto_rotation_enabled": "bool",
+        "management_endpoint": "string",
+        "protection_mode": "string",
+        "restore_trigger": "bool",
+        "time_of_deletion": "string",
+    }
+    _BLOCKS = {
+        "auto_key_rotation_details": (KmsKeyAutoKeyRotationDetails, True),
+        "external_key_reference": (KmsKeyExternalKeyReference, True),
+        "key_shape": (KmsKeyKeyShape, True),
+        "restore_from_file": (KmsKeyRestoreFromFile, True),
+        "restore_from_object_store": (KmsKeyRestoreFromObjectStore, True),
+        "timeouts": (KmsKeyTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -263,7 +301,11 @@ class KmsVaultRestoreFromFile(Block):
     restore_vault_from_file_details: str
     content_md5: str | None = None
 
-    _ATTRS = {"content_length": "string", "content_md5": "string", "restore_vault_from_file_details": "string"}
+    _ATTRS = {
+        "content_length": "string",
+        "content_md5": "string",
+        "restore_vault_from_file_details": "string",
+    }
     _BLOCKS = {}
 
 
@@ -277,7 +319,13 @@ class KmsVaultRestoreFromObjectStore(Block):
     object: str | None = None
     uri: str | None = None
 
-    _ATTRS = {"bucket": "string", "destination": "string", "namespace": "string", "object": "string", "uri": "string"}
+    _ATTRS = {
+        "bucket": "string",
+        "destination": "string",
+        "namespace": "string",
+        "object": "string",
+        "uri": "string",
+    }
     _BLOCKS = {}
 
 
@@ -297,8 +345,22 @@ class KmsVault(OciResource):
     """Resource ``oci_kms_vault`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_kms_vault"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "restore_trigger": "bool", "time_of_deletion": "string", "vault_type": "string"}
-    _BLOCKS = {"external_key_manager_metadata": (KmsVaultExternalKeyManagerMetadata, True), "restore_from_file": (KmsVaultRestoreFromFile, True), "restore_from_object_store": (KmsVaultRestoreFromObjectStore, True), "timeouts": (KmsVaultTimeouts, True)}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "restore_trigger": "bool",
+        "time_of_deletion": "string",
+        "vault_type": "string",
+    }
+    _BLOCKS = {
+        "external_key_manager_metadata": (KmsVaultExternalKeyManagerMetadata, True),
+        "restore_from_file": (KmsVaultRestoreFromFile, True),
+        "restore_from_object_store": (KmsVaultRestoreFromObjectStore, True),
+        "timeouts": (KmsVaultTimeouts, True),
+    }
 
     def __init__(
         self,

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -25,7 +31,13 @@ class LoggingLogConfigurationSource(Block):
     source_type: str
     parameters: dict[str, str] | str | None = None
 
-    _ATTRS = {"category": "string", "parameters": "map", "resource": "string", "service": "string", "source_type": "string"}
+    _ATTRS = {
+        "category": "string",
+        "parameters": "map",
+        "resource": "string",
+        "service": "string",
+        "source_type": "string",
+    }
     _BLOCKS = {}
 
 
@@ -56,7 +68,16 @@ class LoggingLog(OciResource):
     """Resource ``oci_logging_log`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_logging_log"
-    _ATTRS = {"defined_tags": "map", "display_name": "string", "freeform_tags": "map", "id": "string", "is_enabled": "bool", "log_group_id": "string", "log_type": "string", "retention_duration": "number"}
+    _ATTRS = {
+        "defined_tags": "map",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+        "is_enabled": "bool",
+        "log_group_id": "string",
+        "log_type": "string",
+        "retention_duration": "number",
+    }
     _BLOCKS = {"configuration": (LoggingLogConfiguration, True), "timeouts": (LoggingLogTimeouts, True)}
 
     def __init__(
@@ -171,7 +192,14 @@ class LoggingLogGroup(OciResource):
     """Resource ``oci_logging_log_group`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_logging_log_group"
-    _ATTRS = {"compartment_id": "string", "defined_tags": "map", "description": "string", "display_name": "string", "freeform_tags": "map", "id": "string"}
+    _ATTRS = {
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "description": "string",
+        "display_name": "string",
+        "freeform_tags": "map",
+        "id": "string",
+    }
     _BLOCKS = {"timeouts": (LoggingLogGroupTimeouts, True)}
 
     def __init__(

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
-    from cdktf import ITerraformDependable, ITerraformIterator, TerraformCount, TerraformProvider, TerraformResourceLifecycle
+    from cdktf import (
+        ITerraformDependable,
+        ITerraformIterator,
+        TerraformCount,
+        TerraformProvider,
+        TerraformResourceLifecycle,
+    )
     from constructs import Construct
 
 
@@ -54,8 +60,27 @@ class ObjectstorageBucket(OciResource):
     """Resource ``oci_objectstorage_bucket`` (oracle/oci 8.28.0)."""
 
     TF_TYPE = "oci_objectstorage_bucket"
-    _ATTRS = {"access_type": "string", "auto_tiering": "string", "bucket_scope": "string", "compartment_id": "string", "defined_tags": "map", "freeform_tags": "map", "id": "string", "is_bucket_key_enabled": "bool", "kms_key_id": "string", "metadata": "map", "name": "string", "namespace": "string", "object_events_enabled": "bool", "storage_tier": "string", "versioning": "string"}
-    _BLOCKS = {"retention_rules": (ObjectstorageBucketRetentionRules, False), "timeouts": (ObjectstorageBucketTimeouts, True)}
+    _ATTRS = {
+        "access_type": "string",
+        "auto_tiering": "string",
+        "bucket_scope": "string",
+        "compartment_id": "string",
+        "defined_tags": "map",
+        "freeform_tags": "map",
+        "id": "string",
+        "is_bucket_key_enabled": "bool",
+        "kms_key_id": "string",
+        "metadata": "map",
+        "name": "string",
+        "namespace": "string",
+        "object_events_enabled": "bool",
+        "storage_tier": "string",
+        "versioning": "string",
+    }
+    _BLOCKS = {
+        "retention_rules": (ObjectstorageBucketRetentionRules, False),
+        "timeouts": (ObjectstorageBucketTimeouts, True),
+    }
 
     def __init__(
         self,
@@ -235,7 +260,14 @@ class ObjectstorageObjectLifecyclePolicyRules(Block):
     object_name_filter: ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter | None = None
     target: str | None = None
 
-    _ATTRS = {"action": "string", "is_enabled": "bool", "name": "string", "target": "string", "time_amount": "string", "time_unit": "string"}
+    _ATTRS = {
+        "action": "string",
+        "is_enabled": "bool",
+        "name": "string",
+        "target": "string",
+        "time_amount": "string",
+        "time_unit": "string",
+    }
     _BLOCKS = {"object_name_filter": (ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter, True)}
 
 
@@ -256,7 +288,10 @@ class ObjectstorageObjectLifecyclePolicy(OciResource):
 
     TF_TYPE = "oci_objectstorage_object_lifecycle_policy"
     _ATTRS = {"bucket": "string", "id": "string", "namespace": "string"}
-    _BLOCKS = {"rules": (ObjectstorageObjectLifecyclePolicyRules, False), "timeouts": (ObjectstorageObjectLifecyclePolicyTimeouts, True)}
+    _BLOCKS = {
+        "rules": (ObjectstorageObjectLifecyclePolicyRules, False),
+        "timeouts": (ObjectstorageObjectLifecyclePolicyTimeouts, True),
+    }
 
     def __init__(
         self,

@@ -46,6 +46,14 @@ def test_unsupported_schema_types_are_refused() -> None:
         generate.collect("X", "doc", {"attributes": {"w": {"type": "tuple", "optional": True}}}, "oci_x", [])
 
 
+def test_attribute_names_owned_by_the_cdktf_base_classes_are_refused() -> None:
+    """A property named ``count`` would silently override the jsii meta-argument."""
+    structs: list[generate.Struct] = []
+    top = generate.collect("X", "doc", {"attributes": {"count": {"type": "number", "computed": True}}}, "oci_x", structs)
+    with pytest.raises(ValueError, match=r"oci_x\.count: the name is reserved"):
+        generate.render_element(top, "oci_x", "OciResource", generate.reserved_names())
+
+
 def test_the_importable_bindings_stay_small() -> None:
     """The community wheel is 80 MB; ours must stay a few hundred kilobytes of source."""
     total = sum(p.stat().st_size for p in OCI_DIR.glob("*.py"))

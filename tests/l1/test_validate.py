@@ -222,7 +222,7 @@ def test_synth_dir_names_each_stack(tmp_path: Path, clean: dict[str, Any]) -> No
 
 
 def test_synth_dir_without_stacks_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no stacks/<name>/cdk.tf.json"):
+    with pytest.raises(FileNotFoundError, match=r"no stacks/<name>/cdk\.tf\.json"):
         validate_synth_dir(tmp_path)
 
 
