@@ -115,49 +115,64 @@ def _subnet_from_state(config: EnvironmentConfig, training: TerraformStack, netw
 def _training(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal,
               policy: Policy, network: Network) -> Bucket:
     """The training stack's resources; every grant the job needs goes into `policy` (in the IAM stack)."""
-    env, tags, compartment = config.environment, config.tags, config.compartment_ocid
+    bucket = _outputs_bucket(config, stack, principal, policy)
+    registry = ContainerRepository(stack, "Registry", ContainerRepositoryProps(
+        name=config.registry.repository, compartment_id=config.compartment_ocid,
+        immutable=config.registry.immutable, tags=config.tags))
+    registry.grant_pull(principal, policy)
+    group = LogGroup(stack, "Logs", LogGroupProps(display_name=f"ocift-{config.environment}-jobs",
+                                                  compartment_id=config.compartment_ocid, tags=config.tags))
+    log = CustomLog(stack, "JobLog", CustomLogProps(display_name=f"ocift-{config.environment}-job-runs", log_group=group,
+                                                    retention_days=config.logs.retention_days, tags=config.tags))
+    log.grant_write(principal, policy)
+    job = _job(config, stack, principal, network, registry, log)
+    job.grant_secret_reads(config.training.secrets_compartment_ocid or config.compartment_ocid, policy)
+    TerraformOutput(stack, "job_id", value=job.id, description="the multi-node job (ocift run start --job ...)")
+    TerraformOutput(stack, "outputs_uri", value=config.output_uri, description="where runs sync their outputs")
+    return bucket
+
+
+def _outputs_bucket(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal,
+                    policy: Policy) -> Bucket:
+    """The bucket runs write; runs may also read the buckets the recipe names (and nothing else)."""
     storage = config.storage
     bucket = Bucket(stack, "Outputs", BucketProps(
-        name=config.outputs_bucket, compartment_id=compartment, namespace=config.namespace,
+        name=config.outputs_bucket, compartment_id=config.compartment_ocid, namespace=config.namespace,
         kms_key_id=storage.kms_key_ocid, versioning=storage.versioning,
         previous_versions_days=30 if storage.versioning else None,
         expire=[ExpireRule(prefix=f"{config.job_name}/checkpoints/", days=storage.checkpoint_expiry_days)]
         if storage.checkpoint_expiry_days else (),
-        prevent_destroy=storage.prevent_destroy, tags=tags))
+        prevent_destroy=storage.prevent_destroy, tags=config.tags))
     bucket.grant_read_write(principal, policy)
     for name in config.input_buckets():
-        grant(policy, principal, storage.inputs_compartment_ocid or compartment,
+        grant(policy, principal, storage.inputs_compartment_ocid or config.compartment_ocid,
               [("read", "buckets"), ("read", "objects")], (Condition("target.bucket.name", name),), policy)
-    registry = ContainerRepository(stack, "Registry", ContainerRepositoryProps(
-        name=config.registry.repository, compartment_id=compartment, immutable=config.registry.immutable, tags=tags))
-    registry.grant_pull(principal, policy)
-    group = LogGroup(stack, "Logs", LogGroupProps(display_name=f"ocift-{env}-jobs", compartment_id=compartment, tags=tags))
-    log = CustomLog(stack, "JobLog", CustomLogProps(display_name=f"ocift-{env}-job-runs", log_group=group,
-                                                    retention_days=config.logs.retention_days, tags=tags))
-    log.grant_write(principal, policy)
+    return bucket
+
+
+def _job(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal, network: Network,
+         registry: ContainerRepository, log: CustomLog) -> TrainingJob:
+    """The project, the multi-node job (recipe as arguments, launcher settings as OCIFT_* variables), its runs."""
+    training, image = config.training, config.training.image
     project = DataScienceProject(stack, "Project", ProjectProps(display_name=config.project_name,
-                                                                compartment_id=compartment, tags=tags))
-    image = config.training.image
+                                                                compartment_id=config.compartment_ocid, tags=config.tags))
     job = TrainingJob(stack, "Job", TrainingJobProps(
-        display_name=config.job_name, compartment_id=compartment, project_id=project.id, principal=principal,
-        network=network,
+        display_name=config.job_name, compartment_id=config.compartment_ocid, project_id=project.id,
+        principal=principal, network=network,
         image=registry.image(image.registry, config.namespace, digest=image.digest or None, tag=image.tag or None),
         require_digest=config.tier == "production",
         node_groups=[NodeGroup(name=g.name, shape=g.shape, replicas=g.replicas,
                                minimum_success_replicas=g.minimum_success_replicas, ocpus=g.ocpus,
                                memory_in_gbs=g.memory_gbs, block_storage_gbs=g.block_storage_gbs)
-                     for g in config.training.node_groups],
-        startup_order=config.training.startup_order,
+                     for g in training.node_groups],
+        startup_order=training.startup_order,
         recipe=config.recipe(),
-        settings=config.training.launcher.model_copy(update={"output_uri": config.output_uri}),
-        maximum_runtime_minutes=config.training.max_runtime_minutes,
-        log=log, tags=tags))
-    job.grant_secret_reads(config.training.secrets_compartment_ocid or compartment, policy)
-    for run in config.training.runs:
+        settings=training.launcher.model_copy(update={"output_uri": config.output_uri}),
+        maximum_runtime_minutes=training.max_runtime_minutes,
+        log=log, tags=config.tags))
+    for run in training.runs:
         job.add_run(f"Run_{run.name.replace('-', '_')}", f"{config.job_name}-{run.name}")
-    TerraformOutput(stack, "job_id", value=job.id, description="the multi-node job (ocift run start --job ...)")
-    TerraformOutput(stack, "outputs_uri", value=config.output_uri, description="where runs sync their outputs")
-    return bucket
+    return job
 
 
 def _apply_suppressions(config: EnvironmentConfig, env: EnvironmentStacks) -> None:
