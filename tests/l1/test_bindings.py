@@ -7,7 +7,7 @@ from typing import Any
 
 import hcl2
 import pytest
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import TerraformIterator, TerraformOutput, TerraformResourceLifecycle, TerraformStack, Token
 from cdktf import Testing as CdktfTesting
 
 from cdk.oci.core import (
@@ -178,3 +178,20 @@ def test_whole_collections_may_be_tokens(stack: TerraformStack) -> None:
     parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
     vcns = {name: body for entry in parsed["resource"] for name, body in entry["oci_core_vcn"].items()}
     assert vcns["a"]["cidr_blocks"] == "${var.cidrs}" and vcns["c"]["cidr_blocks"] == ["10.0.0.0/16", "10.1.0.0/16"]
+
+
+def test_meta_arguments_pass_through_to_json_and_hcl(stack: TerraformStack) -> None:
+    names = TerraformIterator.from_list(["a", "b"])
+    ObjectstorageBucket(
+        stack,
+        "it",
+        compartment_id="c",
+        name=Token.as_string(names.value),
+        namespace="ns",
+        for_each=names,
+        lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
+    )
+    body = _body(_synth(stack), "oci_objectstorage_bucket", False)
+    assert (body["for_each"], body["lifecycle"], body["name"]) == ('${toset(["a", "b"])}', {"prevent_destroy": True}, "${each.value}")
+    hcl = _hcl_body(stack, "oci_objectstorage_bucket", False)
+    assert (hcl["lifecycle"], hcl["name"]) == ([{"prevent_destroy": True}], "${each.value}")
