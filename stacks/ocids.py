@@ -31,7 +31,7 @@ def _checker(*types: str):
         if found is None:
             raise ValueError(f"not an OCID (expected {wanted}<realm>.<region>.<id>)")
         if found not in types:
-            raise ValueError(f"expected {wanted} OCID, got a {found} OCID")
+            raise ValueError(f"expected {wanted} OCID, not a {found} OCID")
         return value
 
     return AfterValidator(check)

@@ -80,7 +80,7 @@ def test_app_module_reports_every_problem_and_creates_nothing(tmp_path: Path) ->
     result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(tmp_path / "out"), OCIFT_ENVIRONMENTS=str(bad))
     assert result.returncode == 1
     assert "2 problem(s)" in result.stderr
-    assert "prod.yaml: compartment_ocid: expected ocid1.compartment. or ocid1.tenancy. OCID, got a vcn OCID" in result.stderr
+    assert "prod.yaml: compartment_ocid: expected ocid1.compartment. or ocid1.tenancy. OCID, not a vcn OCID" in result.stderr
     assert "prod.yaml: training.max_runtime_minutes: Input should be greater than or equal to 1" in result.stderr
     assert not (tmp_path / "out").exists()
 
