@@ -112,7 +112,15 @@ class _Body:
             self.error(path, f"expected a block (object), got {_describe(body)}")
             return
         attrs, blocks = block.get("attributes", {}), block.get("block_types", {})
-        dynamic = set(body.get("dynamic", {})) if isinstance(body.get("dynamic"), dict) else set()
+        dynamic = body.get("dynamic") if isinstance(body.get("dynamic"), dict) else {}
+        for name, spec in dynamic.items():
+            where = _join(path, f"dynamic.{name}")
+            if name not in blocks:
+                self.error(where, "dynamic block of an unknown block type")
+            elif isinstance(spec, dict) and isinstance(spec.get("content"), dict):
+                elem = _extras_elem(extras, name).get("elem")
+                self.check(spec["content"], blocks[name]["block"], elem if isinstance(elem, dict) else {},
+                           f"{where}.content", _join(dotted, name), frozenset({"//"}))
         for name, value in body.items():
             if name in meta or name == "dynamic":
                 continue

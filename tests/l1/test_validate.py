@@ -251,3 +251,18 @@ def test_siblings_the_provider_declares_conflicting(stack: TerraformStack) -> No
     error = _only(validate_stack(json.loads(CdktfTesting.synth(stack)), "dev"))
     assert (error.address, error.path) == ("oci_kms_key.key", "restore_from_file")
     assert error.message == "conflicts with 'restore_from_object_store': set only one of them"
+
+
+def test_dynamic_blocks_count_as_present_and_their_content_is_checked(clean: dict[str, Any]) -> None:
+    sgw = clean["resource"]["oci_core_service_gateway"]["sgw"]
+    del sgw["services"]
+    sgw["dynamic"] = {"services": {"for_each": "${var.services}", "content": {"service_id": "${services.value}"}}}
+    assert validate_stack(clean, "dev") == []
+    sgw["dynamic"]["services"]["content"] = {"service_idd": "x"}
+    sgw["dynamic"]["servicez"] = {"for_each": "${var.x}", "content": {}}
+    errors = [(e.path, e.message.split(" (")[0]) for e in validate_stack(clean, "dev")]
+    assert errors == [
+        ("dynamic.services.content.service_idd", "unknown attribute or block"),
+        ("dynamic.services.content.service_id", "required attribute is missing"),
+        ("dynamic.servicez", "dynamic block of an unknown block type"),
+    ]
