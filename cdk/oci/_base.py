@@ -40,6 +40,9 @@ class Block:
     _ATTRS: ClassVar[dict[str, str]] = {}
     _BLOCKS: ClassVar[dict[str, BlockSpec]] = {}
 
+    def __post_init__(self) -> None:
+        _check_blocks(type(self).__name__, self._BLOCKS, self._values())
+
     def _values(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 

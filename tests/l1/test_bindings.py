@@ -149,6 +149,11 @@ def test_a_dict_where_a_block_struct_belongs_is_rejected_with_its_name(stack: Te
         CoreRouteTable(stack, "rt", compartment_id="c", vcn_id="v", route_rules=[{"network_entity_id": "x"}])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"DatascienceJob\.job_node_configuration_details: expected"):
         DatascienceJob(stack, "j", compartment_id="c", project_id="p", job_node_configuration_details=[])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"DatascienceJobJobNodeConfigurationDetails\.job_node_group_configuration_details_list: expected a list"):
+        DatascienceJobJobNodeConfigurationDetails(
+            job_node_type="MULTI_NODE",
+            job_node_group_configuration_details_list=DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList(name="a"),  # type: ignore[arg-type]
+        )
 
 
 def test_provider_pins_source_and_version_and_synthesizes_its_settings(stack: TerraformStack) -> None:
