@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -41,10 +42,13 @@ MiB = 1 << 20
 
 @dataclass(frozen=True)
 class Row:
+    """One case: median and best wall time over the repeats, the highest peak RSS."""
+
     benchmark: str
     case: str
     size_mb: int
     seconds: float
+    best_s: float
     peak_rss_mb: float
 
     @property
@@ -55,7 +59,8 @@ class Row:
 def machine() -> str:
     """`uname -m`, cores and RAM: the numbers mean little without them."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return f"{platform.machine()}, {os.cpu_count()} cores, {pages / (1 << 30):.0f} GiB RAM, Python {platform.python_version()}"
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {pages / (1 << 30):.0f} GiB RAM, "
+            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
 
 
 def _storage_case(endpoint: str, bucket: str, case: str, path: str, queue: multiprocessing.Queue) -> None:
@@ -109,7 +114,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench_storage(sizes_mb: list[int]) -> list[Row]:
+def bench_storage(sizes_mb: list[int], repeat: int) -> list[Row]:
     import logging
 
     import boto3
@@ -134,24 +139,33 @@ def bench_storage(sizes_mb: list[int]) -> list[Row]:
                     for _ in range(size):
                         handle.write(os.urandom(MiB))
                 for case in CASES:
-                    queue = context.Queue()
-                    child = context.Process(target=_storage_case, args=(endpoint, bucket, case, path, queue))
-                    child.start()
-                    child.join()
-                    if child.exitcode != 0:
-                        raise RuntimeError(f"{case} ({size} MB) failed with exit code {child.exitcode}")
-                    seconds, peak = queue.get(timeout=10)
-                    rows.append(Row("storage (moto S3, 127.0.0.1)", case, size, seconds, peak))
-                    print(f"  {case:<28} {size:>5} MB  {size / seconds:8.1f} MB/s", flush=True)
+                    runs = [_run_case(context, endpoint, bucket, case, path) for _ in range(repeat)]
+                    times = sorted(seconds for seconds, _ in runs)
+                    row = Row("storage (moto S3, 127.0.0.1)", case, size, statistics.median(times), times[0],
+                              max(peak for _, peak in runs))
+                    rows.append(row)
+                    print(f"  {case:<36} {size:>5} MB  {row.mb_per_s:8.1f} MB/s", flush=True)
     finally:
         server.stop()
     return rows
 
 
+def _run_case(context, endpoint: str, bucket: str, case: str, path: str) -> tuple[float, float]:
+    """(seconds, peak RSS MiB) of one case in a fresh process."""
+    queue = context.Queue()
+    child = context.Process(target=_storage_case, args=(endpoint, bucket, case, path, queue))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"{case} failed with exit code {child.exitcode}")
+    return queue.get(timeout=10)
+
+
 def table(rows: list[Row]) -> str:
-    lines = ["| benchmark | case | size (MB) | wall (s) | MB/s | peak RSS (MB) |", "|---|---|---:|---:|---:|---:|"]
-    lines += [f"| {r.benchmark} | {r.case} | {r.size_mb} | {r.seconds:.2f} | {r.mb_per_s:.1f} | {r.peak_rss_mb:.0f} |"
-              for r in rows]
+    lines = ["| benchmark | case | size (MB) | wall median (s) | wall best (s) | MB/s (median) | peak RSS (MB) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r.benchmark} | {r.case} | {r.size_mb} | {r.seconds:.2f} | {r.best_s:.2f} | {r.mb_per_s:.1f} "
+              f"| {r.peak_rss_mb:.0f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -167,9 +181,10 @@ def append_results(title: str, text: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64,256", help="file sizes in MB, comma-separated")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per case (median and best are reported)")
     parser.add_argument("--no-append", action="store_true", help="print only; leave bench/RESULTS.md alone")
     opts = parser.parse_args()
-    rows = bench_storage([int(s) for s in opts.sizes.split(",")])
+    rows = bench_storage([int(s) for s in opts.sizes.split(",")], opts.repeat)
     text = table(rows) + (
         "\n\nOurs: 16 MiB parts, 8 at a time, sha256 computed before upload and verified after download "
         "(included in the time); baseline: one request, no hashing. Client and an in-memory Python S3 server share "
