@@ -12,7 +12,7 @@ output `<job>_job_id` or a map `job_ids` with a `<job>` entry. Compartment and p
 from the job unless `--compartment-ocid` / `--project-ocid` say otherwise.
 
 `watch` exits with the run's outcome: 0 succeeded, 1 failed, 3 canceled or deleted.
-Credentials: `~/.oci/config` (`--config-file`, `--profile`), else resource/instance principal.
+Credentials: `~/.oci/config` (`--config-file`, `--profile`), or a resource principal where one is set.
 Endpoints (tests, private endpoints): `--endpoint` / `OCI_DATA_SCIENCE_ENDPOINT` and
 `--logging-endpoint` / `OCI_LOGGING_SEARCH_ENDPOINT`.
 """
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         client = ociauth.client(oci.data_science.DataScienceClient, endpoint=opts.endpoint,
-                                config_file=opts.config_file, profile=opts.profile,
+                                config_file=opts.config_file, profile=opts.profile, instance_principal=False,
                                 retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
         if opts.command == "start":
             run_id = start(client, opts)
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cancel requested for {opts.run}")
             return 0
         logs = ociauth.client(oci.loggingsearch.LogSearchClient, endpoint=opts.logging_endpoint,
-                              config_file=opts.config_file, profile=opts.profile,
+                              config_file=opts.config_file, profile=opts.profile, instance_principal=False,
                               retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
         return watch(client, LogFollower(logs), opts.run, opts.poll_s)
     except UsageError as exc:

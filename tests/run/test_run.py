@@ -177,3 +177,10 @@ def test_service_errors_are_reported(fake_oci, capsys) -> None:
     other = "ocid1.datasciencejobrun.oc1.iad.amaaaaaaother"
     assert runcmd.main(["status", other]) == 1
     assert "HTTP 404 NotAuthorizedOrNotFound" in capsys.readouterr().err
+
+
+def test_missing_oci_config_is_a_clear_error(monkeypatch, tmp_path: Path, capsys) -> None:
+    monkeypatch.delenv("OCI_RESOURCE_PRINCIPAL_VERSION", raising=False)
+    monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent"))
+    assert runcmd.main(["status", RUN]) == 2
+    assert f"no OCI config file at {tmp_path / 'absent'}" in capsys.readouterr().err
