@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 import boto3
-import pytest
 
 from launcher.manifest import write_manifest
 from launcher.storage import RetryPolicy, open_store
