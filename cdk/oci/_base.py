@@ -66,49 +66,30 @@ def _shaped(kind: str, value: Any) -> Any:
     return list(value) if kind in ("list", "set") and not isinstance(value, str) else value
 
 
-def _json(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any]) -> dict[str, Any]:
-    """Terraform JSON for one body: None is left out; a single block is an object, others a list."""
-    out: dict[str, Any] = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if name in blocks:
-            _, single = blocks[name]
-            out[name] = _block_json(value) if single else [_block_json(v) for v in value]
-        else:
-            out[name] = _shaped(attrs[name], value)
-    return out
+def _render(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any], hcl: bool) -> dict[str, Any]:
+    """One body as Terraform JSON (a single block is an object, others a list; ``None`` is left out).
 
-
-def _block_json(block: Block) -> dict[str, Any]:
-    return _json(block._ATTRS, block._BLOCKS, block._values())
-
-
-def _hcl(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any]) -> dict[str, Any]:
-    """The typed attribute map cdktf's HCL renderer expects (value, isBlock, type, storageClassType)."""
+    With ``hcl``, each entry is wrapped the way cdktf's HCL renderer expects it
+    (``value``, ``isBlock``, ``type``, ``storageClassType``).
+    """
     out: dict[str, Any] = {}
     for name, value in values.items():
         if value is None:
             continue
         if name in blocks:
             cls, single = blocks[name]
-            if single:
-                out[name] = {"value": _block_hcl(value), "isBlock": True, "type": "struct", "storageClassType": cls.__name__}
-            else:
-                out[name] = {
-                    "value": [_block_hcl(v) for v in value],
-                    "isBlock": True,
-                    "type": "list",
-                    "storageClassType": cls.__name__ + "List",
-                }
+            body = _render_block(value, hcl) if single else [_render_block(v, hcl) for v in value]
+            shape = ("struct", cls.__name__) if single else ("list", cls.__name__ + "List")
+            out[name] = {"value": body, "isBlock": True, "type": shape[0], "storageClassType": shape[1]} if hcl else body
         else:
+            shaped = _shaped(attrs[name], value)
             hcl_type, storage = _HCL_KINDS[attrs[name]]
-            out[name] = {"value": _shaped(attrs[name], value), "isBlock": False, "type": hcl_type, "storageClassType": storage}
+            out[name] = {"value": shaped, "isBlock": False, "type": hcl_type, "storageClassType": storage} if hcl else shaped
     return out
 
 
-def _block_hcl(block: Block) -> dict[str, Any]:
-    return _hcl(block._ATTRS, block._BLOCKS, block._values())
+def _render_block(block: Block, hcl: bool) -> dict[str, Any]:
+    return _render(block._ATTRS, block._BLOCKS, block._values(), hcl)
 
 
 class _Synthesized:
@@ -124,10 +105,10 @@ class _Synthesized:
         self._stored = {k: v for k, v in values.items() if v is not None}
 
     def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return _json(self._ATTRS, self._BLOCKS, self._stored)
+        return _render(self._ATTRS, self._BLOCKS, self._stored, hcl=False)
 
     def _synthesize_hcl_attributes(self) -> Mapping[str, Any]:
-        return _hcl(self._ATTRS, self._BLOCKS, self._stored)
+        return _render(self._ATTRS, self._BLOCKS, self._stored, hcl=True)
 
 
 class _Referenced(_Synthesized):
