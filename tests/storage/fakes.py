@@ -211,6 +211,8 @@ class ObjectStorageFake:
     def _multipart(self, bucket: dict[str, _Object], name: str, req: Request) -> Reply:
         if req.method == "POST" and not name:
             body = req.json
+            if any(not k.startswith("opc-meta-") for k in body.get("metadata") or {}):
+                return _error(400, "InvalidParameter", "metadata keys must be in opc-meta-* format")
             upload_id = uuid.uuid4().hex
             self.uploads[upload_id] = {"object": body["object"], "meta": body.get("metadata") or {}, "parts": {}}
             return Reply(200, {"uploadId": upload_id, "object": body["object"], "namespace": self.namespace,
@@ -227,8 +229,7 @@ class ObjectStorageFake:
             numbers = [p["partNum"] for p in req.json["partsToCommit"]]
             data = b"".join(upload["parts"][n][0] for n in sorted(numbers))
             md5 = base64.b64encode(hashlib.md5(data).digest()).decode() + f"-{len(numbers)}"
-            meta = {f"opc-meta-{k}" if not k.startswith("opc-meta-") else k: v for k, v in upload["meta"].items()}
-            bucket[name] = _Object(data, meta, md5)
+            bucket[name] = _Object(data, dict(upload["meta"]), md5)
             return Reply(200, None, {"etag": "m", "opc-multipart-md5": md5})
         if req.method == "DELETE":
             self.uploads.pop(req.query["uploadId"], None)
