@@ -161,9 +161,18 @@ def _signature(struct: Struct) -> str:
     return "".join(rows)
 
 
-def _values(struct: Struct) -> str:
-    names = [n for n, _, _ in _fields(struct)]
-    return "            {\n" + "".join(f"                {q(n)}: {n},\n" for n in names) + "            },\n"
+def _constructor(struct: Struct, extra_args: str, extra_pass: str) -> str:
+    """``__init__`` taking every argument and block as a keyword and handing them to the base as a dict."""
+    values = "".join(f"                {q(n)}: {n},\n" for n, _, _ in _fields(struct))
+    return (
+        "\n    def __init__(\n        self,\n        scope: Construct,\n        id_: str,\n        *,\n"
+        + _signature(struct)
+        + extra_args
+        + "    ) -> None:\n        super().__init__(\n            scope,\n            id_,\n"
+        + "            {\n" + values + "            },\n"
+        + extra_pass
+        + "        )\n"
+    )
 
 
 def reserved_names() -> frozenset[str]:
@@ -183,13 +192,7 @@ def render_element(struct: Struct, tf_type: str, base: str, reserved: frozenset[
         f'    """{struct.doc}"""\n\n'
         f"    TF_TYPE = {q(tf_type)}\n"
         + _tables(struct, "    ")
-        + "\n    def __init__(\n        self,\n        scope: Construct,\n        id_: str,\n        *,\n"
-        + _signature(struct)
-        + META_ARGS
-        + "    ) -> None:\n        super().__init__(\n            scope,\n            id_,\n"
-        + _values(struct)
-        + META_PASS
-        + "        )\n"
+        + _constructor(struct, META_ARGS, META_PASS)
     )
     props = []
     for attr, kind in struct.exposed.items():
@@ -215,11 +218,7 @@ def render_provider(block: dict[str, Any]) -> str:
         + f"\nPROVIDER_VERSION = {q(SCHEMA_VERSION)}\n\n\n"
         + f"class OciProvider(OciProviderBase):\n    \"\"\"{struct.doc}\"\"\"\n\n"
         + _tables(struct, "    ")
-        + "\n    def __init__(\n        self,\n        scope: Construct,\n        id_: str,\n        *,\n"
-        + _signature(struct)
-        + "        alias: str | None = None,\n    ) -> None:\n        super().__init__(\n            scope,\n            id_,\n"
-        + _values(struct)
-        + "            version=PROVIDER_VERSION,\n            alias=alias,\n        )\n"
+        + _constructor(struct, "        alias: str | None = None,\n", "            version=PROVIDER_VERSION,\n            alias=alias,\n")
     )
 
 
@@ -227,6 +226,7 @@ def render_service(service: str, elements: list[tuple[str, str, dict[str, Any]]]
     """One service module; ``elements`` holds (kind, tf_type, schema) with kind "resource" or "data"."""
     reserved = reserved_names()
     parts: list[str] = []
+    seen: set[str] = set()
     bases = {"Block"}
     for kind, tf_type, spec in elements:
         prefix, base = ("", "OciResource") if kind == "resource" else ("Data", "OciDataSource")
@@ -235,6 +235,10 @@ def render_service(service: str, elements: list[tuple[str, str, dict[str, Any]]]
         doc = f"{'Resource' if kind == 'resource' else 'Data source'} ``{tf_type}`` (oracle/oci {SCHEMA_VERSION})."
         structs: list[Struct] = []
         top = collect(name, doc, spec["block"], f"{'data.' if kind == 'data' else ''}{tf_type}", structs)
+        clash = seen & {s.name for s in structs}
+        if clash:
+            raise ValueError(f"{tf_type}: class names {sorted(clash)} are generated twice in {service}.py")
+        seen |= {s.name for s in structs}
         parts += [render_struct(s) for s in structs if s is not top]
         parts.append(render_element(top, tf_type, base, reserved))
     header = HEADER.format(

@@ -46,6 +46,17 @@ def test_unsupported_schema_types_are_refused() -> None:
         generate.collect("X", "doc", {"attributes": {"w": {"type": "tuple", "optional": True}}}, "oci_x", [])
 
 
+def test_two_paths_that_would_make_the_same_class_name_are_refused() -> None:
+    """``oci_x_y`` + block ``z`` and ``oci_x`` + block ``y_z`` would both be ``XYZ``."""
+    child = {"block": {"attributes": {"a": {"type": "string", "optional": True}}}, "nesting_mode": "list"}
+    elements = [
+        ("resource", "oci_x", {"block": {"block_types": {"y_z": child}}}),
+        ("resource", "oci_x_y", {"block": {"block_types": {"z": child}}}),
+    ]
+    with pytest.raises(ValueError, match=r"oci_x_y: class names \['XYZ'\] are generated twice in x\.py"):
+        generate.render_service("x", elements)
+
+
 def test_attribute_names_owned_by_the_cdktf_base_classes_are_refused() -> None:
     """A property named ``count`` would silently override the jsii meta-argument."""
     structs: list[generate.Struct] = []
