@@ -230,6 +230,18 @@ class TrainingConfig(Section):
         return _unique([r.name for r in runs], "run") and runs
 
 
+# ---- iam -----------------------------------------------------------------------------------
+
+
+class IamConfig(Section):
+    """Who may operate the environment: start, watch and cancel runs, read their outputs."""
+
+    operators_group: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                                        description="IAM group of people/CI running jobs; None = no operators policy.")
+    identity_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$",
+                                        description="Identity domain of operators_group; None = the default domain.")
+
+
 # ---- rules ---------------------------------------------------------------------------------
 
 
@@ -278,6 +290,7 @@ class EnvironmentConfig(Section):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     training: TrainingConfig
+    iam: IamConfig = Field(default_factory=IamConfig)
     rules: RulesConfig = Field(default_factory=RulesConfig)
 
     _source: str = PrivateAttr("")
@@ -315,6 +328,13 @@ class EnvironmentConfig(Section):
     @property
     def network_compartment(self) -> str:
         return self.network_compartment_ocid or self.compartment_ocid
+
+    @property
+    def job_policy_compartment(self) -> str:
+        """Where the job-run policy is attached: the job's compartment, or the tenancy when its
+        statements reach other compartments (a policy reaches only its own compartment's subtree)."""
+        others = {self.storage.inputs_compartment_ocid, self.training.secrets_compartment_ocid} - {None}
+        return self.compartment_ocid if others <= {self.compartment_ocid} else self.tenancy_ocid
 
     @property
     def iam_region(self) -> str:

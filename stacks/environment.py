@@ -25,8 +25,10 @@ from cdk.iam import (
     DynamicGroup,
     DynamicGroupPrincipal,
     DynamicGroupProps,
+    GroupPrincipal,
     Policy,
     PolicyProps,
+    Statement,
     grant,
 )
 from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
@@ -60,7 +62,7 @@ def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
                                                          description=f"ocift {config.environment} job runs",
                                                          tags=config.tags))
     job_policy = Policy(iam, "JobRunPolicy", PolicyProps(
-        name=f"ocift-{config.environment}-job-runs", compartment_id=config.compartment_ocid,
+        name=f"ocift-{config.environment}-job-runs", compartment_id=config.job_policy_compartment,
         description=f"what ocift {config.environment} job runs may use", tags=config.tags))
 
     network = _network(config, network_stack, training)  # the construct whose service statements apply
@@ -72,9 +74,31 @@ def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
             name=f"ocift-{config.environment}-services", compartment_id=config.tenancy_ocid,
             description=f"OCI services acting for ocift {config.environment}", statements=service,
             tags=config.tags))
+    if config.iam.operators_group:
+        Policy(iam, "OperatorPolicy", PolicyProps(
+            name=f"ocift-{config.environment}-operators", compartment_id=config.tenancy_ocid,
+            description=f"who may run and watch ocift {config.environment} jobs",
+            statements=_operator_statements(config, network), tags=config.tags))
     training.add_dependency(iam)
     _apply_suppressions(config, env)
     return env
+
+
+def _operator_statements(config: EnvironmentConfig, network: Network) -> list[Statement]:
+    """People or CI running the environment's jobs: runs, their logs and metrics, their outputs."""
+    assert config.iam.operators_group is not None
+    group = GroupPrincipal(config.iam.operators_group, config.iam.identity_domain)
+    compartment, outputs = config.compartment_ocid, (Condition("target.bucket.name", config.outputs_bucket),)
+    statements = [Statement(subject=group, verb=verb, resource=resource, compartment_id=compartment)
+                  for verb, resource in (("manage", "data-science-jobs"), ("manage", "data-science-job-runs"),
+                                         ("read", "data-science-projects"), ("use", "logging-family"),
+                                         ("read", "metrics"))]
+    statements += [Statement(subject=group, verb="read", resource=resource, compartment_id=compartment,
+                             conditions=outputs) for resource in ("buckets", "objects")]
+    if network.job_network_type == "CUSTOM_NETWORK":
+        statements.append(Statement(subject=group, verb="use", resource="virtual-network-family",
+                                    compartment_id=config.network_compartment))
+    return statements
 
 
 def _stack(app: App, env: EnvironmentStacks, kind: str, region: str) -> TerraformStack:

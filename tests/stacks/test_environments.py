@@ -338,3 +338,40 @@ def test_resynth_keeps_what_a_deploy_left_and_drops_what_is_stale(tmp_path: Path
     assert (stack_dir / ".terraform" / "providers").is_dir() and (stack_dir / ".terraform.lock.hcl").exists()
     assert sorted(p.name for p in stack_dir.iterdir() if not p.name.startswith(".")) == ["cdk.tf.json"]
     assert sorted(p.name for p in (outdir / "stacks").iterdir()) == ["dev-iam", "dev-network", "dev-training"]
+
+
+def test_prod_operators_may_run_jobs_and_read_outputs_only(synth) -> None:
+    _, outdir = synth
+    config = shipped("prod")
+    [policy] = [p for p in resources(stack(outdir, "prod-iam"), "oci_identity_policy") if p["name"] == "ocift-prod-operators"]
+    assert policy["compartment_id"] == config["tenancy_ocid"]  # it reaches the network compartment too
+    subject, c = "Allow group ocift-prod-operators to", config["compartment_ocid"]
+    assert policy["statements"] == [
+        f"{subject} manage data-science-jobs in compartment id {c}",
+        f"{subject} manage data-science-job-runs in compartment id {c}",
+        f"{subject} read data-science-projects in compartment id {c}",
+        f"{subject} use logging-family in compartment id {c}",
+        f"{subject} read metrics in compartment id {c}",
+        f"{subject} read buckets in compartment id {c} where target.bucket.name = 'ocift-prod-outputs'",
+        f"{subject} read objects in compartment id {c} where target.bucket.name = 'ocift-prod-outputs'",
+        f"{subject} use virtual-network-family in compartment id {config['network_compartment_ocid']}",
+    ]
+    assert not any(p["name"] == "ocift-dev-operators" for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy"))
+
+
+@pytest.mark.parametrize(("section", "field"), [("storage", "inputs_compartment_ocid"),
+                                                 ("training", "secrets_compartment_ocid")])
+def test_job_policy_moves_to_the_tenancy_when_it_reaches_another_compartment(tmp_path: Path, section, field) -> None:
+    other = "ocid1.compartment.oc1..aaaaaaaaexampleshared00000000000000000000000000000000"
+    summary, outdir = _synth_variant(tmp_path, lambda d: d[section].update({field: other}))
+    assert summary.ok, summary.render()
+    [policy] = [p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"]
+    assert policy["compartment_id"] == shipped("dev")["tenancy_ocid"]
+    if section == "storage":
+        assert any(f"compartment id {other} where target.bucket.name = 'ocift-models'" in s for s in policy["statements"])
+
+
+def test_job_policy_stays_in_the_job_compartment(synth) -> None:
+    _, outdir = synth
+    [policy] = [p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"]
+    assert policy["compartment_id"] == shipped("dev")["compartment_ocid"]
