@@ -4,8 +4,8 @@ Terraform would catch most of these at ``plan``, but only with the provider down
 at hand; this runs on every synth. Checks, for every ``oci_*`` resource, data source and the provider
 block: unknown attribute or block, read-only (computed) attribute set, missing required attribute or
 block, wrong type (a ``${...}`` expression is accepted anywhere), too many or too few blocks (schema and
-extras ``min_items``/``max_items``), values outside an enum the provider validates, and siblings the
-provider declares ``conflicts_with`` each other. Each error names
+extras ``min_items``/``max_items``), values outside an enum the provider validates, siblings the
+provider declares ``conflicts_with`` each other, and an ``oracle/oci`` pin to another version. Each error names
 the stack, the resource address and the attribute path.
 
 ``python -m cdk.validate [cdktf.out]`` prints one error per line and exits 1 if there is any.
@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from cdk.oci.generate import load_schema
+from cdk.oci.generate import SCHEMA_VERSION, load_schema
 
 META = frozenset({"//", "count", "depends_on", "for_each", "provider", "lifecycle", "provisioner", "connection"})
 
@@ -201,10 +201,22 @@ def _limits(spec: dict[str, Any], extras: dict[str, Any]) -> tuple[int, int | No
     return low, min(highs) if highs else None
 
 
+def _pin_errors(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
+    """A declared ``oracle/oci`` pin must be the schema's version, or the stack is checked against the
+    wrong schema. (A stack without a provider block, as in construct unit tests, is not flagged.)"""
+    pin = ((stack.get("terraform") or {}).get("required_providers") or {}).get("oci")
+    if pin is None:
+        return []
+    wanted = {"source": "oracle/oci", "version": SCHEMA_VERSION}
+    if isinstance(pin, dict) and {k: pin.get(k) for k in wanted} == wanted:
+        return []
+    return [SchemaError(stack_name, "terraform", "required_providers.oci", f"expected {wanted} (the validated schema), got {pin}")]
+
+
 def validate_stack(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
     """Every schema error in one synthesized ``cdk.tf.json`` document; non-OCI types are skipped."""
     schema, extras = _schemas()
-    errors: list[SchemaError] = []
+    errors = _pin_errors(stack, stack_name)
     sections = (
         ("resource", "", schema["resource_schemas"], extras["sdk_schema"]["resources"]),
         ("data", "data.", schema["data_source_schemas"], extras["sdk_schema"]["data_sources"]),

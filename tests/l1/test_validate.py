@@ -266,3 +266,12 @@ def test_dynamic_blocks_count_as_present_and_their_content_is_checked(clean: dic
         ("dynamic.services.content.service_id", "required attribute is missing"),
         ("dynamic.servicez", "dynamic block of an unknown block type"),
     ]
+
+
+@pytest.mark.parametrize("pin", [{"source": "oracle/oci", "version": "7.14.0"}, {"version": "8.28.0"}, "8.28.0"])
+def test_a_provider_pin_other_than_the_validated_schema(clean: dict[str, Any], pin: Any) -> None:
+    assert clean["terraform"]["required_providers"]["oci"] == {"source": "oracle/oci", "version": "8.28.0"}
+    clean["terraform"]["required_providers"]["oci"] = pin
+    error = _only(validate_stack(clean, "dev"))
+    assert (error.address, error.path) == ("terraform", "required_providers.oci")
+    assert error.message.startswith("expected {'source': 'oracle/oci', 'version': '8.28.0'}")
