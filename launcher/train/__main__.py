@@ -97,9 +97,10 @@ def run(cfg: RunConfig, device: torch.device) -> int:
             f"{train_file}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than one step "
             f"needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
             f"{t.gradient_accumulation_steps} x {topo.world_size} processes = {cfg.global_batch_samples}")
+    # The schedule spans the epochs; --max_train_step stops early without reshaping it, so a run
+    # stopped that way and resumed follows the same learning rates as one never stopped.
     total_steps = steps_per_epoch * t.num_epochs
-    if t.max_train_step:
-        total_steps = min(total_steps, t.max_train_step)
+    shown_steps = min(total_steps, t.max_train_step) if t.max_train_step else total_steps
     if val_ds is None and t.run_validation:
         log.event("no_validation_split", note="no validation file and val_split_ratio 0: evaluation skipped")
 
@@ -122,7 +123,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     peak, peak_source = peak_flops(device)
     fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
                           base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
-    metrics = Metrics(cfg.output_dir, device, topo.rank, topo.world_size, fpt, peak, peak_source, total_steps)
+    metrics = Metrics(cfg.output_dir, device, topo.rank, topo.world_size, fpt, peak, peak_source, shown_steps)
     stop = StopSignal(control)
     outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
 

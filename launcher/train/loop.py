@@ -34,7 +34,7 @@ def build_optimizer(model: nn.Module, cfg: RunConfig, device: torch.device) -> t
 def lr_factor(cfg: RunConfig, step: int, epoch: int, total_steps: int) -> float:
     """Multiplier of `--lr` for optimizer step `step` (0-based) in `epoch`.
 
-    `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over the run;
+    `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over all epochs (`--max_train_step` stops early, it does not shorten the schedule);
     `constant`: 1. A linear warmup over `--warmup_steps` comes first in all three.
     """
     t = cfg.train
@@ -131,6 +131,8 @@ def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, tr
         checkpointer.save(model, optimizer, state)
         metrics.start_window()
 
+    if t.max_train_step and state.step >= t.max_train_step:  # resumed from a checkpoint already that far
+        return Outcome("max_train_step", state)
     metrics.start_window()
     while state.epoch < t.num_epochs:
         reason = ""

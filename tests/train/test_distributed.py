@@ -22,7 +22,7 @@ from .conftest import ROOT, base_args, env, metrics, torchrun, torchrun_cmd
 pytestmark = pytest.mark.slow
 
 
-def eval_loss_of(model, tiny, world: int) -> float:
+def eval_loss_of(model, tiny, world: int, strategy: str = "packing") -> float:
     """The in-job evaluation recomputed outside: the same examples, token-weighted mean loss."""
     from transformers import AutoTokenizer
 
@@ -31,7 +31,7 @@ def eval_loss_of(model, tiny, world: int) -> float:
     tokenizer = AutoTokenizer.from_pretrained(tiny["model"])
     _, val_file = find_splits(tiny["data"])
     examples = tokenize(load_split(val_file, Formatter("samsum_dataset")), tokenizer)
-    ds = make_dataset(examples, val_file, strategy="packing", context_length=64, pad_id=tokenizer.pad_token_id)
+    ds = make_dataset(examples, val_file, strategy=strategy, context_length=64, pad_id=tokenizer.pad_token_id)
     total = count = 0.0
     with torch.no_grad():
         for rank in range(world):
@@ -80,18 +80,24 @@ def test_lora_loss_falls_and_adapter_loads_with_plain_peft(tiny, tmp_path):
 
 
 def test_full_finetune_exports_hf_model_and_dcp(tiny, tmp_path):
+    """With tied input/output embeddings, which meta-device init on the other ranks must keep tied."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from launcher.train.tiny import make_tiny_model
+
+    tied = {**tiny, "model": make_tiny_model(tmp_path / "tied", hidden_size=48, num_layers=2, num_heads=2,
+                                             vocab_size=320, tie_word_embeddings=True)}
     out = tmp_path / "out"
-    torchrun(base_args(tiny, out, "--lr", "2e-3", "--num_epochs", "1", "--mixed_precision", "false",
-                       "--gradient_clipping", "--gradient_accumulation_steps", "2",
+    torchrun(base_args(tied, out, "--lr", "2e-3", "--num_epochs", "1", "--mixed_precision", "false",
+                       "--gradient_clipping", "--gradient_accumulation_steps", "2", "--batching_strategy", "padding",
                        "--dist_checkpoint_root_folder", str(tmp_path / "dcp")))
     train, evals = metrics(out)
-    assert len(train) == 7
+    assert len(train) == 6  # 48 dialogues, one per row // (2 x 2 x 2)
     assert train[-1]["loss"] < train[0]["loss"] - 0.5
     model = AutoModelForCausalLM.from_pretrained(out / "model").eval()
+    assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     assert AutoTokenizer.from_pretrained(out / "model").pad_token == "<pad>"
-    assert eval_loss_of(model, tiny, world=2) == pytest.approx(evals[-1]["eval_loss"], rel=1e-5)
+    assert eval_loss_of(model, tiny, world=2, strategy="padding") == pytest.approx(evals[-1]["eval_loss"], rel=1e-5)
     assert is_committed(tmp_path / "dcp" / "fine-tuned-model")
 
 
