@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB RAM, load average {load:.1f}"
 
 
-def render(rows: list[tuple[str, ...]], notes: list[str]) -> str:
+def render(rows: Sequence[tuple[str, ...]], notes: list[str]) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"\n## synth and import, {now} ({machine()})\n", "| what | wall s | CPU s | peak MB | note |", "|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

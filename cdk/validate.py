@@ -112,14 +112,13 @@ class _Body:
             self.error(path, f"expected a block (object), got {_describe(body)}")
             return
         attrs, blocks = block.get("attributes", {}), block.get("block_types", {})
-        dynamic = body.get("dynamic") if isinstance(body.get("dynamic"), dict) else {}
+        dynamic = _sub(body, "dynamic")
         for name, spec in dynamic.items():
             where = _join(path, f"dynamic.{name}")
             if name not in blocks:
                 self.error(where, "dynamic block of an unknown block type")
             elif isinstance(spec, dict) and isinstance(spec.get("content"), dict):
-                elem = _extras_elem(extras, name).get("elem")
-                self.check(spec["content"], blocks[name]["block"], elem if isinstance(elem, dict) else {},
+                self.check(spec["content"], blocks[name]["block"], _sub(_sub(extras, name), "elem"),
                            f"{where}.content", _join(dotted, name), frozenset({"//"}))
         for name, value in body.items():
             if name in meta or name == "dynamic":
@@ -128,7 +127,7 @@ class _Body:
             if name in attrs:
                 self.attribute(value, attrs[name], where, key)
             elif name in blocks:
-                self.blocks(value, blocks[name], _extras_elem(extras, name), where, key)
+                self.blocks(value, blocks[name], _sub(extras, name), where, key)
             else:
                 close = difflib.get_close_matches(name, [*attrs, *blocks], n=1)
                 self.error(where, "unknown attribute or block" + (f" (did you mean {close[0]!r}?)" if close else ""))
@@ -136,7 +135,7 @@ class _Body:
             if spec.get("required") and body.get(name) is None:
                 self.error(_join(path, name), "required attribute is missing")
         for name, spec in blocks.items():
-            required = spec.get("min_items", 0) > 0 or _extras_elem(extras, name).get("required", False)
+            required = spec.get("min_items", 0) > 0 or _sub(extras, name).get("required", False)
             if required and body.get(name) is None and name not in dynamic:
                 self.error(_join(path, name), "required block is missing")
         for first, second in _conflicts(body, extras, dotted):
@@ -166,9 +165,8 @@ class _Body:
             self.error(where, f"at least {low} block(s) required, got {len(items)}")
         if high is not None and len(items) > high:
             self.error(where, f"at most {high} block(s) allowed, got {len(items)}")
-        elem = extras.get("elem") if isinstance(extras.get("elem"), dict) else {}
         for i, item in enumerate(items):
-            self.check(item, spec["block"], elem, f"{where}[{i}]", key, frozenset({"//"}))
+            self.check(item, spec["block"], _sub(extras, "elem"), f"{where}[{i}]", key, frozenset({"//"}))
 
 
 def _join(path: str, name: str) -> str:
@@ -180,16 +178,17 @@ def _conflicts(body: dict[str, Any], extras: dict[str, Any], dotted: str) -> lis
     present = {name for name, value in body.items() if value is not None}
     pairs: set[tuple[str, str]] = set()
     for name in present:
-        for target in _extras_elem(extras, name).get("conflicts_with", []):
+        for target in _sub(extras, name).get("conflicts_with", []):
             parent, _, other = target.replace(".0.", ".").rpartition(".")
             if parent == dotted and other in present:
                 pairs.add((min(name, other), max(name, other)))
     return sorted(pairs)
 
 
-def _extras_elem(extras: dict[str, Any], name: str) -> dict[str, Any]:
-    node = extras.get(name)
-    return node if isinstance(node, dict) else {}
+def _sub(node: dict[str, Any], key: str) -> dict[str, Any]:
+    """``node[key]`` when it is an object, else empty (extras nodes and bodies are loosely shaped)."""
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _limits(spec: dict[str, Any], extras: dict[str, Any]) -> tuple[int, int | None]:

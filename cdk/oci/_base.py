@@ -157,3 +157,7 @@ class OciProviderBase(_Synthesized, TerraformProvider):
     def alias(self) -> str | None:
         """The provider alias (``provider "oci" { alias = ... }``); cdktf reads it back through jsii."""
         return self._alias
+
+    @alias.setter
+    def alias(self, value: str | None) -> None:
+        self._alias = value

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -69,8 +71,8 @@ class ArtifactsContainerRepository(OciResource):
         *,
         compartment_id: str,
         display_name: str,
-        defined_tags: dict[str, str] | str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         is_immutable: bool | str | None = None,
         is_public: bool | str | None = None,
@@ -116,7 +118,7 @@ class ArtifactsContainerRepository(OciResource):
         return self.get_string_attribute("created_by")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -124,7 +126,7 @@ class ArtifactsContainerRepository(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -160,7 +162,7 @@ class ArtifactsContainerRepository(OciResource):
         return self.get_string_attribute("state")
 
     @property
-    def system_tags(self) -> dict[str, str]:
+    def system_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("system_tags")
 
     @property

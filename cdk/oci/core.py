@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -58,9 +60,9 @@ class CoreNatGateway(OciResource):
         compartment_id: str,
         vcn_id: str,
         block_traffic: bool | str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         public_ip_id: str | None = None,
         route_table_id: str | None = None,
@@ -102,7 +104,7 @@ class CoreNatGateway(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -110,7 +112,7 @@ class CoreNatGateway(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -175,9 +177,9 @@ class CoreNetworkSecurityGroup(OciResource):
         *,
         compartment_id: str,
         vcn_id: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         timeouts: CoreNetworkSecurityGroupTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
@@ -210,7 +212,7 @@ class CoreNetworkSecurityGroup(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -218,7 +220,7 @@ class CoreNetworkSecurityGroup(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -511,9 +513,9 @@ class CoreRouteTable(OciResource):
         *,
         compartment_id: str,
         vcn_id: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         route_rules: list[CoreRouteTableRouteRules] | None = None,
         timeouts: CoreRouteTableTimeouts | None = None,
@@ -548,7 +550,7 @@ class CoreRouteTable(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -556,7 +558,7 @@ class CoreRouteTable(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -781,10 +783,10 @@ class CoreSecurityList(OciResource):
         *,
         compartment_id: str,
         vcn_id: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
         egress_security_rules: list[CoreSecurityListEgressSecurityRules] | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         ingress_security_rules: list[CoreSecurityListIngressSecurityRules] | None = None,
         timeouts: CoreSecurityListTimeouts | None = None,
@@ -820,7 +822,7 @@ class CoreSecurityList(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -828,7 +830,7 @@ class CoreSecurityList(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -896,9 +898,9 @@ class CoreServiceGateway(OciResource):
         compartment_id: str,
         services: list[CoreServiceGatewayServices],
         vcn_id: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         route_table_id: str | None = None,
         timeouts: CoreServiceGatewayTimeouts | None = None,
@@ -938,7 +940,7 @@ class CoreServiceGateway(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -946,7 +948,7 @@ class CoreServiceGateway(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -1016,19 +1018,19 @@ class CoreSubnet(OciResource):
         vcn_id: str,
         availability_domain: str | None = None,
         cidr_block: str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         dhcp_options_id: str | None = None,
         display_name: str | None = None,
         dns_label: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
-        ipv4cidr_blocks: list[str] | str | None = None,
+        ipv4cidr_blocks: Sequence[str] | str | None = None,
         ipv6cidr_block: str | None = None,
-        ipv6cidr_blocks: list[str] | str | None = None,
+        ipv6cidr_blocks: Sequence[str] | str | None = None,
         prohibit_internet_ingress: bool | str | None = None,
         prohibit_public_ip_on_vnic: bool | str | None = None,
         route_table_id: str | None = None,
-        security_list_ids: list[str] | str | None = None,
+        security_list_ids: Sequence[str] | str | None = None,
         timeouts: CoreSubnetTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
         count: float | TerraformCount | None = None,
@@ -1079,7 +1081,7 @@ class CoreSubnet(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -1095,7 +1097,7 @@ class CoreSubnet(OciResource):
         return self.get_string_attribute("dns_label")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -1213,16 +1215,16 @@ class CoreVcn(OciResource):
         compartment_id: str,
         byoipv6cidr_details: list[CoreVcnByoipv6cidrDetails] | None = None,
         cidr_block: str | None = None,
-        cidr_blocks: list[str] | str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        cidr_blocks: Sequence[str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
         dns_label: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
-        ipv6private_cidr_blocks: list[str] | str | None = None,
+        ipv6private_cidr_blocks: Sequence[str] | str | None = None,
         is_ipv6enabled: bool | str | None = None,
         is_oracle_gua_allocation_enabled: bool | str | None = None,
-        security_attributes: dict[str, str] | str | None = None,
+        security_attributes: Mapping[str, str] | str | None = None,
         timeouts: CoreVcnTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
         count: float | TerraformCount | None = None,
@@ -1285,7 +1287,7 @@ class CoreVcn(OciResource):
         return self.get_string_attribute("default_security_list_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -1297,7 +1299,7 @@ class CoreVcn(OciResource):
         return self.get_string_attribute("dns_label")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -1321,7 +1323,7 @@ class CoreVcn(OciResource):
         return self.ref("is_oracle_gua_allocation_enabled")
 
     @property
-    def security_attributes(self) -> dict[str, str]:
+    def security_attributes(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("security_attributes")
 
     @property
@@ -1342,7 +1344,7 @@ class DataCoreServicesFilter(Block):
     """Block ``data.oci_core_services.filter``."""
 
     name: str
-    values: list[str] | str
+    values: Sequence[str] | str
     regex: bool | str | None = None
 
     _ATTRS = {"name": "string", "regex": "bool", "values": "list"}

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 class DatascienceJobJobConfigurationDetailsStartupProbeDetails(Block):
     """Block ``oci_datascience_job.job_configuration_details.startup_probe_details``."""
 
-    command: list[str] | str
+    command: Sequence[str] | str
     job_probe_check_type: str
     failure_threshold: float | str | None = None
     initial_delay_in_seconds: float | str | None = None
@@ -47,7 +49,7 @@ class DatascienceJobJobConfigurationDetails(Block):
 
     job_type: str
     command_line_arguments: str | None = None
-    environment_variables: dict[str, str] | str | None = None
+    environment_variables: Mapping[str, str] | str | None = None
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobJobConfigurationDetailsStartupProbeDetails | None = None
 
@@ -66,8 +68,8 @@ class DatascienceJobJobEnvironmentConfigurationDetails(Block):
 
     image: str
     job_environment_type: str
-    cmd: list[str] | str | None = None
-    entrypoint: list[str] | str | None = None
+    cmd: Sequence[str] | str | None = None
+    entrypoint: Sequence[str] | str | None = None
     image_digest: str | None = None
     image_signature_id: str | None = None
 
@@ -189,7 +191,7 @@ class DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration(Block):
 class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails(Block):
     """Block ``oci_datascience_job.job_node_configuration_details.job_node_group_configuration_details_list.job_configuration_details.startup_probe_details``."""
 
-    command: list[str] | str
+    command: Sequence[str] | str
     job_probe_check_type: str
     failure_threshold: float | str | None = None
     initial_delay_in_seconds: float | str | None = None
@@ -211,7 +213,7 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
 
     job_type: str
     command_line_arguments: str | None = None
-    environment_variables: dict[str, str] | str | None = None
+    environment_variables: Mapping[str, str] | str | None = None
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails | None = None
 
@@ -232,8 +234,8 @@ class DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsL
 
     image: str
     job_environment_type: str
-    cmd: list[str] | str | None = None
-    entrypoint: list[str] | str | None = None
+    cmd: Sequence[str] | str | None = None
+    entrypoint: Sequence[str] | str | None = None
     image_digest: str | None = None
     image_signature_id: str | None = None
 
@@ -432,11 +434,11 @@ class DatascienceJob(OciResource):
         project_id: str,
         artifact_content_disposition: str | None = None,
         artifact_content_length: str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         delete_related_job_runs: bool | str | None = None,
         description: str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         job_artifact: str | None = None,
         job_configuration_details: DatascienceJobJobConfigurationDetails | None = None,
@@ -507,7 +509,7 @@ class DatascienceJob(OciResource):
         return self.get_string_attribute("created_by")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -527,7 +529,7 @@ class DatascienceJob(OciResource):
         return self.ref("empty_artifact")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -559,7 +561,7 @@ class DatascienceJob(OciResource):
 class DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails(Block):
     """Block ``oci_datascience_job_run.job_configuration_override_details.startup_probe_details``."""
 
-    command: list[str] | str
+    command: Sequence[str] | str
     job_probe_check_type: str
     failure_threshold: float | str | None = None
     initial_delay_in_seconds: float | str | None = None
@@ -581,7 +583,7 @@ class DatascienceJobRunJobConfigurationOverrideDetails(Block):
 
     job_type: str
     command_line_arguments: str | None = None
-    environment_variables: dict[str, str] | str | None = None
+    environment_variables: Mapping[str, str] | str | None = None
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobRunJobConfigurationOverrideDetailsStartupProbeDetails | None = None
 
@@ -602,8 +604,8 @@ class DatascienceJobRunJobEnvironmentConfigurationOverrideDetails(Block):
 
     image: str
     job_environment_type: str
-    cmd: list[str] | str | None = None
-    entrypoint: list[str] | str | None = None
+    cmd: Sequence[str] | str | None = None
+    entrypoint: Sequence[str] | str | None = None
     image_digest: str | None = None
     image_signature_id: str | None = None
 
@@ -724,7 +726,7 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNetworkConfiguratio
 class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails(Block):
     """Block ``oci_datascience_job_run.job_node_configuration_override_details.job_node_group_configuration_details_list.job_configuration_details.startup_probe_details``."""
 
-    command: list[str] | str
+    command: Sequence[str] | str
     job_probe_check_type: str
     failure_threshold: float | str | None = None
     initial_delay_in_seconds: float | str | None = None
@@ -746,7 +748,7 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
 
     job_type: str
     command_line_arguments: str | None = None
-    environment_variables: dict[str, str] | str | None = None
+    environment_variables: Mapping[str, str] | str | None = None
     maximum_runtime_in_minutes: str | None = None
     startup_probe_details: DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetailsStartupProbeDetails | None = None
 
@@ -767,8 +769,8 @@ class DatascienceJobRunJobNodeConfigurationOverrideDetailsJobNodeGroupConfigurat
 
     image: str
     job_environment_type: str
-    cmd: list[str] | str | None = None
-    entrypoint: list[str] | str | None = None
+    cmd: Sequence[str] | str | None = None
+    entrypoint: Sequence[str] | str | None = None
     image_digest: str | None = None
     image_signature_id: str | None = None
 
@@ -937,9 +939,9 @@ class DatascienceJobRun(OciResource):
         job_id: str,
         project_id: str,
         asynchronous: bool | str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         job_configuration_override_details: DatascienceJobRunJobConfigurationOverrideDetails | None = None,
         job_environment_configuration_override_details: DatascienceJobRunJobEnvironmentConfigurationOverrideDetails | None = None,
@@ -994,7 +996,7 @@ class DatascienceJobRun(OciResource):
         return self.get_string_attribute("created_by")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -1002,7 +1004,7 @@ class DatascienceJobRun(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -1090,10 +1092,10 @@ class DatascienceProject(OciResource):
         id_: str,
         *,
         compartment_id: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         description: str | None = None,
         display_name: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         timeouts: DatascienceProjectTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
@@ -1130,7 +1132,7 @@ class DatascienceProject(OciResource):
         return self.get_string_attribute("created_by")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -1142,7 +1144,7 @@ class DatascienceProject(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -1154,7 +1156,7 @@ class DatascienceProject(OciResource):
         return self.get_string_attribute("state")
 
     @property
-    def system_tags(self) -> dict[str, str]:
+    def system_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("system_tags")
 
     @property

@@ -25,9 +25,9 @@ KINDS: dict[str, tuple[str, str, str]] = {
     "string": ("str", "str", "get_string_attribute"),
     "number": ("float | str", "float", "get_number_attribute"),
     "bool": ("bool | str", "str", "ref"),
-    "list": ("list[str] | str", "list[str]", "get_list_attribute"),
-    "set": ("list[str] | str", "list[str]", "get_list_attribute"),
-    "map": ("dict[str, str] | str", "dict[str, str]", "get_string_map_attribute"),
+    "list": ("Sequence[str] | str", "list[str]", "get_list_attribute"),
+    "set": ("Sequence[str] | str", "list[str]", "get_list_attribute"),
+    "map": ("Mapping[str, str] | str", "Mapping[str, str]", "get_string_map_attribute"),
     "object": ("", "str", "ref"),
 }
 META_ARGS = (
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 {checking}
 '''
 ELEMENT_IMPORTS = "from dataclasses import dataclass\nfrom typing import TYPE_CHECKING\n\nfrom cdk.oci._base import {bases}\n"
-ELEMENT_CHECKING = (
+CDKTF_CHECKING = (
     "    from cdktf import (\n"
     "        ITerraformDependable,\n"
     "        ITerraformIterator,\n"
@@ -64,9 +64,16 @@ ELEMENT_CHECKING = (
     "        TerraformProvider,\n"
     "        TerraformResourceLifecycle,\n"
     "    )\n"
-    "    from constructs import Construct\n"
 )
 PROVIDER_IMPORTS = "from typing import TYPE_CHECKING\n\nfrom cdk.oci._base import OciProviderBase\n"
+
+
+def _checking(body: str, cdktf_names: bool) -> str:
+    """The ``if TYPE_CHECKING:`` imports a module body uses (annotations only, never evaluated)."""
+    abc = [name for name in ("Mapping", "Sequence") if f"{name}[" in body]
+    lines = [f"    from collections.abc import {', '.join(abc)}\n\n"] if abc else []
+    lines += [CDKTF_CHECKING] if cdktf_names else []
+    return "".join(lines) + "    from constructs import Construct\n"
 
 
 def load_schema() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -208,18 +215,16 @@ def render_provider(block: dict[str, Any]) -> str:
     struct = collect("OciProvider", "The ``oracle/oci`` provider, pinned to the schema's version.", block, "provider", structs)
     if len(structs) != 1:
         raise ValueError("provider: nested blocks are not supported")
-    return (
-        HEADER.format(
-            doc="The oracle/oci provider.",
-            version=SCHEMA_VERSION,
-            imports=PROVIDER_IMPORTS,
-            checking="    from constructs import Construct\n",
-        )
-        + f"\nPROVIDER_VERSION = {q(SCHEMA_VERSION)}\n\n\n"
+    body = (
+        f"\nPROVIDER_VERSION = {q(SCHEMA_VERSION)}\n\n\n"
         + f"class OciProvider(OciProviderBase):\n    \"\"\"{struct.doc}\"\"\"\n\n"
         + _tables(struct, "    ")
         + _constructor(struct, "        alias: str | None = None,\n", "            version=PROVIDER_VERSION,\n            alias=alias,\n")
     )
+    header = HEADER.format(
+        doc="The oracle/oci provider.", version=SCHEMA_VERSION, imports=PROVIDER_IMPORTS, checking=_checking(body, cdktf_names=False)
+    )
+    return header + body
 
 
 def render_service(service: str, elements: list[tuple[str, str, dict[str, Any]]]) -> str:
@@ -241,13 +246,14 @@ def render_service(service: str, elements: list[tuple[str, str, dict[str, Any]]]
         seen |= {s.name for s in structs}
         parts += [render_struct(s) for s in structs if s is not top]
         parts.append(render_element(top, tf_type, base, reserved))
+    body = "\n" + "\n\n".join(parts)
     header = HEADER.format(
         doc=f"OCI {service} resources and data sources.",
         version=SCHEMA_VERSION,
         imports=ELEMENT_IMPORTS.format(bases=", ".join(sorted(bases))),
-        checking=ELEMENT_CHECKING,
+        checking=_checking(body, cdktf_names=True),
     )
-    return header + "\n" + "\n\n".join(parts)
+    return header + body
 
 
 def render_all(schema: dict[str, Any]) -> dict[str, str]:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -57,8 +59,8 @@ class IdentityDynamicGroup(OciResource):
         description: str,
         matching_rule: str,
         name: str,
-        defined_tags: dict[str, str] | str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         timeouts: IdentityDynamicGroupTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
@@ -92,7 +94,7 @@ class IdentityDynamicGroup(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -100,7 +102,7 @@ class IdentityDynamicGroup(OciResource):
         return self.get_string_attribute("description")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -164,9 +166,9 @@ class IdentityPolicy(OciResource):
         compartment_id: str,
         description: str,
         name: str,
-        statements: list[str] | str,
-        defined_tags: dict[str, str] | str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        statements: Sequence[str] | str,
+        defined_tags: Mapping[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         timeouts: IdentityPolicyTimeouts | None = None,
         version_date: str | None = None,
@@ -206,7 +208,7 @@ class IdentityPolicy(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -214,7 +216,7 @@ class IdentityPolicy(OciResource):
         return self.get_string_attribute("description")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -259,7 +261,7 @@ class DataIdentityAvailabilityDomainsFilter(Block):
     """Block ``data.oci_identity_availability_domains.filter``."""
 
     name: str
-    values: list[str] | str
+    values: Sequence[str] | str
     regex: bool | str | None = None
 
     _ATTRS = {"name": "string", "regex": "bool", "values": "list"}

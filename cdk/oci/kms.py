@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -145,10 +147,10 @@ class KmsKey(OciResource):
         key_shape: KmsKeyKeyShape,
         management_endpoint: str,
         auto_key_rotation_details: KmsKeyAutoKeyRotationDetails | None = None,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         desired_state: str | None = None,
         external_key_reference: KmsKeyExternalKeyReference | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         is_auto_rotation_enabled: bool | str | None = None,
         protection_mode: str | None = None,
@@ -201,7 +203,7 @@ class KmsKey(OciResource):
         return self.get_string_attribute("current_key_version")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -217,7 +219,7 @@ class KmsKey(OciResource):
         return self.ref("external_key_reference_details")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -370,9 +372,9 @@ class KmsVault(OciResource):
         compartment_id: str,
         display_name: str,
         vault_type: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         external_key_manager_metadata: KmsVaultExternalKeyManagerMetadata | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         restore_from_file: KmsVaultRestoreFromFile | None = None,
         restore_from_object_store: KmsVaultRestoreFromObjectStore | None = None,
@@ -418,7 +420,7 @@ class KmsVault(OciResource):
         return self.get_string_attribute("crypto_endpoint")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -430,7 +432,7 @@ class KmsVault(OciResource):
         return self.ref("external_key_manager_metadata_summary")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -29,7 +31,7 @@ class LoggingLogConfigurationSource(Block):
     resource: str
     service: str
     source_type: str
-    parameters: dict[str, str] | str | None = None
+    parameters: Mapping[str, str] | str | None = None
 
     _ATTRS = {
         "category": "string",
@@ -89,8 +91,8 @@ class LoggingLog(OciResource):
         log_group_id: str,
         log_type: str,
         configuration: LoggingLogConfiguration | None = None,
-        defined_tags: dict[str, str] | str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         is_enabled: bool | str | None = None,
         retention_duration: float | str | None = None,
@@ -128,7 +130,7 @@ class LoggingLog(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -136,7 +138,7 @@ class LoggingLog(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -209,9 +211,9 @@ class LoggingLogGroup(OciResource):
         *,
         compartment_id: str,
         display_name: str,
-        defined_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
         description: str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         timeouts: LoggingLogGroupTimeouts | None = None,
         depends_on: list[ITerraformDependable] | None = None,
@@ -244,7 +246,7 @@ class LoggingLogGroup(OciResource):
         return self.get_string_attribute("compartment_id")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -256,7 +258,7 @@ class LoggingLogGroup(OciResource):
         return self.get_string_attribute("display_name")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import Block, OciDataSource, OciResource
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from cdktf import (
         ITerraformDependable,
         ITerraformIterator,
@@ -93,12 +95,12 @@ class ObjectstorageBucket(OciResource):
         access_type: str | None = None,
         auto_tiering: str | None = None,
         bucket_scope: str | None = None,
-        defined_tags: dict[str, str] | str | None = None,
-        freeform_tags: dict[str, str] | str | None = None,
+        defined_tags: Mapping[str, str] | str | None = None,
+        freeform_tags: Mapping[str, str] | str | None = None,
         id: str | None = None,
         is_bucket_key_enabled: bool | str | None = None,
         kms_key_id: str | None = None,
-        metadata: dict[str, str] | str | None = None,
+        metadata: Mapping[str, str] | str | None = None,
         object_events_enabled: bool | str | None = None,
         retention_rules: list[ObjectstorageBucketRetentionRules] | None = None,
         storage_tier: str | None = None,
@@ -172,7 +174,7 @@ class ObjectstorageBucket(OciResource):
         return self.get_string_attribute("created_by")
 
     @property
-    def defined_tags(self) -> dict[str, str]:
+    def defined_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("defined_tags")
 
     @property
@@ -180,7 +182,7 @@ class ObjectstorageBucket(OciResource):
         return self.get_string_attribute("etag")
 
     @property
-    def freeform_tags(self) -> dict[str, str]:
+    def freeform_tags(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("freeform_tags")
 
     @property
@@ -200,7 +202,7 @@ class ObjectstorageBucket(OciResource):
         return self.get_string_attribute("kms_key_id")
 
     @property
-    def metadata(self) -> dict[str, str]:
+    def metadata(self) -> Mapping[str, str]:
         return self.get_string_map_attribute("metadata")
 
     @property
@@ -240,9 +242,9 @@ class ObjectstorageBucket(OciResource):
 class ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter(Block):
     """Block ``oci_objectstorage_object_lifecycle_policy.rules.object_name_filter``."""
 
-    exclusion_patterns: list[str] | str | None = None
-    inclusion_patterns: list[str] | str | None = None
-    inclusion_prefixes: list[str] | str | None = None
+    exclusion_patterns: Sequence[str] | str | None = None
+    inclusion_patterns: Sequence[str] | str | None = None
+    inclusion_prefixes: Sequence[str] | str | None = None
 
     _ATTRS = {"exclusion_patterns": "set", "inclusion_patterns": "set", "inclusion_prefixes": "set"}
     _BLOCKS = {}

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 from cdk.oci._base import OciProviderBase
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from constructs import Construct
 
 
@@ -59,7 +61,7 @@ class OciProvider(OciProviderBase):
         disable_auto_retries: bool | str | None = None,
         dual_stack_endpoint_enabled: bool | str | None = None,
         fingerprint: str | None = None,
-        ignore_defined_tags: list[str] | str | None = None,
+        ignore_defined_tags: Sequence[str] | str | None = None,
         private_key: str | None = None,
         private_key_password: str | None = None,
         private_key_path: str | None = None,

@@ -88,7 +88,7 @@ def sample(
     return Sample(kwargs, expected)
 
 
-def element_sample(tf_type: str, data: bool, full: bool) -> tuple[type, Sample]:
+def element_sample(tf_type: str, data: bool, full: bool) -> tuple[Any, Sample]:
     """The binding class for a type and a sample for it."""
     module = module_for(tf_type)
     cls = getattr(module, class_name(tf_type, data))
