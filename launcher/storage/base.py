@@ -166,7 +166,7 @@ class Store(ABC):
             raise StorageError(f"{self._where(key)}: no such object")
         tmp = local.with_name(f".{local.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            self._with_retry(f"download {key}", lambda: self._get(key, tmp))
+            self._with_retry(f"download {key}", lambda: self._get(key, tmp, info.size))
             self._verify(key, tmp, info)
             os.replace(tmp, local)
         finally:
@@ -234,7 +234,8 @@ class Store(ABC):
         """Size and best checksum of `key` (our sha256 metadata first), or None when absent."""
 
     @abstractmethod
-    def _get(self, key: str, dest: Path) -> None: ...
+    def _get(self, key: str, dest: Path, size: int) -> None:
+        """Write the object's bytes to `dest` (`size` as `_head` reported it, to plan ranged reads)."""
 
     @abstractmethod
     def _list(self, prefix: str) -> Iterator[ObjectInfo]: ...

@@ -34,7 +34,7 @@ class FileStore(Store):
         path = self.root / key
         return ObjectInfo(key, path.stat().st_size) if path.is_file() else None
 
-    def _get(self, key: str, dest: Path) -> None:
+    def _get(self, key: str, dest: Path, size: int) -> None:
         shutil.copyfile(self.root / key, dest)
 
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:

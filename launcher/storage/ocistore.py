@@ -1,7 +1,8 @@
 """`oci://bucket@namespace/prefix` through the OCI SDK (Object Storage's native API).
 
-Files above the multipart threshold go up in parallel parts via the SDK's UploadManager;
-smaller ones in one `put_object` with Content-MD5, which the service checks. Our sha256 is
+Files above the multipart threshold go up in parallel parts via the SDK's UploadManager and
+come down as parallel ranged GETs; smaller ones in one `put_object` (with Content-MD5, which
+the service checks) or one `get_object`. Our sha256 is
 stored as `opc-meta-ocift-sha256` and checked on download. The SDK's own retries are off:
 `Store` retries whole operations (throttling, 5xx, connection errors) with its bounded
 backoff, the multipart assembler retries single parts.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import oci
@@ -69,11 +71,29 @@ class OciStore(Store):
         checksum = f"sha256:{sha}" if sha else f"md5:{base64.b64decode(md5).hex()}" if md5 else None
         return ObjectInfo(key, int(headers["content-length"]), checksum)
 
-    def _get(self, key: str, dest: Path) -> None:
-        response = self._client.get_object(self.parsed.namespace, self.parsed.bucket, self._name(key))
+    def _get(self, key: str, dest: Path, size: int) -> None:
+        """One stream for small objects; above the threshold, `part_size` ranges fetched in parallel."""
+        if size <= self.transfer.multipart_threshold:
+            self._get_range(key, dest, None)
+            return
         with open(dest, "wb") as out:
+            out.truncate(size)
+        ranges = [(start, min(start + self.transfer.part_size, size) - 1) for start in range(0, size, self.transfer.part_size)]
+        with ThreadPoolExecutor(self.transfer.concurrency) as pool:
+            list(pool.map(lambda span: self._get_range(key, dest, span), ranges))
+
+    def _get_range(self, key: str, dest: Path, span: tuple[int, int] | None) -> None:
+        kwargs = {"range": f"bytes={span[0]}-{span[1]}"} if span else {}
+        response = self._client.get_object(self.parsed.namespace, self.parsed.bucket, self._name(key), **kwargs)
+        with open(dest, "r+b" if span else "wb") as out:
+            if span:
+                out.seek(span[0])
+            written = 0
             for chunk in response.data.raw.stream(_CHUNK, decode_content=False):
                 out.write(chunk)
+                written += len(chunk)
+        if span and written != span[1] - span[0] + 1:
+            raise ConnectionError(f"range {span[0]}-{span[1]} of {key}: got {written} bytes")
 
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         base = f"{self.parsed.prefix}/" if self.parsed.prefix else ""

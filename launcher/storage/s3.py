@@ -68,7 +68,7 @@ class S3Store(Store):
         return ObjectInfo(key, head["ContentLength"],
                           f"sha256:{sha}" if sha else None if encrypted else _etag_md5(head.get("ETag")))
 
-    def _get(self, key: str, dest: Path) -> None:
+    def _get(self, key: str, dest: Path, size: int) -> None:
         self._client.download_file(self.parsed.bucket, self._name(key), str(dest), Config=self._config)
 
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:

@@ -4,7 +4,7 @@
   body, whether it was signed) and answers through a handler; the OCI SDK talks to it through
   `service_endpoint=` with a throwaway API key (`write_oci_config`).
 - `ObjectStorageFake`: a handler that behaves like OCI Object Storage's native API (put, head,
-  get, list with pagination, delete, multipart upload) and can fail its next N requests.
+  get with ranges, list with pagination, delete, multipart upload) and can fail its next N requests.
 - `moto_server()`: moto's S3 server; `FaultProxy`: an HTTP proxy in front of it that fails the
   next N requests with 503 or by dropping the connection.
 """
@@ -153,7 +153,8 @@ class ObjectStorageFake:
         self.uploads: dict[str, dict] = {}
         self.page_size = page_size
         self.fail_next = 0
-        self.fail_status = 503
+        self.fail_status = 503  # 0: drop the connection instead
+        self.fail_only: Callable[[Request], bool] = lambda req: True
         self._lock = threading.Lock()
 
     def corrupt(self, bucket: str, name: str) -> None:
@@ -163,7 +164,7 @@ class ObjectStorageFake:
 
     def __call__(self, req: Request) -> Reply:
         with self._lock:
-            if self.fail_next:
+            if self.fail_next and self.fail_only(req):
                 self.fail_next -= 1
                 return Reply(drop=True) if self.fail_status == 0 else _error(self.fail_status, "ServiceUnavailable")
         parts = req.path.split("/", 6)  # '', 'n', ns, 'b', bucket, 'o'|'u', name
@@ -206,6 +207,12 @@ class ObjectStorageFake:
             return Reply(204)
         headers = {**obj.meta, "etag": "e", "content-type": "application/octet-stream", "content-length": str(len(obj.data))}
         headers["opc-multipart-md5" if "-" in obj.md5 else "content-md5"] = obj.md5
+        spec = req.headers.get("range", "")
+        if req.method == "GET" and spec.startswith("bytes="):
+            first, last = (int(x) for x in spec[6:].split("-"))
+            part = obj.data[first:last + 1]
+            headers.update({"content-length": str(len(part)), "content-range": f"bytes {first}-{last}/{len(obj.data)}"})
+            return Reply(206, part, headers)
         return Reply(200, obj.data if req.method == "GET" else None, headers)
 
     def _multipart(self, bucket: dict[str, _Object], name: str, req: Request) -> Reply:

@@ -127,7 +127,7 @@ def test_oci_requests_are_signed_and_carry_checksums(object_storage, tmp_path: P
     assert all(r.signed for r in server.requests)
 
 
-def test_oci_multipart_upload(object_storage, tmp_path: Path) -> None:
+def test_oci_multipart_upload_and_ranged_download(object_storage, tmp_path: Path) -> None:
     fake, server = object_storage
     store = open_store("oci://bkt@testns/runs", retry=FAST,
                        transfer=TransferOptions(multipart_threshold=1 << 20, part_size=1 << 20, concurrency=3))
@@ -136,8 +136,12 @@ def test_oci_multipart_upload(object_storage, tmp_path: Path) -> None:
     parts = [r for r in server.requests if r.method == "PUT" and "uploadPartNum" in r.query]
     assert len(parts) == 4
     assert fake.buckets["bkt"]["runs/big"].meta["opc-meta-ocift-sha256"]
+    fake.fail_next, fake.fail_only = 1, lambda req: "range" in req.headers  # one range fails, then a retry
     store.download_file("big", tmp_path / "big.out")
     assert (tmp_path / "big.out").read_bytes() == src.read_bytes()
+    ranges = [r.headers["range"] for r in server.requests if r.method == "GET" and "range" in r.headers]
+    assert sorted(set(ranges)) == ["bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727", "bytes=3145728-3145732"]
+    assert len(ranges) > 4
 
 
 def test_oci_retries_and_detects_corruption(object_storage, tmp_path: Path) -> None:
