@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +32,8 @@ def bucket(s3_env: str, request: pytest.FixtureRequest) -> str:
     """A fresh bucket in the moto server."""
     import boto3
 
-    name = "b-" + request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:50]
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:44].strip("-")
+    name = f"b-{slug}-{uuid.uuid4().hex[:6]}"  # valid, unique, and still says which test made it
     boto3.client("s3", endpoint_url=s3_env).create_bucket(Bucket=name)
     return name
 
