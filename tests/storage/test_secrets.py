@@ -55,3 +55,28 @@ def test_errors_name_variable_and_ocid_not_value(oci_config, monkeypatch) -> Non
 def test_nothing_to_resolve_needs_no_credentials(monkeypatch) -> None:
     monkeypatch.setenv("OCI_CONFIG_FILE", "/nonexistent")
     assert resolve({}) == {}
+
+
+def test_inside_a_job_run_the_resource_principal_signs(tmp_path, monkeypatch) -> None:
+    """With OCI_RESOURCE_PRINCIPAL_VERSION set (as in a job run) no config file is read: requests
+    are signed with the resource principal session token (keyId "ST$<token>")."""
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "rp.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    now = int(time.time())
+    token = jwt.encode({"iat": now, "exp": now + 3600, "res_tenant": "ocid1.tenancy.oc1..t", "sub": "jobrun"}, key,
+                       algorithm="RS256")
+    for name, value in {"OCI_RESOURCE_PRINCIPAL_VERSION": "2.2", "OCI_RESOURCE_PRINCIPAL_RPST": token,
+                        "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": str(pem), "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
+                        "OCI_CONFIG_FILE": str(tmp_path / "no-config")}.items():
+        monkeypatch.setenv(name, value)
+    with RecordingServer(vault) as server:
+        assert resolve({"HF_TOKEN": OCID}, endpoint=server.url) == {"HF_TOKEN": TOKEN}
+    assert f'keyId="ST${token}"' in server.requests[0].headers["authorization"]
