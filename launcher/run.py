@@ -197,18 +197,21 @@ class LogFollower:
 
 
 def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id: str, poll_s: float) -> int:
+    """Print state changes and log lines until the run ends; the outcome is the last line."""
     state = None
     while True:
         run = client.get_job_run(run_id).data
+        banner = f"== {run.id} {run.lifecycle_state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else "")
+        if run.lifecycle_state in EXIT:
+            for line in logs.poll(run):  # the last lines land around the state change
+                print(line, flush=True)
+            print(banner, flush=True)
+            return EXIT[run.lifecycle_state]
         if run.lifecycle_state != state:
             state = run.lifecycle_state
-            print(f"== {run.id} {state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else ""), flush=True)
+            print(banner, flush=True)
         for line in logs.poll(run):
             print(line, flush=True)
-        if state in EXIT:
-            for line in logs.poll(run):  # a last look: the final lines land after the state changes
-                print(line, flush=True)
-            return EXIT[state]
         time.sleep(poll_s)
 
 

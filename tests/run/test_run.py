@@ -184,3 +184,10 @@ def test_missing_oci_config_is_a_clear_error(monkeypatch, tmp_path: Path, capsys
     monkeypatch.setenv("OCI_CONFIG_FILE", str(tmp_path / "absent"))
     assert runcmd.main(["status", RUN]) == 2
     assert f"no OCI config file at {tmp_path / 'absent'}" in capsys.readouterr().err
+
+
+def test_start_and_watch(fake_oci, capsys) -> None:
+    fake_oci(["ACCEPTED", "IN_PROGRESS", "FAILED"])
+    assert runcmd.main(["start", "dev", JOB, "--watch", "--poll-s", "0.01"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == RUN and out[-1] == f"== {RUN} FAILED: exit code 1"
