@@ -37,6 +37,8 @@ from launcher.storage import ociauth
 
 EXIT = {"SUCCEEDED": 0, "FAILED": 1, "CANCELED": 3, "DELETED": 3}
 """Terminal lifecycle states and the exit code `watch` returns for each."""
+LOG_OVERLAP = dt.timedelta(minutes=2)
+"""Each search reaches this far behind the newest line seen: OCI Logging indexes lines with a delay."""
 _JOB_OCID = "ocid1.datasciencejob."
 _RUN_OCID = "ocid1.datasciencejobrun."
 
@@ -192,7 +194,7 @@ class LogFollower:
             page = response.next_page
             if not page:
                 break
-        self.since = newest - dt.timedelta(seconds=5)  # overlap: lines can land late; `seen` drops repeats
+        self.since = newest - LOG_OVERLAP  # lines are indexed late; `seen` drops the repeats
         return lines
 
 
@@ -201,6 +203,8 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
     state = None
     while True:
         run = client.get_job_run(run_id).data
+        if state is None and not run.log_details:
+            print("(this run has no log configured: states only)", file=sys.stderr, flush=True)
         banner = f"== {run.id} {run.lifecycle_state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else "")
         if run.lifecycle_state in EXIT:
             for line in logs.poll(run):  # the last lines land around the state change
