@@ -3,9 +3,10 @@
 Layout: `<output_dir>/checkpoints/step-XXXXXXXX/` holds DCP's files (every rank writes its own
 shards; `.metadata` describes the global tensors, so a different number of processes can load
 them) and `trainer_state.json` (step, epoch, data position). Writing goes to
-`.tmp-step-XXXXXXXX`; when every rank has finished, rank 0 writes `manifest.json` last and
-renames the directory. A directory without a valid manifest is never resumed from, and stale
-temporary directories are removed at start-up.
+`.tmp-step-XXXXXXXX`; when every rank has finished, rank 0 renames it to its final name and
+then writes `manifest.json` last: a committed directory always has its final name (the storage
+sync uploads any committed directory it sees). A directory without a valid manifest is never
+resumed from, and stale temporary directories are removed at start-up.
 
 What the training state needs, and where it lives:
 - model: the trainable parameters (LoRA: only the adapter, the frozen base comes from
@@ -127,16 +128,18 @@ class Checkpointer:
         error = self._agree(error)
         if not error and self.rank == 0:
             try:
-                write_manifest(tmp, extra={"step": state.step})
-                if final.exists():
+                if final.exists():  # an uncommitted leftover, or a step taken again after an earlier resume
                     shutil.rmtree(final)
                 tmp.rename(final)
+                write_manifest(final, extra={"step": state.step})
             except OSError as exc:
                 error = str(exc)
         error = self._agree(error)
         if error:
             if self.rank == 0:
                 shutil.rmtree(tmp, ignore_errors=True)
+                if final.exists() and not is_committed(final):
+                    shutil.rmtree(final, ignore_errors=True)
             previous = latest(self.root)
             raise CheckpointError(
                 f"writing checkpoint {final.name} in {self.root} failed ({error}); "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import time
 from dataclasses import dataclass
 
 import torch
@@ -87,15 +88,25 @@ def evaluate(model: nn.Module, dataset: Dataset, cfg: RunConfig, device: torch.d
 class StopSignal:
     """Remembers a SIGTERM; `agreed()` tells every rank whether any rank got one."""
 
-    def __init__(self, control_group) -> None:
+    def __init__(self, control_group, grace_seconds: float) -> None:
         self.requested = False
+        self.received_at: float | None = None
+        self.grace_seconds = grace_seconds
         self.control = control_group
         signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame) -> None:
-        if not self.requested:
-            log.event("sigterm", note="finishing the current step, then checkpointing")
+        if self.received_at is None:
+            self.received_at = time.monotonic()
+            log.event("sigterm", grace_s=self.grace_seconds, note="finishing the current step, then checkpointing")
         self.requested = True
+
+    def report(self) -> None:
+        """After the checkpoint: say whether it fit the grace period the launcher gives."""
+        if self.received_at is not None:
+            used = time.monotonic() - self.received_at
+            log.event("sigterm_checkpointed", seconds=f"{used:.1f}", grace_s=self.grace_seconds,
+                      level="info" if used <= self.grace_seconds else "warning")
 
     def agreed(self) -> bool:
         flag = torch.tensor([int(self.requested)], dtype=torch.int32)
@@ -162,10 +173,12 @@ def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, tr
                 reason = "max_train_step"
             if stop.agreed():
                 reason = "terminated"
-            if t.eval_every_steps and state.step % t.eval_every_steps == 0:
-                run_eval()
+            if t.eval_every_steps and state.step % t.eval_every_steps == 0 and reason != "terminated":
+                run_eval()  # not while the grace period runs
             if reason or (t.checkpoint_interval_steps and state.step % t.checkpoint_interval_steps == 0):
                 checkpoint()
+            if reason == "terminated":
+                stop.report()
             if reason:
                 return Outcome(reason, state)
         run_eval()

@@ -98,7 +98,7 @@ def test_full_finetune_exports_hf_model_and_dcp(tiny, tmp_path):
     assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     assert AutoTokenizer.from_pretrained(out / "model").pad_token == "<pad>"
     assert eval_loss_of(model, tiny, world=2, strategy="padding") == pytest.approx(evals[-1]["eval_loss"], rel=1e-5)
-    assert is_committed(tmp_path / "dcp" / "fine-tuned-model")
+    assert is_committed(tmp_path / "dcp" / "fine-tuned-tied")  # <root>/<dist_checkpoint_folder>-<model dir name>
 
 
 def test_llama_recipes_command_line_verbatim_with_pure_bf16(tiny, tmp_path):
