@@ -1,12 +1,16 @@
-"""Launcher benchmarks: storage throughput of our transfer path against a single-stream baseline.
+"""Launcher benchmarks: storage throughput against a single-stream baseline, and cluster formation.
 
-    .venv/bin/python bench/launcher.py [--sizes 64,256]
+    .venv/bin/python bench/launcher.py [--sizes 64,256] [--nodes 2] [--only storage|cluster]
 
 Each case runs in a fresh process (so its peak RSS is its own) against moto's S3 server on
 127.0.0.1: upload and download of one random file, our parallel multipart `Store` path
 (sha256 computed and verified, temp-then-rename) next to one boto3 `put_object` /
 `get_object` stream. Prints a table and appends it, with the machine, to bench/RESULTS.md.
-Another benchmark (e.g. cluster formation) is one more `bench_*` function returning `Row`s.
+
+Cluster formation: N simulated nodes (`ocift local`) run a torch.distributed child (an
+all_reduce over gloo, `tests/launcher/child.py`); the time from the metadata file listing the
+last node to every rank having finished its all_reduce, next to plain `torchrun` started with
+the addresses already known (no discovery) on the same machine in the same run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -161,6 +166,57 @@ def _run_case(context, endpoint: str, bucket: str, case: str, path: str) -> tupl
     return queue.get(timeout=10)
 
 
+CHILD = "tests.launcher.child"  # real torch.distributed: init, all_reduce, write rank-<r>.json
+
+
+def _formed_at(out: Path, world: int) -> float:
+    """When the last rank finished its all_reduce (its record's mtime)."""
+    records = sorted(out.glob("rank-*.json"))
+    if len(records) != world:
+        raise RuntimeError(f"{len(records)} of {world} ranks formed the cluster in {out}")
+    return max(r.stat().st_mtime for r in records)
+
+
+def _ours(nodes: int, tmp: Path) -> float:
+    env = {**os.environ, "OCIFT_TRAIN_MODULE": CHILD, "PYTHONPATH": str(_ROOT), "OCIFT_CLUSTER_TIMEOUT_S": "120"}
+    out = tmp / "out"
+    subprocess.run([sys.executable, "-m", "ocift.cli", "local", "--nnodes", str(nodes), "--work-dir", str(tmp),
+                    "--", "--output_dir", str(out)], env=env, check=True, capture_output=True, cwd=_ROOT)
+    last_node_seen = (tmp / "cluster-nodes.json").stat().st_mtime
+    return _formed_at(out, nodes) - last_node_seen
+
+
+def _plain_torchrun(nodes: int, tmp: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(_ROOT)}
+    out = tmp / "out"
+    port = str(29400 + os.getpid() % 1000)
+    start = time.time()
+    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes),
+                               "--nproc-per-node", "1", "--node-rank", str(rank), "--rdzv-backend", "static",
+                               "--master-addr", "127.0.0.1", "--master-port", port, "-m", CHILD,
+                               "--output_dir", str(out)], env=env, cwd=_ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for rank in range(nodes)]
+    if any(p.wait(timeout=300) for p in procs):
+        raise RuntimeError("plain torchrun failed")
+    return _formed_at(out, nodes) - start
+
+
+def bench_cluster(nodes: int, repeat: int) -> list[Row]:
+    rows = []
+    for case, run in (("plain torchrun, addresses known", _plain_torchrun),
+                      ("ocift: from the last node in the metadata file", _ours)):
+        times = []
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                times.append(run(nodes, Path(tmp)))
+        times.sort()
+        rows.append(Row(f"cluster formation ({nodes} nodes x 1 process, gloo)", case, 0,
+                        statistics.median(times), times[0], float("nan")))
+        print(f"  {case:<48} {statistics.median(times):6.2f} s", flush=True)
+    return rows
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| benchmark | case | size (MB) | wall median (s) | wall best (s) | MB/s (median) | peak RSS (MB) |",
              "|---|---|---:|---:|---:|---:|---:|"]
@@ -182,20 +238,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64,256", help="file sizes in MB, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="runs per case (median and best are reported)")
+    parser.add_argument("--nodes", type=int, default=2, help="simulated nodes for cluster formation")
+    parser.add_argument("--only", choices=("storage", "cluster"), help="run one benchmark")
     parser.add_argument("--no-append", action="store_true", help="print only; leave bench/RESULTS.md alone")
     opts = parser.parse_args()
-    rows = bench_storage([int(s) for s in opts.sizes.split(",")], opts.repeat)
-    text = table(rows) + (
-        "\n\nOurs: 16 MiB parts, 8 at a time, sha256 computed before upload and verified after download "
-        "(included in the time); baseline: one request, no hashing. Client and an in-memory Python S3 server share "
-        "this machine's cores (and other jobs), so parallel parts cannot show the gain they give against a real "
-        "object store, where one stream is bandwidth-limited; read these as overhead, not as a speed-up. "
-        "The boto3 rows are the transport alone (same parts, no hashing): the gap to the ocift rows is our "
-        "integrity cost (sha256 + one HEAD), the gap to the single-stream rows is moto's per-part cost."
-    )
+    if opts.only != "cluster":
+        rows = bench_storage([int(s) for s in opts.sizes.split(",")], opts.repeat)
+        text = table(rows) + (
+            "\n\nOurs: 16 MiB parts, 8 at a time, sha256 computed before upload and verified after download "
+            "(included in the time); baseline: one request, no hashing. Client and an in-memory Python S3 server "
+            "share this machine's cores (and other jobs), so parallel parts cannot show the gain they give against a "
+            "real object store, where one stream is bandwidth-limited; read these as overhead, not as a speed-up. "
+            "The boto3 rows are the transport alone (same parts, no hashing): the gap to the ocift rows is our "
+            "integrity cost (sha256 + one HEAD), the gap to the single-stream rows is moto's per-part cost."
+        )
+        _report("launcher: storage transfers", text, opts.no_append)
+    if opts.only != "storage":
+        rows = bench_cluster(opts.nodes, opts.repeat)
+        text = "\n".join(["| benchmark | case | median (s) | best (s) |", "|---|---|---:|---:|"] + [
+            f"| {r.benchmark} | {r.case} | {r.seconds:.2f} | {r.best_s:.2f} |" for r in rows]) + (
+            "\n\nBoth include starting Python and importing torch in the training processes; ours counts from "
+            "the moment the metadata file lists the last node (the launchers were already waiting), the baseline "
+            "from starting torchrun with every address given.")
+        _report("launcher: cluster formation", text, opts.no_append)
+
+
+def _report(title: str, text: str, no_append: bool) -> None:
     print(f"\nMachine: {machine()}\n\n{text}")
-    if not opts.no_append:
-        append_results("launcher: storage transfers", text)
+    if not no_append:
+        append_results(title, text)
 
 
 if __name__ == "__main__":
