@@ -222,12 +222,14 @@ class TrainingConfig(Section):
     @field_validator("node_groups")
     @classmethod
     def _unique_groups(cls, groups: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
-        return _unique([g.name for g in groups], "node group") and groups
+        _unique([g.name for g in groups], "node group")
+        return groups
 
     @field_validator("runs")
     @classmethod
     def _unique_runs(cls, runs: list[RunConfig]) -> list[RunConfig]:
-        return _unique([r.name for r in runs], "run") and runs
+        _unique([r.name for r in runs], "run")
+        return runs
 
 
 # ---- iam -----------------------------------------------------------------------------------
@@ -371,11 +373,10 @@ def _close(name: str, known: list[str]) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _unique(names: list[str], what: str) -> bool:
+def _unique(names: list[str], what: str) -> None:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ValueError(f"{what} names must be unique; repeated: {', '.join(dupes)}")
-    return True
 
 
 # ---- cross-field checks that need the whole config (reported with field paths) --------------

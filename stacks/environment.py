@@ -29,6 +29,7 @@ from cdk.iam import (
     Policy,
     PolicyProps,
     Statement,
+    Verb,
     grant,
 )
 from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
@@ -89,10 +90,10 @@ def _operator_statements(config: EnvironmentConfig, network: Network) -> list[St
     assert config.iam.operators_group is not None
     group = GroupPrincipal(config.iam.operators_group, config.iam.identity_domain)
     compartment, outputs = config.compartment_ocid, (Condition("target.bucket.name", config.outputs_bucket),)
+    grants: list[tuple[Verb, str]] = [("manage", "data-science-jobs"), ("manage", "data-science-job-runs"),
+                                      ("read", "data-science-projects"), ("use", "logging-family"), ("read", "metrics")]
     statements = [Statement(subject=group, verb=verb, resource=resource, compartment_id=compartment)
-                  for verb, resource in (("manage", "data-science-jobs"), ("manage", "data-science-job-runs"),
-                                         ("read", "data-science-projects"), ("use", "logging-family"),
-                                         ("read", "metrics"))]
+                  for verb, resource in grants]
     statements += [Statement(subject=group, verb="read", resource=resource, compartment_id=compartment,
                              conditions=outputs) for resource in ("buckets", "objects")]
     if network.job_network_type == "CUSTOM_NETWORK":

@@ -14,11 +14,12 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import ErrorDetails
 
 Loc = tuple[str | int, ...]
 
 
-def describe(model: type[BaseModel], error: dict[str, Any]) -> tuple[Loc, str]:
+def describe(model: type[BaseModel], error: ErrorDetails) -> tuple[Loc, str]:
     """The clean location and message of one pydantic error raised validating `model`."""
     loc: list[str | int] = []
     current: Any = model

@@ -80,6 +80,8 @@ BAD = [
                  id="negative-replicas"),
     pytest.param("dev", _set("training.node_groups.0.minimum_success_replicas", 3), None,
                  "training.node_groups[0]: minimum_success_replicas (3) exceeds replicas (2)", id="min-success-over-replicas"),
+    pytest.param("dev", _set("training.runs", [{"name": "smoke"}, {"name": "smoke"}]), None,
+                 "training.runs: run names must be unique; repeated: smoke", id="duplicate-run-names"),
     pytest.param("dev", _delete("training.node_groups.0.ocpus"), None,
                  "training.node_groups[0]: flex shape VM.Standard.E4.Flex needs ocpus and memory_gbs", id="flex-without-ocpus"),
     pytest.param("dev", _set("training.recipe.lora_config.r", 0), None,
@@ -172,6 +174,7 @@ def test_problem_lines_point_at_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         synth_all(tmp_path / "out", [config])
     [problem] = caught.value.problems
+    assert problem.line is not None
     assert config.read_text().splitlines()[problem.line - 1].strip() == "replicas: 0"
 
 
