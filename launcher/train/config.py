@@ -20,6 +20,7 @@ Decisions made here (and why):
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,8 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
         problems.append("model_name is required (a local directory or a Hugging Face id)")
     elif _looks_local(t.model_name) and not (Path(t.model_name) / "config.json").is_file():
         problems.append(f"model_name: {t.model_name!r} is not a model directory (no config.json there)")
+    elif _looks_local(t.model_name):
+        problems += _local_model_problems(Path(t.model_name), t.context_length)
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
     if not t.data_path:
@@ -135,6 +138,25 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
         tokenizer_name=t.tokenizer_name or t.model_name,
         data_path=t.data_path,
     )
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+def _local_model_problems(path: Path, context_length: int) -> list[str]:
+    """A local model directory needs weights, and positions for `context_length` tokens."""
+    problems = []
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        problems.append(f"model_name: {str(path)!r} has a config.json but no weights ({', '.join(WEIGHT_FILES)})")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        return [*problems, f"model_name: {str(path / 'config.json')!r} is not readable JSON ({exc})"]
+    limit = config.get("max_position_embeddings") if isinstance(config, dict) else None
+    if isinstance(limit, int) and context_length > limit:
+        problems.append(f"context_length {context_length} is longer than the model supports "
+                        f"(max_position_embeddings {limit} in {path / 'config.json'})")
+    return problems
 
 
 def _looks_local(name: str) -> bool:
