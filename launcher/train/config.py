@@ -108,7 +108,7 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
     elif _looks_local(t.model_name) and not (Path(t.model_name) / "config.json").is_file():
         problems.append(f"model_name: {t.model_name!r} is not a model directory (no config.json there)")
     elif _looks_local(t.model_name):
-        problems += _local_model_problems(Path(t.model_name), t.context_length)
+        problems += _local_model_problems(Path(t.model_name), t, explicit="context_length" in recipe.non_default())
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
     if not t.data_path:
@@ -143,8 +143,9 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
-def _local_model_problems(path: Path, context_length: int) -> list[str]:
-    """A local model directory needs weights, and positions for `context_length` tokens."""
+def _local_model_problems(path: Path, t, explicit: bool) -> list[str]:
+    """A local model directory needs weights, and positions for `context_length` tokens: a
+    context_length given on the command line beyond them is refused, the default is capped."""
     problems = []
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         problems.append(f"model_name: {str(path)!r} has a config.json but no weights ({', '.join(WEIGHT_FILES)})")
@@ -153,9 +154,12 @@ def _local_model_problems(path: Path, context_length: int) -> list[str]:
     except (OSError, ValueError) as exc:
         return [*problems, f"model_name: {str(path / 'config.json')!r} is not readable JSON ({exc})"]
     limit = config.get("max_position_embeddings") if isinstance(config, dict) else None
-    if isinstance(limit, int) and context_length > limit:
-        problems.append(f"context_length {context_length} is longer than the model supports "
-                        f"(max_position_embeddings {limit} in {path / 'config.json'})")
+    if isinstance(limit, int) and limit > 0 and t.context_length > limit:
+        if explicit:
+            problems.append(f"context_length {t.context_length} is longer than the model supports "
+                            f"(max_position_embeddings {limit} in {path / 'config.json'})")
+        else:
+            t.context_length = limit
     return problems
 
 
