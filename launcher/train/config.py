@@ -108,7 +108,7 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
     elif _looks_local(t.model_name) and not (Path(t.model_name) / "config.json").is_file():
         problems.append(f"model_name: {t.model_name!r} is not a model directory (no config.json there)")
     elif _looks_local(t.model_name):
-        problems += _local_model_problems(Path(t.model_name), t, explicit="context_length" in recipe.non_default())
+        problems += _local_model_problems(Path(t.model_name), t, explicit="train_config.context_length" in recipe.non_default())
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
     if not t.data_path:
