@@ -23,12 +23,13 @@ from launcher.settings import PREFIX, LauncherSettings, SettingsError
 from launcher.signals import Supervisor, Terminated
 
 if TYPE_CHECKING:  # the storage stack loads only when there is a remote output
+    from launcher.peers import PeerWatch
     from launcher.sync import CheckpointSync
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2  # settings, recipe flags, cluster variables or metadata contents
 EXIT_STORAGE = 74  # staging, secrets, resume fetch, or the final upload failed
-EXIT_PEERS = torchrun.EXIT_RENDEZVOUS  # 75: peers missing from the metadata or the rendezvous
+EXIT_PEERS = torchrun.EXIT_RENDEZVOUS  # 75: peers missing from the metadata or the rendezvous, or lost
 REMOTE_SCHEMES = ("oci://", "s3://", "file://")
 
 USAGE = f"""usage: python -m launcher <training flags>
@@ -45,7 +46,7 @@ Topology, from the environment: NODE_RANK, INITIAL_CLUSTER_SIZE, CLUSTER_NODES_M
 node. NCCL_SOCKET_IFNAME / GLOO_SOCKET_IFNAME are kept when set.
 
 Exit status: training's; {EXIT_BAD_INPUT} bad input; {EXIT_STORAGE} storage failure; {EXIT_PEERS} peers
-missing; 128+N when stopped by signal N before or during training."""
+missing or lost; 128+N when stopped by signal N before or during training."""
 
 
 def usage() -> str:
@@ -139,6 +140,31 @@ def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:
     return values
 
 
+def start_peer_watch(topology: cluster.Topology, settings: LauncherSettings, environ: Mapping[str, str],
+                     supervisor: Supervisor) -> "PeerWatch | None":
+    """Heartbeats with every other node (when the metadata file named them); a lost one stops training."""
+    if topology.nnodes < 2 or len(topology.addrs) != topology.nnodes:
+        return None
+    from launcher.peers import PeerWatch
+
+    def on_lost(rank: int, addr: str, why: str) -> None:
+        log.error("peer_lost", peer_node=rank, peer_addr=addr, message=f"node {rank} ({addr}) is lost: {why}; "
+                  "stopping training (a checkpoint needs every node)")
+        supervisor.abort(grace_s=0)
+
+    port = settings.peer_port or settings.rdzv_port + 1
+    watch = PeerWatch(topology.node_rank, dict(enumerate(topology.addrs)), port, settings.peer_timeout_s,
+                      environ.get("JOB_RUN_OCID", ""), on_lost)
+    try:
+        watch.start()
+    except OSError as exc:
+        raise LauncherFailure(EXIT_BAD_INPUT, "peer_port_unavailable",
+                              f"cannot listen for heartbeats on {topology.node_addr}:{port} ({exc}); "
+                              f"set {PREFIX}PEER_PORT to a free port") from None
+    log.event("peer_watch", port=port, timeout_s=settings.peer_timeout_s, interval_s=watch.interval_s)
+    return watch
+
+
 def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, summary: dict[str, object]) -> int:
     """The launcher's flow; raises LauncherFailure for its own failures. Fills `summary`
     with what the final log line reports besides the exit code."""
@@ -186,13 +212,24 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
         raise LauncherFailure(EXIT_STORAGE, "storage_failed", f"{type(exc).__name__}: {exc}") from None
 
     cmd = torchrun.command(topology, nproc, settings, settings.train_module, child_recipe(recipe, settings, out))
+    watch = start_peer_watch(topology, settings, environ, supervisor)
     log.event("torchrun_start", module=settings.train_module, output_dir=out.local, remote=out.remote or "none")
     synced = True
     try:
         status, killed = supervisor.run(cmd, child_env(environ, secrets, topology))
         log.event("torchrun_exit", status=status, killed_after_grace=killed,
                   signal=supervisor.received or "none")
+        if watch is not None:
+            # Training failed on its own: name the nodes that went away (a cancelled job is not that).
+            lost = watch.probe() if status != EXIT_OK and supervisor.received is None else watch.lost
+            if lost and status != EXIT_OK:
+                names = ", ".join(f"node {rank} ({addr})" for rank, addr in sorted(lost.items()))
+                summary["lost_nodes"] = ",".join(map(str, sorted(lost)))
+                log.error("peers_lost", message=f"lost contact with {names}: training stopped (status {status})")
+                status = EXIT_PEERS
     finally:
+        if watch is not None:
+            watch.stop()
         if sync is not None:  # what is complete goes up, also after SIGTERM or a failure
             report = sync.stop_and_flush()
             summary.update(checkpoints_synced=len(report.checkpoints), sync_failed=len(report.failed))

@@ -22,7 +22,7 @@ import json
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,8 @@ class Topology:
     master_addr: str
     master_port: int
     source: str  # "oci-multi-node", "env" or "single-node"
+    #: Every node's address in rank order, when known (the metadata file lists them): for heartbeats.
+    addrs: tuple[str, ...] = field(default=(), compare=False)
 
     def fields(self) -> dict[str, Any]:
         """For log lines."""
@@ -104,7 +106,7 @@ def _from_oci(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> T
     _check_rank(rank, nnodes, "NODE_RANK", "INITIAL_CLUSTER_SIZE")
     path = Path(environ["CLUSTER_NODES_METADATA_FILE"])
     addrs = wait_for_nodes(path, nnodes, timeout_s)
-    return Topology(nnodes, rank, addrs[rank], addrs[0], rdzv_port, "oci-multi-node")
+    return Topology(nnodes, rank, addrs[rank], addrs[0], rdzv_port, "oci-multi-node", tuple(addrs))
 
 
 def _from_explicit(environ: Mapping[str, str], rdzv_port: int) -> Topology:

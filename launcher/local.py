@@ -121,7 +121,7 @@ class LocalCluster:
         self.killed = False
         self.grace_s = LauncherSettings.from_env().term_grace_s
 
-    def node_env(self, rank: int, metadata: Path, port: int) -> dict[str, str]:
+    def node_env(self, rank: int, metadata: Path, port: int, peer_port: int) -> dict[str, str]:
         node_dir = self.base / f"node-{rank}"
         env = {
             **os.environ,
@@ -134,6 +134,7 @@ class LocalCluster:
             "OCIFT_CPU_PROCS_PER_NODE": str(self.args.nproc_per_node),
             "OCIFT_NPROC_PER_NODE": str(self.args.nproc_per_node),
             "OCIFT_RDZV_PORT": os.environ.get("OCIFT_RDZV_PORT") or str(port),
+            "OCIFT_PEER_PORT": os.environ.get("OCIFT_PEER_PORT") or str(peer_port),
             "PYTHONUNBUFFERED": "1",
         }
         if self.args.output_uri:
@@ -162,6 +163,7 @@ class LocalCluster:
         metadata = self.base / "cluster-nodes.json"
         metadata.unlink(missing_ok=True)
         port = free_port()
+        peer_port = next(p for p in iter(free_port, None) if p != port)  # heartbeats (launcher.peers)
         sys.stderr.write(f"ocift local: {self.args.nnodes} node(s) x {self.args.nproc_per_node} process(es), "
                          f"work dir {self.base}\n")
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,7 +173,7 @@ class LocalCluster:
                                     daemon=True)]
         cmd = [sys.executable, "-m", "launcher", *self.training]
         for rank in range(self.args.nnodes):
-            proc = subprocess.Popen(cmd, env=self.node_env(rank, metadata, port), stdout=subprocess.PIPE,
+            proc = subprocess.Popen(cmd, env=self.node_env(rank, metadata, port, peer_port), stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             self.procs.append(proc)
             threads.append(threading.Thread(target=pump, args=(proc.stdout, f"[node {rank}] ".encode(),

@@ -34,6 +34,9 @@ class LauncherSettings(BaseModel):
     rdzv_port: int = Field(29400, ge=1, le=65535)
     cluster_timeout_s: float = Field(600.0, gt=0, description="Deadline for every peer to appear and rendezvous.")
     term_grace_s: float = Field(120.0, gt=0, description="After SIGTERM: time for training to checkpoint.")
+    peer_timeout_s: float = Field(
+        60.0, gt=0, description="A node whose launcher stops answering heartbeats this long is lost: the others stop.")
+    peer_port: int = Field(0, ge=0, le=65535, description="Heartbeat port on every node; 0 = rdzv_port + 1.")
     sync_interval_s: float = Field(30.0, gt=0, description="How often completed checkpoints are uploaded.")
     cache_dir: str = Field("", description="Staged models and data; '' = ~/.cache/ocift.")
     work_dir: str = Field("", description="Local outputs before sync; '' = a directory under cache_dir.")

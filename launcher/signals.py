@@ -84,6 +84,7 @@ class Supervisor:
         self._child_done = False
         self._deadline: float | None = None
         self._seen: list[psutil.Process] = []
+        self._abort_grace: float | None = None
 
     def install(self) -> None:
         for sig in HANDLED:
@@ -104,6 +105,11 @@ class Supervisor:
             except OSError:
                 pass
 
+    def abort(self, grace_s: float) -> None:
+        """Stop the child from another thread (e.g. a peer node was lost): SIGTERM now, and the
+        whole tree is killed after `grace_s` (plus the margin) if it is still there."""
+        self._abort_grace = grace_s
+
     def run(self, cmd: Sequence[str], env: Mapping[str, str]) -> tuple[int, bool]:
         """Run `cmd` in a session of its own; (exit status, whether it had to be killed)."""
         if self.received is not None:
@@ -117,6 +123,13 @@ class Supervisor:
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                if self._abort_grace is not None and self._deadline is None:
+                    self._seen = descendants(self._child.pid)
+                    self._deadline = time.monotonic() + self._abort_grace + KILL_MARGIN_S
+                    try:
+                        self._child.send_signal(signal.SIGTERM)
+                    except OSError:
+                        pass
                 if self._deadline is not None and time.monotonic() >= self._deadline and not killed:
                     kill_tree(self._child, self._seen)
                     killed = True
