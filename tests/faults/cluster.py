@@ -108,7 +108,7 @@ class Cluster:
                                  JOB_RUN_OCID=f"ocid1.datasciencejobrun.oc1.local.{run}",
                                  OCIFT_WORK_DIR=str(base / f"node-{rank}"),
                                  OCIFT_CACHE_DIR=str(base / f"cache-{rank}"), **(env or {}))
-            log = base / f"node-{rank}.log"
+            log = base / f"node-{rank}.{self.runs}.log"
             with open(log, "ab") as sink:
                 proc = subprocess.Popen([sys.executable, "-m", "launcher", *flags], cwd=REPO, env=node_env,
                                         stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -116,6 +116,18 @@ class Cluster:
         nodes.sort(key=lambda n: n.rank)
         self.nodes += nodes
         return nodes
+
+    def local(self, args: list[str], flags: list[str], env: dict[str, str] | None = None) -> Node:
+        """`ocift local <args> -- <flags>`: the local runner, which forwards signals to every node."""
+        self.runs += 1
+        log = self.base / f"local-{self.runs}.log"
+        local_env = clean_env(self.base, **FAST, OCIFT_TRAIN_MODULE="launcher.train", **(env or {}))
+        with open(log, "ab") as sink:
+            proc = subprocess.Popen([sys.executable, "-m", "ocift.cli", "local", *args, "--", *flags], cwd=REPO,
+                                    env=local_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        node = Node(0, proc, log, self.base)
+        self.nodes.append(node)
+        return node
 
     def cleanup(self) -> None:
         for node in self.nodes:
@@ -169,14 +181,17 @@ def partial_steps(checkpoints: Path) -> list[str]:
     return sorted(p.name for p in checkpoints.iterdir() if p.is_dir() and not (p / MANIFEST).exists())
 
 
-def events(text: str, name: str) -> list[dict[str, str]]:
-    """The `event=<name>` lines of a node's log, as key -> value (quoted values unquoted)."""
+def events(text: str, name: str, **match: str) -> list[dict[str, str]]:
+    """The `event=<name>` lines of a log whose fields include `match` (e.g. rank="0"), as
+    key -> value (quoted values unquoted)."""
     found = []
     for line in text.splitlines():
         if f" event={name} " not in line + " ":
             continue
         fields = dict(re.findall(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)', line))
-        found.append({k: v[1:-1] if v.startswith('"') else v for k, v in fields.items()})
+        fields = {k: v[1:-1] if v.startswith('"') else v for k, v in fields.items()}
+        if all(fields.get(k) == v for k, v in match.items()):
+            found.append(fields)
     return found
 
 
