@@ -34,11 +34,14 @@ def _dialogue(rng: random.Random) -> dict[str, str]:
 
 
 def make_samsum_like(directory: str | Path, n_train: int = 64, n_val: int = 16, seed: int = 0) -> Path:
-    """Write `train.jsonl` and `validation.jsonl` (fields `dialogue`, `summary`) into `directory`."""
+    """Write `train.jsonl` and `validation.jsonl` (fields `dialogue`, `summary`) into `directory`;
+    `n_val=0` writes no validation file."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     for split, count in (("train", n_train), ("validation", n_val)):
+        if not count:  # no file rather than an empty one, which training would refuse
+            continue
         with open(directory / f"{split}.jsonl", "w") as handle:
             for _ in range(count):
                 handle.write(json.dumps(_dialogue(rng)) + "\n")
