@@ -201,3 +201,13 @@ def summary(path: Path) -> dict:
 
 def env_without_aws() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+
+def mirror(uri: str, dest: Path, endpoint: str) -> Path:
+    """Download everything at `uri` (straight from the store, not through a fault proxy) to `dest`."""
+    from launcher.storage import open_store
+
+    store = open_store(uri, endpoint=endpoint)
+    for obj in store.list(""):
+        store.download_file(obj.key, dest / obj.key)
+    return dest
