@@ -89,10 +89,6 @@ class RunConfig:
         return self.output_dir / "checkpoints"
 
     @property
-    def is_hsdp(self) -> bool:
-        return self.mesh_shape[0] > 1 and self.mesh_shape[1] > 1
-
-    @property
     def global_batch_samples(self) -> int:
         """Samples consumed by one optimizer step across all processes."""
         t = self.train

@@ -63,9 +63,9 @@ def peak_flops(device: torch.device) -> tuple[float, str]:
     return measure_matmul_peak(device), "measured matmul"
 
 
-def flops_per_token(params: int, embedding: int, trainable_fraction_full: bool, layers: int, hidden: int,
-                    seq: int) -> float:
-    factor = 6 if trainable_fraction_full else 4
+def flops_per_token(params: int, embedding: int, full_finetune: bool, layers: int, hidden: int, seq: int) -> float:
+    """Training FLOPs per token: forward 2N, input gradients 2N, weight gradients 2N (full only)."""
+    factor = 6 if full_finetune else 4
     return factor * (params - embedding) + 12 * layers * hidden * seq
 
 

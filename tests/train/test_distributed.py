@@ -7,6 +7,7 @@ import math
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -77,6 +78,13 @@ def test_lora_loss_falls_and_adapter_loads_with_plain_peft(tiny, tmp_path):
     assert summary["outcome"] == "completed" and summary["step"] == 28
     assert (out / "loss.png").stat().st_size > 1000
     assert [p.name for p in sorted((out / "checkpoints").iterdir())] == ["step-00000014", "step-00000028"]
+
+    # --from_peft_checkpoint starts from that adapter on every rank (one step at a negligible lr keeps it).
+    again = tmp_path / "again"
+    torchrun(base_args(tiny, again, "--use_peft", "--from_peft_checkpoint", str(out), "--lr", "1e-12",
+                       "--max_train_step", "1", "--mixed_precision", "false", "--run_validation", "false"))
+    for key, tensor in load_file(again / "adapter_model.safetensors").items():
+        torch.testing.assert_close(tensor, saved[key], atol=1e-6, rtol=0)
 
 
 def test_full_finetune_exports_hf_model_and_dcp(tiny, tmp_path):
@@ -207,3 +215,21 @@ def test_hsdp_two_nodes_with_node_local_output_dirs(tiny, tmp_path):
     shutil.copytree(node0 / "checkpoints", one / "checkpoints")
     torchrun(base_args(tiny, one, "--use_peft", "--max_train_step", "3", "--resume", "auto"), nproc=1)
     assert_same_adapter(one, node0)
+
+
+def test_custom_instruction_dataset_with_held_out_validation_in_one_process(tiny, tmp_path):
+    """`python -m launcher.train` without torchrun is a one-process job; custom data, no validation file."""
+    rows = [{"question": f"What is {a} plus {b}?", "answer": str(a + b)} for a in range(8) for b in range(6)]
+    data = tmp_path / "qa.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "out"
+    args = ["--model_name", str(tiny["model"]), "--data_path", str(data), "--output_dir", str(out),
+            "--dataset", "custom_dataset", "--prompt_template", "Q: {question}\nA: ", "--response_field", "answer",
+            "--val_split_ratio", "0.25", "--batching_strategy", "padding", "--context_length", "32",
+            "--use_peft", "--num_epochs", "1", "--batch_size_training", "4"]
+    proc = subprocess.run([sys.executable, "-m", "launcher.train", *args], cwd=ROOT, env=env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    train, evals = metrics(out)
+    assert len(train) == 9 and len(evals) == 1  # 36 of 48 rows train, 4 per step; 12 held out
+    assert (out / "adapter_model.safetensors").is_file()
