@@ -11,8 +11,9 @@
 # No --layers: buildah 1.28 (Debian bookworm's) bind-mounts an empty directory for
 # `RUN --mount=from=<stage>` when that stage came from its layer cache, and reuses a cached
 # RUN even when the mounted stage or a build argument changed (buildah issues 4375, 4522),
-# so a cached build could fail or ship a stale launcher. Every build is therefore complete;
-# pip's download cache (a cache mount) and the cached base image keep it affordable.
+# so a cached build could fail or ship a stale launcher. Every build is therefore complete
+# (about 2-3 minutes on 2 cores); what is slow to make, the base, is cached by
+# image/build-base.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
