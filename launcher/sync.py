@@ -31,6 +31,9 @@ from launcher.storage import RetryPolicy, StorageError, Store, open_store
 CHECKPOINTS = "checkpoints"
 SYNC_RETRY = RetryPolicy(attempts=4, base_s=1.0, max_backoff_s=15.0, deadline_s=120.0)
 """Shorter than the default: a pass that cannot upload gives up quickly and tries again next pass."""
+FINAL_GIVE_UP = 2
+"""In the last pass, after this many uploads in a row failed (each after its retries), the rest are
+reported as not attempted: a store that is down fails the run in bounded time, not per file."""
 
 
 @dataclass
@@ -58,6 +61,9 @@ class CheckpointSync:
         self._report = SyncReport()
         self._finished: set[str] = set()
         self._broken: dict[str, str] = {}
+        self._final = False
+        self._failed_in_a_row = 0
+        self._giving_up = ""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,6 +94,7 @@ class CheckpointSync:
     def _pass(self, final: bool) -> dict[str, str]:
         failures: dict[str, str] = {}
         with self._lock:
+            self._final, self._failed_in_a_row, self._giving_up = final, 0, ""
             root = self.local_dir / CHECKPOINTS
             for checkpoint in sorted(root.iterdir()) if root.is_dir() else []:
                 name = checkpoint.name
@@ -140,7 +147,17 @@ class CheckpointSync:
         """Upload unless this exact content went up before; False if the bytes are not `sha`."""
         if self._sent.get(key) == (size, sha):
             return True
-        info = self.store.upload_file(path, key)
+        if self._giving_up:
+            raise StorageError(f"not attempted: {self._giving_up}")
+        try:
+            info = self.store.upload_file(path, key)
+        except StorageError as exc:
+            self._failed_in_a_row += 1
+            if self._final and self._failed_in_a_row >= FINAL_GIVE_UP:
+                self._giving_up = f"{self._failed_in_a_row} uploads in a row failed in the last pass (last: {exc})"[:500]
+                log.error("sync_giving_up", uri=self.remote_uri, reason=self._giving_up)
+            raise
+        self._failed_in_a_row = 0
         if info.checksum != f"sha256:{sha}":
             return False
         self._sent[key] = (size, sha)
