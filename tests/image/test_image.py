@@ -167,7 +167,9 @@ def test_two_node_local_finetune_writes_adapter(container, tmp_path):
     assert keys and all("lora_" in key for key in keys), keys
 
 
-def test_no_credentials_caches_build_trees_or_compilers(layers):
+def test_no_credentials_caches_build_trees_dev_tools_or_compilers(layers, config):
+    assert not [env for env in config.get("Env", [])
+                if re.search(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_KEY=|CERT", env.split("=", 1)[0] + "=")]
     everything = [name for layer in layers["base"] + layers["added"] for name in layer]
     secrets = [name for name in everything
                if SECRET_NAME.match(Path(name).name) or SECRET_PATH.search(name)
@@ -179,3 +181,7 @@ def test_no_credentials_caches_build_trees_or_compilers(layers):
                  if "/.cache/pip" in f"/{name}" or name.endswith(".whl")
                  or re.match(r"(wheels|dist|src|run/secrets|tmp/.+)(/|$)", name)]
     assert not leftovers, leftovers
+    # pip, setuptools and wheel are the base's; the build must not add or upgrade any tool.
+    tools = {match.group(1) for layer in layers["added"] for name in layer
+             if (match := re.search(r"site-packages/(pip|setuptools|wheel|pytest|hypothesis|moto|build)/", name))}
+    assert not tools, tools
