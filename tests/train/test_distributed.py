@@ -233,3 +233,11 @@ def test_custom_instruction_dataset_with_held_out_validation_in_one_process(tiny
     train, evals = metrics(out)
     assert len(train) == 9 and len(evals) == 1  # 36 of 48 rows train, 4 per step; 12 held out
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_compiled_layers_match_eager(tiny, tmp_path, uninterrupted):
+    out = tmp_path / "out"
+    torchrun(base_args(tiny, out, *LORA_RUN, "--compile", "--max_train_step", "2"))
+    compiled = [r["loss"] for r in metrics(out)[0]]
+    eager = [r["loss"] for r in metrics(uninterrupted)[0][:2]]
+    assert compiled == pytest.approx(eager, rel=1e-3)
