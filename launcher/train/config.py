@@ -118,6 +118,15 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
     if t.from_peft_checkpoint and not (Path(t.from_peft_checkpoint) / "adapter_config.json").is_file():
         problems.append(f"from_peft_checkpoint: {t.from_peft_checkpoint!r} has no adapter_config.json")
 
+    if t.merge_lora and not t.save_model:
+        problems.append("merge_lora needs save_model: the merged model is built from the saved adapter")
+    if t.eval_every_steps and not t.run_validation:
+        problems.append("eval_every_steps asks for evaluation that run_validation false turns off")
+    if t.from_peft_checkpoint:
+        lora_set = sorted(k for k in recipe.non_default() if k.startswith("lora_config."))
+        if lora_set:
+            problems.append(f"{', '.join(lora_set)} cannot apply with from_peft_checkpoint: the adapter's own "
+                            "adapter_config.json defines it")
     mesh_shape = _mesh_shape(recipe, topology, problems)
     if problems:
         raise RecipeError(problems, "command line")

@@ -56,12 +56,20 @@ def test_mesh_layouts(extra, world, local, mesh):
         (["--resume", "/no/such/checkpoint"], ["resume"]),
         (["--use_peft", "--from_peft_checkpoint", "/no/adapter"], ["from_peft_checkpoint"]),
         (["stray"], ["stray"]),
+        (["--use_peft", "--merge_lora", "--save_model", "false"], ["merge_lora", "save_model"]),
+        (["--eval_every_steps", "5", "--run_validation", "false"], ["eval_every_steps", "run_validation"]),
+        (["--use_peft", "--from_peft_checkpoint", "{adapter}", "--lora_config.r", "4"],
+         ["lora_config.r", "from_peft_checkpoint"]),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(argv, names, capsys, tmp_path, monkeypatch, tiny):
     for var in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR"):
         monkeypatch.delenv(var, raising=False)
     base = ["--model_name", str(tiny["model"]), "--output_dir", str(tmp_path / "o"), "--data_path", str(tiny["data"])]
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    argv = [a.replace("{adapter}", str(adapter)) for a in argv]
     if argv == ["--fsdp_config.sharding_group_size", "3"]:
         monkeypatch.setenv("WORLD_SIZE", "2")
         monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
