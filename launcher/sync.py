@@ -97,6 +97,8 @@ class CheckpointSync:
             self._final, self._failed_in_a_row, self._giving_up = final, 0, ""
             root = self.local_dir / CHECKPOINTS
             for checkpoint in sorted(root.iterdir()) if root.is_dir() else []:
+                if not final and self._stop.is_set():
+                    break  # stop_and_flush is waiting: the last pass does the rest
                 name = checkpoint.name
                 if checkpoint.is_dir() and name not in self._finished and name not in self._broken and is_committed(checkpoint):
                     self._upload_checkpoint(checkpoint, failures)
