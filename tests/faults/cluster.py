@@ -86,8 +86,10 @@ class Cluster:
         self.runs = 0
 
     def launch(self, flags: list[str], nnodes: int = 2, env: dict[str, str] | None = None,
-               delays: dict[int, float] | None = None, run: str = "") -> list[Node]:
-        """Start `nnodes` launchers of one job run (fresh disks unless `run` names an earlier one)."""
+               delays: dict[int, float] | None = None, run: str = "",
+               work_dirs: dict[int, Path] | None = None) -> list[Node]:
+        """Start `nnodes` launchers of one job run (fresh disks unless `run` names an earlier one);
+        node r starts `delays[r]` seconds after the first and works in `work_dirs[r]` if given."""
         self.runs += 1
         run = run or f"run{self.runs}"
         base = self.base / run
@@ -102,17 +104,17 @@ class Cluster:
             wait = (delays or {}).get(rank, 0.0) - (time.monotonic() - started)
             if wait > 0:
                 time.sleep(wait)
-            node_env = clean_env(base, **FAST, **ports, OCIFT_TRAIN_MODULE="launcher.train",
-                                 NODE_RANK=str(rank), INITIAL_CLUSTER_SIZE=str(nnodes),
-                                 CLUSTER_NODES_METADATA_FILE=str(metadata),
-                                 JOB_RUN_OCID=f"ocid1.datasciencejobrun.oc1.local.{run}",
-                                 OCIFT_WORK_DIR=str(base / f"node-{rank}"),
-                                 OCIFT_CACHE_DIR=str(base / f"cache-{rank}"), **(env or {}))
+            work = (work_dirs or {}).get(rank, base / f"node-{rank}")
+            settings = {**FAST, **ports, "OCIFT_TRAIN_MODULE": "launcher.train", "NODE_RANK": str(rank),
+                        "INITIAL_CLUSTER_SIZE": str(nnodes), "CLUSTER_NODES_METADATA_FILE": str(metadata),
+                        "JOB_RUN_OCID": f"ocid1.datasciencejobrun.oc1.local.{run}", "OCIFT_WORK_DIR": str(work),
+                        "OCIFT_CACHE_DIR": str(base / f"cache-{rank}"), **(env or {})}
             log = base / f"node-{rank}.{self.runs}.log"
             with open(log, "ab") as sink:
-                proc = subprocess.Popen([sys.executable, "-m", "launcher", *flags], cwd=REPO, env=node_env,
-                                        stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-            nodes.append(Node(rank, proc, log, base / f"node-{rank}"))
+                proc = subprocess.Popen([sys.executable, "-m", "launcher", *flags], cwd=REPO,
+                                        env=clean_env(base, **settings), stdout=sink, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+            nodes.append(Node(rank, proc, log, work))
         nodes.sort(key=lambda n: n.rank)
         self.nodes += nodes
         return nodes
@@ -121,7 +123,7 @@ class Cluster:
         """`ocift local <args> -- <flags>`: the local runner, which forwards signals to every node."""
         self.runs += 1
         log = self.base / f"local-{self.runs}.log"
-        local_env = clean_env(self.base, **FAST, OCIFT_TRAIN_MODULE="launcher.train", **(env or {}))
+        local_env = clean_env(self.base, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", **(env or {})})
         with open(log, "ab") as sink:
             proc = subprocess.Popen([sys.executable, "-m", "ocift.cli", "local", *args, "--", *flags], cwd=REPO,
                                     env=local_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
