@@ -4,3 +4,5 @@
 `backends` (per-stack state), `app.synth_all` (synthesize + check + publish), `main` (the cdktf app),
 `validate` (`ocift validate`), `summary` (the printed report).
 """
+
+import cdk  # noqa: F401,E402 - quiets jsii's Node banner before cdktf loads (see cdk/__init__)
