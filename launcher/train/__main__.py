@@ -68,6 +68,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     t, topo = cfg.train, cfg.topology
     torch.manual_seed(t.seed)
     control = dist.new_group(backend="gloo")
+    stop = StopSignal(control, t.term_grace_seconds)  # from here on a SIGTERM is handled, not fatal
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     if topo.local_rank == 0:
         for path in clean_stale(cfg.checkpoint_root):
@@ -124,7 +125,6 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
                           base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
     metrics = Metrics(cfg.output_dir, device, topo.rank, topo.world_size, fpt, peak, peak_source, shown_steps)
-    stop = StopSignal(control, t.term_grace_seconds)
     outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
 
     if outcome.reason != "terminated" and t.save_model:

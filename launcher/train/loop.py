@@ -144,6 +144,8 @@ def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, tr
 
     if t.max_train_step and state.step >= t.max_train_step:  # resumed from a checkpoint already that far
         return Outcome("max_train_step", state)
+    if stop.agreed():  # SIGTERM while loading: no step taken, nothing new to save
+        return Outcome("terminated", state)
     metrics.start_window()
     while state.epoch < t.num_epochs:
         reason = ""

@@ -171,8 +171,8 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tiny, tmp_path, uni
     proc = subprocess.Popen(torchrun_cmd(base_args(tiny, out, *LORA_RUN)), cwd=ROOT, env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not (out / "metrics.jsonl").is_file():
-        time.sleep(0.05)
+    while time.time() < deadline and not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text()):
+        time.sleep(0.05)  # the first lines come at step 5 (an evaluation)
     proc.send_signal(signal.SIGTERM)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode != 0, output[-3000:]
