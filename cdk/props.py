@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 
 from cdktf import Token
 
-_OCID = re.compile(r"^ocid1\.([a-z0-9]+)\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$")
+from ocift.ocids import ocid_type
+
 _TAG_KEY = re.compile(r"^[^\s.]{1,100}$")
 
 
@@ -66,8 +67,7 @@ class Problems:
         if is_token(value):
             return
         kinds = (kind,) if isinstance(kind, str) else kind
-        match = _OCID.match(value)
-        self.check(bool(match) and match.group(1) in kinds, prop,
+        self.check(ocid_type(value) in kinds, prop,
                    f"{value!r} is not a {' or '.join(kinds)} OCID (ocid1.{kinds[0]}.oc1..<id>)")
 
     def pattern(self, prop: str, value: str, regex: re.Pattern[str], what: str) -> None:

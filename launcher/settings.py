@@ -16,8 +16,9 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ocift.ocids import ocid_type
+
 PREFIX = "OCIFT_"
-_SECRET_OCID = re.compile(r"^ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -52,7 +53,7 @@ class LauncherSettings(BaseModel):
     @field_validator("secrets")
     @classmethod
     def _secret_refs(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [f"{name}: {ocid!r} is not a vault secret OCID" for name, ocid in value.items() if not _SECRET_OCID.match(ocid)]
+        bad = [f"{name}: {ocid!r} is not a vault secret OCID" for name, ocid in value.items() if ocid_type(ocid) != "vaultsecret"]
         bad += [f"{name!r} is not an environment variable name" for name in value if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError("; ".join(bad))

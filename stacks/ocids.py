@@ -6,21 +6,11 @@ Format: `ocid1.<resource type>.<realm>.[region][.future use].<unique id>`.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-_OCID = re.compile(
-    r"^ocid1\.(?P<type>[a-z0-9]+)\.(?P<realm>oc[0-9]+)\.(?P<region>[a-z0-9-]*)(\.[a-z0-9-]*)?\.(?P<id>[a-z0-9]{8,})$"
-)
-
-
-def ocid_type(value: str) -> str | None:
-    """The resource type of a well-formed OCID, or None when `value` is not one."""
-    match = _OCID.match(value)
-    return match.group("type") if match else None
-
+from ocift.ocids import ocid_type
 
 def _checker(*types: str):
     """A validator accepting OCIDs of the given resource types only."""

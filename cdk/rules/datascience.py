@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cdk.rules.core import Rule, RuleContext, Severity, SynthResource, Verdict
+from ocift.ocids import typed_pattern
 
 JOB_TYPES = frozenset({"oci_datascience_job", "oci_datascience_job_run"})
 
@@ -32,7 +33,7 @@ _SECRET_FORMATS = (
     ("a URL with a password", re.compile(r"://[^/\s:@]+:[^/\s@]+@")),
 )
 
-_VAULT_REF = r"(?:ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+|\$\{(?:data\.)?oci_vault_secret\.[\w-]+\.id\})"
+_VAULT_REF = rf"(?:{typed_pattern('vaultsecret')}|\$\{{(?:data\.)?oci_vault_secret\.[\w-]+\.id\}})"
 # A Vault secret reference, or the launcher's list of them: NAME=<ref>,NAME=<ref>.
 _VAULT_REFS = re.compile(rf"{_VAULT_REF}|[A-Za-z_][A-Za-z0-9_]*={_VAULT_REF}(?:,[A-Za-z_][A-Za-z0-9_]*={_VAULT_REF})*")
 
