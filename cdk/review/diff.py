@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cdk.review.model import Action, AttrChange, Resource, ResourceChange
+from cdk.rules.datascience import is_secret_name
 
 EXTRAS = Path(__file__).resolve().parent.parent / "oci" / "schema" / "oracle-oci-8.28.0.extras.json"
 
@@ -28,7 +29,6 @@ STATEFUL = {
     "oci_logging_log": "log (its entries are lost)",
 }
 
-_SECRET_NAME = re.compile(r"(?i)(token|secret|password|passwd|api_?key|private_?key|access_?key|credential)")
 _INDEX = re.compile(r"\[\d+\]")
 _IDENTITY = ("name", "display_name")
 
@@ -51,9 +51,10 @@ def forces_replacement(tf_type: str, path: str) -> bool:
     return False
 
 
-def is_sensitive(path: str, value: Any = None) -> bool:
-    """Never print what looks like a secret: by the attribute's or map key's name."""
-    return bool(_SECRET_NAME.search(path.rsplit(".", 1)[-1]))
+def is_sensitive(path: str) -> bool:
+    """Never print what looks like a secret: by the attribute's or map key's name, judged as the
+    policy rules judge environment variables."""
+    return is_secret_name(path.rsplit(".", 1)[-1])
 
 
 def attr_changes(tf_type: str, before: Any, after: Any, path: str = "") -> list[AttrChange]:

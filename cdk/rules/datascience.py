@@ -54,7 +54,7 @@ def _blocks(value: Any, key: str, path: str = "") -> Iterator[tuple[str, Mapping
             yield from _blocks(child, key, f"{path}[{index}]")
 
 
-def _secret_name(name: str) -> bool:
+def is_secret_name(name: str) -> bool:
     """TOKEN, SECRET, PASSWORD, API_KEY... as whole words (so TOKENIZERS_PARALLELISM is fine)."""
     words = [w for w in re.split(r"[^A-Z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
     return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
@@ -111,7 +111,7 @@ def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:
             problems.append(f"{path}.environment_variables is not a literal map, so it cannot be checked")
             continue
         for name, value in env.items():
-            if _secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
+            if is_secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
                 problems.append(f"{path}.environment_variables.{name} is named like a secret but its value is not a Vault secret OCID")
     for where, value in _job_values(resource):
         if label := _secret_format(value):
