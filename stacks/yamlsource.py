@@ -44,6 +44,7 @@ def read(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
         return None, [Problem(name, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if node is not None else None  # constructing can fail too ("=", unhashable keys)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
@@ -58,7 +59,7 @@ def read(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
     _index(node, (), source, problems)
     if problems:
         return None, problems
-    source.data = yaml.safe_load(text)
+    source.data = data
     if not isinstance(source.data, dict):
         return None, [Problem(name, "", f"expected a mapping of fields at the top, got {type(source.data).__name__}", 1)]
     return source, []
