@@ -34,7 +34,12 @@ def policy_changes(stack: str, base: dict[str, Resource], head: dict[str, Resour
 
 def _statements(resources: dict[str, Resource]) -> list[tuple[str, str]]:
     return [(r.address, s) for r in resources.values() if r.type == POLICY_TYPE
-            for s in r.attrs.get("statements", []) if isinstance(s, str)]
+            for s in _list(r.attrs.get("statements")) if isinstance(s, str)]
+
+
+def _list(value: object) -> list:
+    """A list attribute as synthesized; anything else (a token string, a malformed value) holds nothing."""
+    return value if isinstance(value, list) else []
 
 
 def _norm(text: str) -> str:

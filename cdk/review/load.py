@@ -32,15 +32,27 @@ def load_tree(outdir: Path) -> dict[str, dict[str, Any]]:
 
 
 def resources_of(stack: str, document: dict[str, Any]) -> dict[str, Resource]:
-    """Resources and data sources of one synthesized stack, without cdktf's `//` metadata."""
+    """Resources and data sources of one synthesized stack, without cdktf's `//` metadata.
+    A document not shaped like a synthesized stack is a ReviewInputError naming where."""
+    if not isinstance(document, dict):
+        raise ReviewInputError(f"stack {stack}: not a synthesized stack (a JSON object), got {type(document).__name__}")
     found: dict[str, Resource] = {}
-    for prefix, section in (("", document.get("resource", {})), ("data.", document.get("data", {}))):
+    for prefix, key in (("", "resource"), ("data.", "data")):
+        section = document.get(key, {})
+        for where, value in [(key, section)] + [(f"{key}.{t}", v) for t, v in (section.items() if isinstance(section, dict) else [])]:
+            if not isinstance(value, dict):
+                raise ReviewInputError(f"stack {stack}: {where} is not a JSON object (got {type(value).__name__})")
         for tf_type, named in section.items():
             for name, attrs in named.items():
-                meta = attrs.get("//", {}).get("metadata", {})
+                if not isinstance(attrs, dict):
+                    raise ReviewInputError(f"stack {stack}: {key}.{tf_type}.{name} is not a JSON object "
+                                           f"(got {type(attrs).__name__})")
+                meta = attrs.get("//")
+                meta = meta.get("metadata") if isinstance(meta, dict) else None
+                path = meta.get("path") if isinstance(meta, dict) else None
                 clean = {k: v for k, v in attrs.items() if k != "//"}
                 address = f"{prefix}{tf_type}.{name}"
-                found[address] = Resource(stack, address, tf_type, clean, meta.get("path", ""))
+                found[address] = Resource(stack, address, tf_type, clean, path if isinstance(path, str) else "")
     return found
 
 
