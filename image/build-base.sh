@@ -9,8 +9,9 @@
 #
 # Debian bookworm minbase by debootstrap, imported into buildah from a tarball, then a venv
 # at /opt/venv (first on PATH, like /opt/conda/bin in the real base) with torch installed from
-# wheels the host's pip fetched. The image is tagged with a hash of this script, so it is
-# rebuilt exactly when its recipe changes, and reused from buildah's storage otherwise.
+# wheels the host's pip fetched. The image is tagged with a hash of this script's commands
+# (comments aside), so it is rebuilt exactly when its recipe changes, and reused from
+# buildah's storage otherwise.
 set -euo pipefail
 
 TORCH_VERSION=2.13.0
@@ -18,7 +19,7 @@ SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 NAME=localhost/ocift-local-base
 
-recipe_hash=$( { cat "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
+recipe_hash=$( { grep -v '^[[:space:]]*#' "$0"; echo "$MIRROR"; } | sha256sum | cut -c1-16)
 image="$NAME:$recipe_hash"
 
 if buildah inspect --type image "$image" >/dev/null 2>&1; then
@@ -58,6 +59,7 @@ buildah run --isolation chroot --volume "$work/wheels:/wheels:ro" "$ctr" -- \
     /opt/venv/bin/python -m pip install --no-cache-dir --no-index --find-links /wheels --quiet "torch==$TORCH_VERSION"
 # buildah leaves the volume's mount point behind.
 buildah run --isolation chroot "$ctr" -- rmdir /wheels
+# CMD as Ubuntu-based images (the CUDA base among them) set it, which the Dockerfile must clear.
 buildah config \
     --env PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 \
