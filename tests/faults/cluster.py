@@ -9,7 +9,6 @@ file (a pipe nobody reads would block a chatty node), and every wait has a deadl
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -199,10 +198,6 @@ def events(text: str, name: str, **match: str) -> list[dict[str, str]]:
 
 def summary(path: Path) -> dict:
     return json.loads((path / "summary.json").read_text())
-
-
-def env_without_aws() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
 
 def mirror(uri: str, dest: Path, endpoint: str) -> Path:
