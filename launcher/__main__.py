@@ -220,6 +220,7 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
         log.event("torchrun_exit", status=status, killed_after_grace=killed,
                   signal=supervisor.received or "none")
         if watch is not None:
+            watch.farewell(status)  # the others stop watching this node
             # Training failed on its own: name the nodes that went away (a cancelled job is not that).
             lost = watch.probe() if status != EXIT_OK and supervisor.received is None else watch.lost
             if lost and status != EXIT_OK:
@@ -228,12 +229,12 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
                 log.error("peers_lost", message=f"lost contact with {names}: training stopped (status {status})")
                 status = EXIT_PEERS
     finally:
-        if watch is not None:
-            watch.stop()
         if sync is not None:  # what is complete goes up, also after SIGTERM or a failure
             report = sync.stop_and_flush()
             summary.update(checkpoints_synced=len(report.checkpoints), sync_failed=len(report.failed))
             synced = report.ok
+        if watch is not None:  # answered until here: a peer probing us now finds us alive
+            watch.stop()
     if not synced and status == EXIT_OK:
         failed = ", ".join(sorted(report.failed))
         raise LauncherFailure(EXIT_STORAGE, "sync_failed", f"training succeeded but uploads to {out.remote} failed: {failed}")

@@ -11,9 +11,12 @@ silent (or refuses connections) for `timeout_s` is *lost*: `on_lost(rank, addr, 
 called once, and the launcher stops its training and exits with the peers status. A peer that
 has not answered yet is only starting (or still staging); the rendezvous deadline covers it.
 `probe()` asks every peer once, immediately: after training failed, it names the nodes gone.
+`farewell(status)` tells every peer this node's training has ended (a launcher still uploads
+afterwards, then exits): a node that said goodbye is never taken for lost.
 
 Protocol: one line each way over TCP, `ocift-ping <job> <from rank>\n` answered by
-`ocift-pong <job> <rank>\n`; an answer from another job or rank does not count.
+`ocift-pong <job> <rank>\n` (an answer from another job or rank does not count), and
+`ocift-bye <job> <from rank> <status>\n` answered by `ocift-ok\n`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class PeerState:
     last_ok: float = 0.0
     last_error: str = ""
     lost: bool = False
+    finished: int | None = None  # the status it said goodbye with
 
 
 class PeerWatch:
@@ -105,8 +109,33 @@ class PeerWatch:
                     line = _read_line(conn)
                     if line.startswith("ocift-ping "):
                         conn.sendall(f"ocift-pong {self.job} {self.rank}\n".encode())
+                    elif line.startswith("ocift-bye "):
+                        self._goodbye(line.split())
+                        conn.sendall(b"ocift-ok\n")
                 except OSError:
                     continue
+
+    def _goodbye(self, words: list[str]) -> None:
+        if len(words) != 4 or words[1] != self.job or not words[2].isdigit():
+            return
+        rank, status = int(words[2]), words[3]
+        with self._lock:
+            peer = self.peers.get(rank)
+            if peer is None or peer.finished is not None:
+                return
+            peer.finished = int(status) if status.lstrip("-").isdigit() else -1
+        log.event("peer_finished", peer_node=rank, peer_addr=peer.addr, status=peer.finished)
+
+    def farewell(self, status: int, timeout_s: float = 1.0) -> None:
+        """Tell every peer that this node's training ended with `status` (best effort)."""
+        for rank, peer in sorted(self.peers.items()):
+            try:
+                with socket.create_connection((peer.addr, self.port), timeout=timeout_s) as conn:
+                    conn.settimeout(timeout_s)
+                    conn.sendall(f"ocift-bye {self.job} {self.rank} {status}\n".encode())
+                    _read_line(conn)
+            except OSError:
+                continue
 
     # ---- asking -------------------------------------------------------------------------
     def ping(self, rank: int, timeout_s: float) -> str:
@@ -130,7 +159,7 @@ class PeerWatch:
         now = time.monotonic()
         with self._lock:
             peer = self.peers[rank]
-            if peer.lost:
+            if peer.lost or peer.finished is not None:
                 return
             if not error:
                 if not peer.seen:
