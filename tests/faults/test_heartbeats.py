@@ -82,3 +82,20 @@ def test_the_port_in_use_is_an_error_at_start() -> None:
             PeerWatch(0, ADDRS, port, 1.0, "job", Lost()).start()
     finally:
         first.stop()
+
+
+def test_a_peer_that_said_goodbye_is_never_lost(pair) -> None:
+    """A node whose training ended tells the others before its launcher exits: its silence
+    afterwards is not a loss (the others may still be writing their last outputs)."""
+    (zero, one), (lost0, _) = pair
+    zero.start()
+    one.start()
+    deadline = time.monotonic() + 10
+    while not zero.peers[1].seen:
+        assert time.monotonic() < deadline, "node 0 never heard node 1"
+        time.sleep(0.05)
+    one.farewell(3)
+    one.stop()
+    time.sleep(zero.timeout_s + 2 * zero.interval_s)
+    assert not lost0.calls and zero.probe() == {}
+    assert zero.peers[1].finished == 3
