@@ -81,6 +81,11 @@ class TrainConfig(_Section):
     compile: bool = Field(False, description="torch.compile each decoder layer.")
     term_grace_seconds: float = Field(120.0, gt=0, description="Time to checkpoint after SIGTERM.")
     attn_implementation: Literal["sdpa", "eager", "flex_attention"] = "sdpa"
+    document_masking: bool = Field(True, description="Packed rows: attend only within each document, positions "
+                                   "restarting per document (llama-recipes' packing lets documents see each other: "
+                                   "false). Cheapest with attn_implementation flex_attention.")
+    loss_chunk_size: int = Field(0, ge=0, description="Compute the LM head and loss this many tokens at a time, "
+                                 "never holding the whole batch's logits (e.g. 1024); 0 = all at once.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

@@ -34,8 +34,13 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Example:
+    """One training row. `lengths` are the documents (or document pieces) packed into it, in
+    order; empty means the row is one document. Document masking and per-document positions
+    read them; they are not cached, packing recomputes them."""
+
     input_ids: list[int]
     labels: list[int]
+    lengths: tuple[int, ...] = ()
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -185,11 +190,27 @@ def read_cache(target: Path) -> list[Example]:
 
 
 def pack(examples: list[Example], context_length: int) -> list[Example]:
-    """Concatenate everything and cut into `context_length` chunks (the last may be shorter)."""
+    """Concatenate everything and cut into `context_length` chunks (the last may be shorter), as
+    llama-recipes does; each chunk remembers where its documents (or pieces of one cut at a
+    chunk edge) begin and end, so attention can be kept within them."""
     ids = [t for e in examples for t in e.input_ids]
     labels = [t for e in examples for t in e.labels]
-    return [Example(ids[start:start + context_length], labels[start:start + context_length])
-            for start in range(0, len(ids), context_length)]
+    ends, total = [], 0
+    for e in examples:
+        total += len(e.input_ids)
+        ends.append(total)
+    chunks, doc = [], 0
+    for start in range(0, len(ids), context_length):
+        stop = min(start + context_length, len(ids))
+        lengths, at = [], start
+        while at < stop:
+            while ends[doc] <= at:
+                doc += 1
+            piece_end = min(ends[doc], stop)
+            lengths.append(piece_end - at)
+            at = piece_end
+        chunks.append(Example(ids[start:stop], labels[start:stop], tuple(lengths)))
+    return chunks
 
 
 def truncate(examples: list[Example], context_length: int) -> list[Example]:
@@ -198,19 +219,35 @@ def truncate(examples: list[Example], context_length: int) -> list[Example]:
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
     """Right-pad to the longest. `label_tokens` and `tokens` are host ints, so the loss and the
-    throughput metrics need no device sync."""
+    throughput metrics need no device sync.
+
+    `document_ids` numbers the documents of each row (the padding is one more document) and
+    `position_ids` restart at 0 in each: what document masking feeds the model instead of
+    `attention_mask`. A document's first token is not a target: the token before it belongs to
+    another document (tokenized data has its BOS and prompt there, unlabelled anyway)."""
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(examples), width), dtype=torch.long)
+    documents = torch.zeros((len(examples), width), dtype=torch.long)
+    positions = torch.zeros((len(examples), width), dtype=torch.long)
     for row, e in enumerate(examples):
         n = len(e.input_ids)
         ids[row, :n] = torch.tensor(e.input_ids)
         labels[row, :n] = torch.tensor(e.labels)
         mask[row, :n] = 1
+        pieces = [*(e.lengths or (n,)), *((width - n,) if width > n else ())]
+        at = 0
+        for number, length in enumerate(pieces):
+            documents[row, at:at + length] = number
+            positions[row, at:at + length] = torch.arange(length)
+            labels[row, at] = IGNORE  # never predicted from another document (a no-op for BOS/prompt starts)
+            at += length
     return {
         "input_ids": ids,
         "attention_mask": mask,
+        "document_ids": documents,
+        "position_ids": positions,
         "labels": labels,
         "label_tokens": int((labels[:, 1:] != IGNORE).sum()),
         "tokens": int(mask.sum()),

@@ -12,6 +12,7 @@ import math
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -19,10 +20,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from launcher import log
+from launcher.recipe import TrainConfig
+from launcher.train.attention import document_mask
 from launcher.train.checkpoint import Checkpointer, TrainState
 from launcher.train.config import RunConfig
 from launcher.train.data import IGNORE, Dataset
+from launcher.train.loss import linear_cross_entropy
 from launcher.train.metrics import Metrics
+from launcher.train.model import decoder
 
 
 def build_optimizer(model: nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
@@ -50,19 +55,66 @@ def lr_factor(cfg: RunConfig, step: int, epoch: int, total_steps: int) -> float:
     return 1.0
 
 
-def batch_loss(model: nn.Module, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def model_inputs(model: nn.Module, batch: dict, device: torch.device, document_masking: bool) -> dict[str, Any]:
+    """The forward's arguments for `batch`.
+
+    With document masking: positions restarting per document and the document mask, built here
+    (attention.py). Without it, llama-recipes' packing: causal over the whole row plus the
+    padding mask, from which transformers builds the mask (reading one value from the device).
+    """
+    ids = batch["input_ids"].to(device, non_blocking=True)
+    if document_masking:
+        documents = batch["document_ids"].to(device, non_blocking=True)
+        return {"input_ids": ids, "position_ids": batch["position_ids"].to(device, non_blocking=True),
+                "attention_mask": document_mask(documents, model.config._attn_implementation)}
+    return {"input_ids": ids, "attention_mask": batch["attention_mask"].to(device, non_blocking=True)}
+
+
+def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_masking: bool = True,
+               loss_chunk_size: int = 0) -> tuple[torch.Tensor, float]:
     """(sum of next-token losses over the labelled positions, as fp32; their count as a divisor).
 
     Computed here rather than by the model so that a micro-batch without labelled tokens gives 0
-    instead of NaN, and the count comes from the host.
+    instead of NaN, and the count comes from the host. The defaults are the recipe's.
+    With `loss_chunk_size`, the model's own head runs on the last position only and the loss
+    over all positions comes from the final hidden states, `loss_chunk_size` tokens at a time
+    (loss.py), so the whole row's logits never exist.
     """
-    out = model(input_ids=batch["input_ids"].to(device, non_blocking=True),
-                attention_mask=batch["attention_mask"].to(device, non_blocking=True))
-    logits = out.logits[:, :-1].float()
-    labels = batch["labels"][:, 1:].to(device, non_blocking=True)
-    total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                            ignore_index=IGNORE, reduction="sum")
-    return total, torch.tensor(float(max(batch["label_tokens"], 1)))
+    inputs = model_inputs(model, batch, device, document_masking)
+    labels = batch["labels"]
+    targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1).to(device, non_blocking=True)
+    if loss_chunk_size:
+        captured: list[torch.Tensor] = []
+
+        def keep_hidden(module: nn.Module, args: Any, output: Any) -> None:
+            captured.append(output.last_hidden_state)
+
+        hook = decoder(model).register_forward_hook(keep_hidden)
+        try:
+            model(**inputs, logits_to_keep=1)
+        finally:
+            hook.remove()
+        total = linear_cross_entropy(captured[0], model.get_output_embeddings().weight, targets, loss_chunk_size)
+    else:
+        logits = model(**inputs).logits.float()
+        total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,
+                                reduction="sum")
+    return total, float(max(batch["label_tokens"], 1))
+
+
+def accumulate(model: nn.Module, window: list[dict], device: torch.device, t: TrainConfig) -> torch.Tensor:
+    """Forward and backward over one accumulation window; returns the step's loss, on the device.
+
+    Each micro-batch contributes its token-mean loss over the number of micro-batches. Every
+    divisor is a host number, so nothing here waits for the device.
+    """
+    step_loss = torch.zeros((), device=device)
+    for batch in window:
+        total, count = batch_loss(model, batch, device, t.document_masking, t.loss_chunk_size)
+        loss = total / (count * len(window))
+        loss.backward()
+        step_loss += loss.detach()
+    return step_loss
 
 
 @torch.no_grad()
@@ -76,7 +128,7 @@ def evaluate(model: nn.Module, dataset: Dataset, cfg: RunConfig, device: torch.d
     model.eval()
     sums = torch.zeros(2, dtype=torch.float64, device=device)
     for batch in batches:
-        total, _ = batch_loss(model, batch, device)
+        total, _ = batch_loss(model, batch, device, cfg.train.document_masking, cfg.train.loss_chunk_size)
         sums[0] += total.double()
         sums[1] += batch["label_tokens"]
     model.train()
@@ -157,12 +209,7 @@ def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, tr
             lr = t.lr * lr_factor(cfg, state.step, state.epoch, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            step_loss = torch.zeros((), device=device)
-            for batch in window:
-                total, count = batch_loss(model, batch, device)
-                loss = total / count.to(device) / accumulation
-                loss.backward()
-                step_loss += loss.detach()
+            step_loss = accumulate(model, window, device, t)
             if t.gradient_clipping:
                 torch.nn.utils.clip_grad_norm_(trainable, t.gradient_clipping_threshold, foreach=True)
             optimizer.step()

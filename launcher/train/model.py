@@ -30,12 +30,18 @@ def build_mesh(cfg: RunConfig, device_type: str) -> DeviceMesh:
     return init_device_mesh(device_type, (replicate, shard), mesh_dim_names=("replicate", "shard"))
 
 
+def decoder(model: nn.Module) -> nn.Module:
+    """The decoder stack (embeddings, layers, final norm) of a Hugging Face causal LM, under
+    PEFT's wrappers too: what returns the final hidden states."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return getattr(base, base.base_model_prefix, base)
+
+
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The repeated blocks of a Hugging Face causal LM (under PEFT's wrappers too)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(base, base.base_model_prefix, base)
-    layers = getattr(inner, "layers", None)
+    layers = getattr(decoder(model), "layers", None)
     if not isinstance(layers, nn.ModuleList):
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
         raise RuntimeError(f"{type(base).__name__}: cannot find its decoder layers (expected .{base.base_model_prefix}.layers)")
     return layers
 
@@ -93,7 +99,10 @@ def build_model(cfg: RunConfig, mesh: DeviceMesh, device: torch.device) -> nn.Mo
         kwargs["offload_policy"] = CPUOffloadPolicy()
     for layer in layers:
         fully_shard(layer, **kwargs)
-    fully_shard(model, **kwargs)
+    # The root (embeddings, final norm, LM head) keeps FSDP2's own choice: not resharded after
+    # forward, as backward needs it at once. That saves an all-gather per step, and the chunked
+    # loss (loss.py) uses the LM head's gathered weight after the forward.
+    fully_shard(model, **{**kwargs, "reshard_after_forward": None})
 
     if rank != 0:
         model.to_empty(device=device)
