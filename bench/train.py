@@ -2,7 +2,14 @@
 
     python bench/train.py                                  # CPU: a tiny Llama, LoRA, a few seconds
     python bench/train.py --preset tinyllama-1.1b --method full --seq 2048 --batch 8   # on a GPU
-    python bench/train.py --preset llama2-7b --method lora --seq 4096 --batch 1
+    python bench/train.py --preset llama2-7b --method lora --seq 4096 --batch 1 --variants all
+    python bench/train.py --preset cpu-vocab32k --seq 256 --steps 12 --repeats 1 --variants masked,masked+chunked
+
+`--variants` runs our loop once per variant (features joined by '+': `unmasked` = llama-recipes'
+packing, where documents see each other, as Trainer trains on it; `masked` = document masking,
+the default; `flex` = flex_attention; `chunked` = the chunked LM-head loss; `compile` = each
+decoder layer compiled), alternating with Trainer, so every variant is timed beside the same
+baseline in one go.
 
 Both run in their own process (one device, no activation checkpointing, AdamW, bf16 on GPU,
 fp32 on CPU) on the same random-weight model and the same packed samsum-like tokens. Reported
@@ -29,11 +36,29 @@ sys.path.insert(0, str(ROOT))
 
 PRESETS = {  # random-init shapes: (hidden, layers, heads, kv heads, intermediate, vocab)
     "cpu-tiny": (128, 4, 4, 4, 256, 384),
+    "cpu-vocab32k": (128, 2, 4, 4, 256, 32000),  # the logits outweigh the model: the chunked loss shows on CPU
     "tinyllama-1.1b": (2048, 22, 32, 4, 5632, 32000),
     "llama2-7b": (4096, 32, 32, 32, 11008, 32000),
 }
 WARMUP_STEPS = 10
 LORA_TARGETS = ["q_proj", "v_proj"]
+FEATURES = {  # ocift flags per variant feature
+    "unmasked": ["--document_masking", "false"],
+    "masked": ["--document_masking", "true"],
+    "flex": ["--attn_implementation", "flex_attention"],
+    "chunked": ["--loss_chunk_size", "1024"],
+    "compile": ["--compile"],
+}
+ALL_VARIANTS = ["unmasked", "masked", "masked+flex", "masked+chunked", "masked+flex+chunked", "unmasked+compile",
+                "masked+flex+compile", "masked+flex+chunked+compile"]
+
+
+def variant_flags(variant: str) -> list[str]:
+    """The flags a '+'-joined variant adds to our loop's command line."""
+    unknown = [f for f in variant.split("+") if f not in FEATURES]
+    if unknown:
+        raise SystemExit(f"unknown variant feature(s) {unknown} in {variant!r}; features: {', '.join(FEATURES)}")
+    return [flag for feature in variant.split("+") for flag in FEATURES[feature]]
 
 
 def make_model(preset: str, directory: Path, gpu: bool) -> Path:
@@ -71,7 +96,7 @@ def model_shape(preset: str) -> tuple[int, int, int, int]:
     return sum(p.numel() for p in model.parameters()), model.get_input_embeddings().weight.numel(), hidden, layers
 
 
-def run_ours(args, model: Path, data: Path, out: Path, gpu: bool) -> dict:
+def run_ours(args, model: Path, data: Path, out: Path, gpu: bool, variant: str) -> dict:
     flags = ["--model_name", str(model), "--data_path", str(data), "--output_dir", str(out),
              "--context_length", str(args.seq), "--batch_size_training", str(args.batch),
              "--max_train_step", str(args.steps), "--num_epochs", "100", "--run_validation", "false",
@@ -83,6 +108,7 @@ def run_ours(args, model: Path, data: Path, out: Path, gpu: bool) -> dict:
         flags.append("--pure_bf16")  # as Trainer below: bf16 weights, no autocast
     if args.compile:
         flags.append("--compile")
+    flags += variant_flags(variant)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "launcher.train", *flags], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
@@ -163,6 +189,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side; the best is reported")
+    parser.add_argument("--variants", default="unmasked,masked",
+                        help=f"comma-separated variants of our loop, or 'all' ({','.join(ALL_VARIANTS)})")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--hf-trainer-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -174,6 +202,9 @@ def main() -> int:
         return 0
     if args.steps <= WARMUP_STEPS:
         parser.error(f"--steps must exceed the {WARMUP_STEPS} warm-up steps")
+    variants = ALL_VARIANTS if args.variants == "all" else [v for v in args.variants.split(",") if v]
+    for variant in variants:
+        variant_flags(variant)
 
     import torch
 
@@ -187,39 +218,41 @@ def main() -> int:
         model = make_model(args.preset, tmp / "model", gpu)
         samples = args.steps * args.batch * args.seq // 60 + 200  # ~60+ tokens per dialogue, with margin
         data = make_samsum_like(tmp / "data", n_train=samples, n_val=0)
-        ours_runs, trainer_runs = [], []
-        for repeat in range(args.repeats):  # alternate, so a busy moment on a shared machine hits both
-            ours_runs.append(run_ours(args, model, data, tmp / f"ours{repeat}", gpu))
+        ours_runs: dict[str, list[dict]] = {v: [] for v in variants}
+        trainer_runs = []
+        for repeat in range(args.repeats):  # alternate, so a busy moment on a shared machine hits all
+            for variant in variants:
+                ours_runs[variant].append(run_ours(args, model, data, tmp / f"ours-{variant}-{repeat}", gpu, variant))
             child = subprocess.run([sys.executable, __file__, "--hf-trainer-child", "--model", str(model), "--data",
                                     str(data), "--out", str(tmp / "trainer"), "--method", args.method, "--seq",
                                     str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps)]
                                    + (["--compile"] if args.compile else []), check=True, capture_output=True,
                                    text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
             trainer_runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        ours = max(ours_runs, key=lambda r: r["tokens_per_s"])
+        ours = {v: max(runs, key=lambda r: r["tokens_per_s"]) for v, runs in ours_runs.items()}
         trainer = max(trainer_runs, key=lambda r: r["tokens_per_s"])
     params, embedding, hidden, layers = model_shape(args.preset)
     fpt = flops_per_token(params, embedding, args.method == "full", layers, hidden, args.seq)
     peak = measure_matmul_peak(device, torch.bfloat16 if gpu else torch.float32)
-    rows = []
-    for name, result in (("ocift loop", ours), ("HF Trainer", trainer)):
+    for name, result in [*((f"ocift {v}", r) for v, r in ours.items()), ("HF Trainer", trainer)]:
         tflops = result["tokens_per_s"] * fpt / 1e12
         result.update(tflops=tflops, pct_peak=100 * tflops * 1e12 / peak)
-        print(f"{name:11s} {result['tokens_per_s']:12,.0f} tokens/s  {tflops:8.3g} TFLOP/s  "
+        print(f"{name:34s} {result['tokens_per_s']:12,.0f} tokens/s  {tflops:8.3g} TFLOP/s  "
               f"{result['pct_peak']:5.1f}% of {peak / 1e12:.3g} TFLOP/s measured  "
               f"peak mem {result['peak_memory_bytes'] / 2**30:.2f} GiB  first losses {result['first_losses']}")
-        rows.append(result)
-    append_result(args, machine(), peak, rows)
+    where = machine()
+    for variant, result in ours.items():
+        append_result(args, where, peak, [result, trainer], variant)
     return 0
 
 
-def append_result(args, where: str, peak: float, rows: list[dict]) -> None:
+def append_result(args, where: str, peak: float, rows: list[dict], variant: str) -> None:
     header = ("| date (UTC) | machine | preset | method | seq x batch | ocift tokens/s | ocift TFLOP/s (% peak) | "
               "Trainer tokens/s | Trainer TFLOP/s (% peak) | peak mem ocift / Trainer (GiB) | first losses ocift / Trainer |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|\n")
     ours, trainer = rows
     line = (f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {where}; matmul peak {peak / 1e12:.3g} TFLOP/s | "
-            f"{args.preset}{' +compile' if args.compile else ''} | {args.method} | {args.seq} x {args.batch} | "
+            f"{args.preset}{' +compile' if args.compile else ''} [{variant}] | {args.method} | {args.seq} x {args.batch} | "
             f"{ours['tokens_per_s']:,.0f} | {ours['tflops']:.3g} ({ours['pct_peak']:.1f}%) | "
             f"{trainer['tokens_per_s']:,.0f} | {trainer['tflops']:.3g} ({trainer['pct_peak']:.1f}%) | "
             f"{ours['peak_memory_bytes'] / 2**30:.2f} / {trainer['peak_memory_bytes'] / 2**30:.2f} | "

@@ -73,6 +73,9 @@ def test_packing_records_document_pieces_and_padding_is_its_own_document():
     batch = collate(rows, pad_id=0)
     assert batch["document_ids"].tolist() == [[0] * 5 + [1] * 3, [0] * 4 + [1] * 4, [0] * 5 + [1] * 3]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2], [0, 1, 2, 3] * 2, [0, 1, 2, 3, 4, 0, 1, 2]]
+    # A document's first token is never a target: it would be predicted from another document.
+    assert batch["labels"].tolist() == [[IGNORE, 1, 1, 1, 1, IGNORE, 2, 2], [IGNORE, 2, 2, 2, IGNORE, 3, 3, 3],
+                                        [IGNORE, 3, 3, 3, 3] + [IGNORE] * 3]
 
 
 # ---- chunked loss -------------------------------------------------------------------------------
