@@ -26,6 +26,7 @@ def test_cancel_commits_a_checkpoint_within_the_grace_and_rerun_resumes(tiny, cl
     status = run.wait(timeout=grace + 60)
     took = time.monotonic() - cancelled
     out = run.output
+    print(f"cancelled: every node exited {status} after {took:.1f}s")
     assert status == 143, tail(out)
     assert took < grace, f"{took:.1f}s from SIGTERM to exit\n{tail(out)}"
     assert "node 0 exited with status 143" in out and "node 1 exited with status 143" in out, tail(out)

@@ -30,6 +30,7 @@ def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Clust
     status = nodes[0].wait(timeout=120)
     took = time.monotonic() - killed
     out = nodes[0].output
+    print(f"node 1 killed: node 0 exited {status} after {took:.1f}s")
     assert status == 75, tail(out)
     assert took < LOSS_BOUND_S, f"node 0 took {took:.1f}s to give up\n{tail(out)}"
     [lost] = events(out, "peers_lost")
@@ -70,6 +71,7 @@ def test_node_frozen_is_named_within_the_heartbeat_bound(tiny, cluster: Cluster,
     status = nodes[0].wait(timeout=120)
     took = time.monotonic() - stopped
     out = nodes[0].output
+    print(f"node 1 frozen: node 0 exited {status} after {took:.1f}s")
     assert status == 75, tail(out)
     assert took < LOSS_BOUND_S, f"node 0 took {took:.1f}s to give up\n{tail(out)}"
     [lost] = events(out, "peer_lost")

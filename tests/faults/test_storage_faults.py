@@ -44,6 +44,7 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     assert chaos.refused_probe()
     time.sleep(3)
     outage_s, outage_steps = time.monotonic() - began, last_step(node0.output) - first_step
+    print(f"storage outage: {outage_steps} training steps during {outage_s:.0f}s of failing storage")
     # Training did not wait for the store: it stepped on through the outage (~0.1 s a step).
     assert outage_steps >= 20, f"{outage_steps} steps in {outage_s:.0f}s of outage\n{tail(node0.output)}"
     assert node0.proc.poll() is None, "the outage must span training for this test to mean anything"
