@@ -20,6 +20,8 @@ pytestmark = pytest.mark.slow
 #: (retried up to launcher.sync.SYNC_RETRY) and two more in the last pass before it gives up.
 #: Measured ~60 s with botocore's and the store's retries against a store answering 503.
 STORE_DOWN_BOUND_S = 150
+#: Each kind of failure lasts at least this long (and until the store answered it 3 times).
+PHASE_S = 3.0
 
 
 def last_step(text: str) -> int:
@@ -31,18 +33,19 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
                                                                  bucket: str, s3_env: str, tmp_path: Path) -> None:
     uri = f"s3://{bucket}/run"
     chaos.mode, chaos.status = "error", 500  # failing from the start
-    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10", "--max_train_step", "400"),
+    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10", "--max_train_step", "600"),
                            env={"AWS_ENDPOINT_URL": chaos.url})
     node0 = nodes[0]
     wait_for(lambda: last_step(node0.output), 240, "training to take steps", nodes)
     began, first_step = time.monotonic(), last_step(node0.output)
     for mode, outcome in (("error", "error 500"), ("throttle", "throttled"), ("drop", "dropped")):
         chaos.mode = mode
-        before = chaos.count(outcome=outcome)
-        wait_for(lambda: chaos.count(outcome=outcome) >= before + 3, 120, f"the store to answer {outcome}", nodes)
+        before, since = chaos.count(outcome=outcome), time.monotonic()
+        wait_for(lambda: chaos.count(outcome=outcome) >= before + 3 and time.monotonic() - since >= PHASE_S, 120,
+                 f"the store to answer {outcome}", nodes)
     chaos.mode = "down"
     assert chaos.refused_probe()
-    time.sleep(3)
+    time.sleep(PHASE_S)
     outage_s, outage_steps = time.monotonic() - began, last_step(node0.output) - first_step
     print(f"storage outage: {outage_steps} training steps during {outage_s:.0f}s of failing storage")
     # Training did not wait for the store: it stepped on through the outage (~0.1 s a step).
@@ -55,12 +58,11 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     out = node0.output
     retries = events(out, "storage_retry")
     assert retries and max(int(e["attempt"]) for e in retries) >= 2 and all(float(e["delay_s"]) >= 0 for e in retries)
-    assert events(out, "sync_retry_later")
     saved = sorted({int(e["step"]) for e in events(out, "checkpoint_saved", rank="0")})
     remote = mirror(uri, tmp_path / "remote", s3_env)
-    assert committed_steps(remote / "checkpoints") == saved and len(saved) >= 40  # every one, checksums verified
+    assert committed_steps(remote / "checkpoints") == saved and len(saved) >= 60  # every one, checksums verified
     assert partial_steps(remote / "checkpoints") == []
-    assert summary(remote)["step"] == 400 and (remote / "adapter_model.safetensors").is_file()
+    assert summary(remote)["step"] == 600 and (remote / "adapter_model.safetensors").is_file()
     assert events(out, "summary")[-1]["sync_failed"] == "0"
 
 
