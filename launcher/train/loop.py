@@ -70,6 +70,17 @@ def model_inputs(model: nn.Module, batch: dict, device: torch.device, document_m
     return {"input_ids": ids, "attention_mask": batch["attention_mask"].to(device, non_blocking=True)}
 
 
+def plain_head_weight(model: nn.Module) -> torch.Tensor:
+    """The LM head's weight, when the logits are just hidden @ weight.T (Llama, Mistral, Qwen):
+    the chunked loss computes them itself, so a head with a bias, scaling or soft-capping is refused."""
+    head = model.get_output_embeddings()
+    extras = [name for name in ("final_logit_softcapping", "logit_scale") if getattr(model.config, name, None)]
+    if getattr(head, "bias", None) is not None or extras:
+        raise ValueError(f"loss_chunk_size: this model's LM head is not a plain linear layer "
+                         f"({', '.join(extras) or 'it has a bias'}); use loss_chunk_size 0")
+    return head.weight
+
+
 def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_masking: bool = True,
                loss_chunk_size: int = 0) -> tuple[torch.Tensor, float]:
     """(sum of next-token losses over the labelled positions, as fp32; their count as a divisor).
@@ -94,7 +105,7 @@ def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_mas
             model(**inputs, logits_to_keep=1)
         finally:
             hook.remove()
-        total = linear_cross_entropy(captured[0], model.get_output_embeddings().weight, targets, loss_chunk_size)
+        total = linear_cross_entropy(captured[0], plain_head_weight(model), targets, loss_chunk_size)
     else:
         logits = model(**inputs).logits.float()
         total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,

@@ -198,3 +198,12 @@ def test_a_training_step_reads_nothing_back_from_the_device(tiny, monkeypatch, m
     with HostReads(monkeypatch) as counter:
         accumulate(model, window, CPU, options)
     assert len(counter.reads) == reads_per_forward * len(window), counter.reads
+
+
+def test_chunked_loss_refuses_a_head_it_would_compute_differently(tiny):
+    model = load(tiny)
+    batch = collate([document(1, 12, True)], pad_id=0)
+    model.config.final_logit_softcapping = 30.0
+    with pytest.raises(ValueError, match="final_logit_softcapping"):
+        batch_loss(model, batch, CPU, loss_chunk_size=8)
+    assert batch_loss(model, batch, CPU, loss_chunk_size=0)[0] > 0
