@@ -116,7 +116,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     meta = {"method": cfg.method, "world_size": topo.world_size, "model_name": cfg.model_name, "seed": t.seed}
     checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=topo.rank, writer_group=writer_group,
                                 writes=writes, control_group=control, meta=meta)
-    resume_from = resolve_resume(t.resume, cfg.checkpoint_root)
+    resume_from = resolve_resume(t.resume, cfg.checkpoint_root, control)
     state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
     if t.resume == "auto" and resume_from is None:
         log.event("resume_none", note="no committed checkpoint: starting fresh")

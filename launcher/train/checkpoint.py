@@ -178,12 +178,28 @@ class Checkpointer:
         return next((f"rank {i}: {e}" for i, e in enumerate(flags) if e), "")
 
 
-def resolve_resume(resume: str, root: Path) -> Path | None:
-    """'' -> fresh; 'auto' -> the latest committed checkpoint (or fresh); else that directory."""
+def resolve_resume(resume: str, root: Path, control_group=None) -> Path | None:
+    """'' -> fresh; 'auto' -> the latest committed checkpoint (or fresh); else that directory.
+
+    With `control_group` (every rank calls), 'auto' is the latest step committed on *every*
+    rank's disk: nodes have their own output_dir, and one may hold a newer checkpoint the others
+    never received (committed on node 0, killed before its upload). Loading different steps
+    would desynchronize the ranks; the newer one is written again when training gets there.
+    """
     if not resume:
         return None
     if resume == "auto":
-        return latest(root)
+        if control_group is None or dist.get_world_size() == 1:
+            return latest(root)
+        mine = [p.name for p in committed(root)]
+        everyone: list = [None] * dist.get_world_size()
+        dist.all_gather_object(everyone, mine, group=control_group)
+        common = set(everyone[0]).intersection(*everyone[1:])
+        chosen = root / max(common) if common else None
+        if mine and (chosen is None or chosen.name != mine[-1]):
+            log.event("resume_common", level="warning", latest_here=mine[-1], chosen=chosen.name if chosen else "none",
+                      note="not every node has the latest checkpoint: resuming from the latest they all have")
+        return chosen
     path = Path(resume)
     if not is_committed(path):
         raise CheckpointError(f"resume: {path} is not a committed checkpoint (no valid manifest.json)")
