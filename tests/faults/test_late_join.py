@@ -14,7 +14,7 @@ from tests.faults.cluster import Cluster, events, tail, wait_all
 
 pytestmark = pytest.mark.slow
 
-SKEW_S = 25.0
+SKEW_S = 20.0
 
 
 def test_a_node_starting_late_still_joins(cluster: Cluster) -> None:
