@@ -5,6 +5,7 @@ store that never comes back fails the run at the end, clearly, with a non-zero e
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -33,8 +34,7 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
                                                                  bucket: str, s3_env: str, tmp_path: Path) -> None:
     uri = f"s3://{bucket}/run"
     chaos.mode, chaos.status = "error", 500  # failing from the start
-    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10", "--max_train_step", "600"),
-                           env={"AWS_ENDPOINT_URL": chaos.url})
+    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10"), env={"AWS_ENDPOINT_URL": chaos.url})
     node0 = nodes[0]
     wait_for(lambda: last_step(node0.output), 240, "training to take steps", nodes)
     began, first_step = time.monotonic(), last_step(node0.output)
@@ -54,15 +54,18 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     assert not chaos.puts("/checkpoints/")  # nothing got through
 
     chaos.mode = "ok"
-    assert wait_all(nodes, 300) == [0, 0], tail(node0.output)
+    wait_for(lambda: chaos.puts("/manifest.json"), 120, "uploads to resume", nodes)
+    for node in nodes:  # the run ends while training (its last checkpoint goes up too)
+        node.proc.send_signal(signal.SIGTERM)
+    assert wait_all(nodes, 300) == [143, 143], tail(node0.output)
     out = node0.output
     retries = events(out, "storage_retry")
     assert retries and max(int(e["attempt"]) for e in retries) >= 2 and all(float(e["delay_s"]) >= 0 for e in retries)
     saved = sorted({int(e["step"]) for e in events(out, "checkpoint_saved", rank="0")})
     remote = mirror(uri, tmp_path / "remote", s3_env)
-    assert committed_steps(remote / "checkpoints") == saved and len(saved) >= 60  # every one, checksums verified
+    assert committed_steps(remote / "checkpoints") == saved and len(saved) >= 3  # every one, checksums verified
     assert partial_steps(remote / "checkpoints") == []
-    assert summary(remote)["step"] == 600 and (remote / "adapter_model.safetensors").is_file()
+    assert summary(remote)["step"] == saved[-1] and summary(remote)["outcome"] == "terminated"
     assert events(out, "summary")[-1]["sync_failed"] == "0"
 
 
