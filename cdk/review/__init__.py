@@ -21,6 +21,7 @@ from cdk.review.iam import policy_changes
 from cdk.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
 from cdk.review.model import Report, Resource, StackReport
 from cdk.review.render import to_json, to_markdown, to_text
+from cdk.rules import RuleContext, evaluate
 
 EXIT_DANGEROUS = 2
 RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text}
@@ -58,8 +59,6 @@ def review_plan(plan: dict[str, Any], stack: str) -> Report:
 
 def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[str]:
     """Rule findings (not suppressed) in head that base did not have."""
-    from cdk.rules import RuleContext, evaluate
-
     if head is None:
         return []
     try:

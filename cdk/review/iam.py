@@ -19,6 +19,7 @@ _NEEDS_WHERE = ("objects", "secret-bundles", "secret-family", "buckets", "repos"
 def policy_changes(stack: str, base: dict[str, Resource], head: dict[str, Resource]) -> list[PolicyChange]:
     base_all = _statements(base)
     head_all = _statements(head)
+    base_parsed = _parsed([text for _, text in base_all])  # once per stack, not per added statement
     out = []
     for address in sorted({a for a, _ in base_all} | {a for a, _ in head_all}):
         before = [s for a, s in base_all if a == address]
@@ -27,7 +28,7 @@ def policy_changes(stack: str, base: dict[str, Resource], head: dict[str, Resour
         removed = [s for s in before if _norm(s) not in {_norm(a) for a in after}]
         if not (added or removed):
             continue
-        widenings = [w for s in added if (w := widening(s, [b for _, b in base_all]))]
+        widenings = [w for s in added if (w := widening(s, base_parsed))]
         out.append(PolicyChange(stack, address, added, removed, widenings))
     return out
 
@@ -46,7 +47,7 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
-def widening(text: str, base_statements: list[str]) -> str:
+def widening(text: str, base_statements: list[Statement]) -> str:
     """Why `text` widens access compared with the base, or '' when it does not."""
     try:
         new = parse(text)
@@ -54,7 +55,7 @@ def widening(text: str, base_statements: list[str]) -> str:
         return f"`{text}`: cannot be parsed ({exc}), so it cannot be shown to be narrow"
     if new.action != "allow":
         return ""
-    peers = [old for old in _parsed(base_statements) if _key(old) == _key(new)]
+    peers = [old for old in base_statements if _key(old) == _key(new)]
     if not peers:
         return _broad(text, new)
     reasons = []
