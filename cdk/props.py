@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 from cdktf import Token
 
-from ocift.ocids import ocid_type
+from contract.ocids import ocid_type
 
 _TAG_KEY = re.compile(r"^[^\s.]{1,100}$")
 

@@ -37,8 +37,8 @@ from cdk.oci.datascience import (
 from cdk.props import Problems, is_token, validate
 from cdk.registry import ImageReference
 from cdk.storage import StorageMount
-from launcher.recipe import Recipe
-from launcher.settings import PREFIX, LauncherSettings
+from contract.recipe import Recipe
+from contract.settings import PREFIX, LauncherSettings
 
 MAX_MOUNTS = 5
 """OCI's limit of storage mounts per job."""

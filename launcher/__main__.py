@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from launcher import cluster, log, torchrun
-from launcher.recipe import Recipe, RecipeError
-from launcher.settings import PREFIX, LauncherSettings, SettingsError
+from contract.recipe import Recipe, RecipeError
+from contract.settings import PREFIX, LauncherSettings, SettingsError
 from launcher.signals import Supervisor, Terminated
 
 if TYPE_CHECKING:  # the storage stack loads only when there is a remote output
@@ -39,7 +39,7 @@ nodes named by NNODES/NODE_RANK/MASTER_ADDR, or this one node), stages the model
 syncs checkpoints to the output URI while training runs, and exits with training's status.
 
 Training flags are llama-recipes' (`--model_name ... --use_peft --lora_config.r 16 ...`);
-see launcher/recipe.py. Settings, from the environment:
+see contract/recipe.py. Settings, from the environment:
 {{settings}}
 Topology, from the environment: NODE_RANK, INITIAL_CLUSTER_SIZE, CLUSTER_NODES_METADATA_FILE
 (OCI multi-node job runs); else NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT, NODE_ADDR; else one

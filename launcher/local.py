@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from launcher.settings import LauncherSettings, SettingsError
+from contract.settings import LauncherSettings, SettingsError
 from launcher.signals import KILL_MARGIN_S, descendants, exit_status, kill_tree
 
 FAKE_JOB_RUN = "ocid1.datasciencejobrun.oc1.local.{suffix}"

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher import log
-from launcher.manifest import MANIFEST, ManifestError, is_committed, read_manifest, sha256_file, verify
+from contract.manifest import MANIFEST, ManifestError, is_committed, read_manifest, sha256_file, verify
 from launcher.storage import RetryPolicy, StorageError, Store, open_store
 
 CHECKPOINTS = "checkpoints"

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 
 from launcher.cluster import Topology
-from launcher.settings import LauncherSettings
+from contract.settings import LauncherSettings
 
 #: Exit status when rendezvous fails (a peer listed in the metadata never joined).
 EXIT_RENDEZVOUS = 75

@@ -2,7 +2,7 @@
 
 Every section forbids unknown keys (a typo must fail, not be dropped), OCID fields check the
 resource type, and the `training.recipe` section is validated by the launcher's own recipe
-definition (`launcher.recipe.Recipe`), so infra and training agree on one set of options.
+definition (`contract.recipe.Recipe`), so infra and training agree on one set of options.
 `load_configs` reports every problem of every file at once (`ConfigError`).
 """
 
@@ -27,11 +27,11 @@ from pydantic import (
 
 from cdk.rules.core import DEFAULT_REQUIRED_TAGS
 from cdk.rules.pack import RULES
-from launcher.recipe import Recipe, RecipeError
-from launcher.settings import LauncherSettings
+from contract.recipe import Recipe, RecipeError
+from contract.settings import LauncherSettings
 from stacks import yamlsource
 from stacks.errors import ConfigError, Problem
-from stacks.ocids import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
+from stacks.ocid_fields import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
 from stacks.pydantic_paths import describe
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
@@ -216,7 +216,7 @@ class TrainingConfig(Section):
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
     secrets_compartment_ocid: CompartmentOcid | None = Field(
         None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid.")
-    recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by launcher.recipe.Recipe.")
+    recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by contract.recipe.Recipe.")
     runs: list[RunConfig] = Field(default_factory=list)
 
     @field_validator("node_groups")

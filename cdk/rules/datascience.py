@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cdk.rules.core import Rule, RuleContext, Severity, SynthResource, Verdict
-from ocift.ocids import typed_pattern
+from contract.ocids import typed_pattern
 
 JOB_TYPES = frozenset({"oci_datascience_job", "oci_datascience_job_run"})
 

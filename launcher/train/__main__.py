@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from launcher import log
-from launcher.recipe import Recipe, RecipeError
+from contract.recipe import Recipe, RecipeError
 from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState, clean_stale, output_dir_is_shared,
                                        resolve_resume)
 from launcher.train.config import RunConfig, Topology, derive

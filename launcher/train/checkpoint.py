@@ -36,7 +36,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from launcher import log
-from launcher.manifest import ManifestError, is_committed, verify, write_manifest
+from contract.manifest import ManifestError, is_committed, verify, write_manifest
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d{8})$")

@@ -25,7 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from launcher.recipe import Recipe, RecipeError
+from contract.recipe import Recipe, RecipeError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from launcher import log
-from launcher.recipe import TrainConfig
+from contract.recipe import TrainConfig
 from launcher.train.attention import document_mask
 from launcher.train.checkpoint import Checkpointer, TrainState
 from launcher.train.config import RunConfig

@@ -23,7 +23,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
 from launcher import log
-from launcher.manifest import write_manifest
+from contract.manifest import write_manifest
 from launcher.train.config import RunConfig
 
 SHARD_BYTES = 5 * 1024**3

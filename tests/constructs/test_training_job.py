@@ -9,8 +9,8 @@ from cdk.props import PropsError
 from cdk.registry import ImageReference
 from cdk.storage import Bucket, BucketProps, StorageMount
 from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
-from launcher.recipe import Recipe
-from launcher.settings import LauncherSettings
+from contract.recipe import Recipe
+from contract.settings import LauncherSettings
 
 from ._synth import COMPARTMENT, DIGEST, NET_COMPARTMENT, SECRET, SEC_COMPARTMENT, only, resources, synth
 

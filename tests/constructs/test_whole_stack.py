@@ -11,8 +11,8 @@ from cdk.rules import RuleContext, Severity, evaluate
 from cdk.storage import Bucket, BucketProps, ExpireRule
 from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
 from cdk.validate import validate_stack
-from launcher.recipe import Recipe
-from launcher.settings import LauncherSettings
+from contract.recipe import Recipe
+from contract.settings import LauncherSettings
 
 from ._synth import COMPARTMENT, DIGEST, KMS_KEY, NET_COMPARTMENT, SECRET, SEC_COMPARTMENT, TENANCY, resources, synth
 

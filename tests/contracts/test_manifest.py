@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from launcher.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
+from contract.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
 
 
 def _checkpoint(tmp_path):

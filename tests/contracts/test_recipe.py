@@ -2,7 +2,7 @@
 
 import pytest
 
-from launcher.recipe import Recipe, RecipeError
+from contract.recipe import Recipe, RecipeError
 
 ORACLE_COMMAND = (
     "--enable_fsdp --use_peft --peft_method lora --pure_bf16 --batch_size_training 1 "

@@ -1,6 +1,6 @@
 import pytest
 
-from launcher.settings import LauncherSettings, SettingsError
+from contract.settings import LauncherSettings, SettingsError
 
 SECRET = "ocid1.vaultsecret.oc1.eu-frankfurt-1.amaaaaaaexample"
 

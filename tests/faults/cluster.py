@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from launcher.local import free_port, node_addr
-from launcher.manifest import MANIFEST, read_manifest, verify
+from contract.manifest import MANIFEST, read_manifest, verify
 from launcher.signals import descendants, kill_tree
 from tests.launcher.conftest import REPO, clean_env
 

@@ -49,4 +49,4 @@ def test_build_context_is_an_allowlist():
     lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "everything is excluded first, so a stray key or .env never reaches the build"
     assert {line[1:].rstrip("/") for line in lines if line.startswith("!")} == {
-        "pyproject.toml", "README.md", "launcher", "ocift", "image/requirements.txt"}
+        "pyproject.toml", "README.md", "contract", "launcher", "ocift", "image/requirements.txt"}

@@ -27,7 +27,7 @@ def output_dir(argv: list[str]) -> Path:
 
 
 def commit_checkpoint(out: Path, step: int) -> None:
-    from launcher.manifest import write_manifest
+    from contract.manifest import write_manifest
 
     directory = out / "checkpoints" / f"step-{step:08d}"
     directory.mkdir(parents=True, exist_ok=True)

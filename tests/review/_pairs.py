@@ -14,7 +14,7 @@ from cdk.network import Network, NetworkProps
 from cdk.registry import ContainerRepository, ContainerRepositoryProps
 from cdk.storage import Bucket, BucketProps
 from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
-from launcher.recipe import Recipe
+from contract.recipe import Recipe
 
 STACK = "ocift-prod-app"
 COMPARTMENT = "ocid1.compartment.oc1..aaaaapp"

@@ -13,8 +13,8 @@ import pytest
 from cdk.oci.provider import PROVIDER_VERSION
 from cdk.rules.tags import taggable_types
 from cdk.validate import validate_synth_dir
-from launcher.recipe import Recipe
-from launcher.settings import LauncherSettings
+from contract.recipe import Recipe
+from contract.settings import LauncherSettings
 from stacks.app import synth_all
 from stacks.errors import ConfigError
 from stacks.summary import Summary

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 
-from launcher.manifest import write_manifest
+from contract.manifest import write_manifest
 from launcher.storage import RetryPolicy, open_store
 from launcher.sync import CheckpointSync, fetch_latest_checkpoint
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
-from launcher.manifest import MANIFEST, is_committed
+from contract.manifest import MANIFEST, is_committed
 from launcher.train import checkpoint as C
 from launcher.train.checkpoint import Checkpointer, CheckpointError, TrainState
 

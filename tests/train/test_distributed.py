@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from launcher.manifest import is_committed
+from contract.manifest import is_committed
 from launcher.train.data import Formatter, find_splits, tokenize, load_split, make_dataset
 
 from .conftest import ROOT, base_args, env, metrics, torchrun, torchrun_cmd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from launcher.recipe import Recipe, RecipeError
+from contract.recipe import Recipe, RecipeError
 from launcher.train.__main__ import main
 from launcher.train.config import Topology, derive
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from launcher.recipe import TrainConfig
+from contract.recipe import TrainConfig
 from launcher.train.data import IGNORE, Example, collate, pack
 from launcher.train.loop import accumulate, batch_loss, model_inputs
 from launcher.train.loss import linear_cross_entropy

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from ocift.ocids import ocid_type
+from contract.ocids import ocid_type
 
 def _checker(*types: str):
     """A validator accepting OCIDs of the given resource types only."""

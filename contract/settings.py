@@ -2,7 +2,7 @@
 
 The infra half renders these into the job's environment (`LauncherSettings.to_env`); the
 launcher reads them back (`LauncherSettings.from_env`). Training options are not here: they
-are the recipe (`launcher.recipe`), passed as command-line arguments. Secrets are never here
+are the recipe (`contract.recipe`), passed as command-line arguments. Secrets are never here
 either, only the OCIDs of Vault secrets the launcher reads at run time.
 
 Imports neither torch nor cdktf.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ocift.ocids import ocid_type
+from contract.ocids import ocid_type
 
 PREFIX = "OCIFT_"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
