@@ -88,7 +88,7 @@ def app_command() -> list[str]:
 
 def bench_synth(runs: int) -> tuple[list[Measure], list[str], int]:
     """``runs`` synths of the whole app; the stacks written and the schema errors in the last output."""
-    from cdk.validate import validate_synth_dir
+    from cdk.schema_check import validate_synth_dir
 
     results: list[Measure] = []
     for _ in range(runs):

@@ -10,10 +10,10 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("stacks.validate", "validate environment configs and check their synthesized stacks"),
-    "review": ("cdk.review", "compare two synthesized trees (or a git ref) for a pull-request review"),
-    "local": ("launcher.local", "run the launcher as N simulated nodes on this machine"),
-    "run": ("launcher.run", "start, watch, inspect or cancel runs of a deployed job"),
+    "validate": ("ocift.validate", "validate environment configs and check their synthesized stacks"),
+    "review": ("ocift.review", "compare two synthesized trees (or a git ref) for a pull-request review"),
+    "local": ("ocift.local", "run the launcher as N simulated nodes on this machine"),
+    "run": ("ocift.run", "start, watch, inspect or cancel runs of a deployed job"),
     "demo": ("ocift.demo", "synthesize every environment and run a tiny local multi-node fine-tune"),
 }
 

@@ -31,7 +31,7 @@ def synthesize(out: Path) -> bool:
 
 
 def fine_tune(out: Path, nnodes: int) -> int:
-    from launcher import local
+    from ocift import local
     from launcher.train.tiny import make_samsum_like, make_tiny_model
 
     model = make_tiny_model((out / "tiny" / "model").resolve())

@@ -3,7 +3,7 @@
 `synth_all` is the one path under `cdktf synth` (stacks.main), `ocift validate` and the demo:
 1. load and validate every config (a `ConfigError` is raised before anything is written);
 2. build every environment's stacks and synthesize them into a temporary sibling directory;
-3. check each stack against the provider schema (`cdk.validate`) and the rule pack;
+3. check each stack against the provider schema (`cdk.schema_check`) and the rule pack;
 4. only when every check passes, move the result into `outdir` (a failed synth leaves `outdir`
    as it was, so a reviewer never deploys half-checked output).
 """
@@ -21,7 +21,7 @@ from cdktf import App
 
 from cdk.props import PropsError
 from cdk.rules import RuleContext, SuppressionError, evaluate
-from cdk.validate import validate_stack
+from cdk.schema_check import validate_stack
 from stacks.config import EnvironmentConfig, LocalState, load_configs
 from stacks.environment import EnvironmentStacks, build_environment
 from stacks.errors import ConfigError, Problem

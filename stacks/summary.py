@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdk.rules import Finding, Severity
-from cdk.validate import SchemaError
+from cdk.schema_check import SchemaError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from cdk.registry import ContainerRepository, ContainerRepositoryProps
 from cdk.rules import RuleContext, Severity, evaluate
 from cdk.storage import Bucket, BucketProps, ExpireRule
 from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
-from cdk.validate import validate_stack
+from cdk.schema_check import validate_stack
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 

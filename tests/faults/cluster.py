@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launcher.local import free_port, node_addr
+from ocift.local import free_port, node_addr
 from contract.manifest import MANIFEST, read_manifest, verify
 from launcher.signals import descendants, kill_tree
 from tests.launcher.conftest import REPO, clean_env

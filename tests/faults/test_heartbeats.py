@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from launcher.local import free_port
+from ocift.local import free_port
 from launcher.peers import PeerWatch
 
 ADDRS = {0: "127.0.0.1", 1: "127.0.0.2"}

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdk.review import review_trees
-from cdk.review.load import ReviewInputError
-from cdk.review.render import to_json, to_markdown, to_text
+from ocift.review import review_trees
+from ocift.review.load import ReviewInputError
+from ocift.review.render import to_json, to_markdown, to_text
 from stacks.config import EnvironmentConfig, load_configs
 from stacks.errors import ConfigError
 from tests.stacks.conftest import SHIPPED, STACKS_DIR, shipped

@@ -26,7 +26,7 @@ from cdk.oci.datascience import (
 )
 from cdk.oci.objectstorage import DataObjectstorageNamespace, ObjectstorageBucket
 from cdk.oci.provider import PROVIDER_VERSION, OciProvider
-from cdk.validate import validate_stack
+from cdk.schema_check import validate_stack
 
 from ._samples import DATA_SOURCES, RESOURCES, as_blocks_lists, element_sample, schema_block
 

@@ -22,7 +22,7 @@ from cdk.oci.datascience import (
 )
 from cdk.oci.kms import KmsKey, KmsKeyKeyShape, KmsKeyRestoreFromFile, KmsKeyRestoreFromObjectStore
 from cdk.oci.provider import OciProvider
-from cdk.validate import SchemaError, main, validate_stack, validate_synth_dir
+from cdk.schema_check import SchemaError, main, validate_stack, validate_synth_dir
 
 JOB = "oci_datascience_job.job"
 NODES = "job_node_configuration_details[0]"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher.local import free_port
+from ocift.local import free_port
 from launcher.signals import descendants, kill_tree
 
 REPO = Path(__file__).resolve().parents[2]

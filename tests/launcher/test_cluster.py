@@ -13,7 +13,7 @@ import pytest
 
 from launcher import cluster
 from launcher.cluster import ClusterError, ClusterTimeout, Topology
-from launcher.local import write_metadata_gradually
+from ocift.local import write_metadata_gradually
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launcher.local import write_metadata_gradually
+from ocift.local import write_metadata_gradually
 from launcher.signals import KILL_MARGIN_S
 from tests.launcher.conftest import Start, clean_env, finish, wait_for
 

@@ -11,10 +11,10 @@ import subprocess
 
 import pytest
 
-from cdk.review import main, review_plan
-from cdk.review.load import ReviewInputError, load_plan
-from cdk.review.model import Action
-from cdk.review.render import to_markdown, to_text
+from ocift.review import main, review_plan
+from ocift.review.load import ReviewInputError, load_plan
+from ocift.review.model import Action
+from ocift.review.render import to_markdown, to_text
 
 TERRAFORM = shutil.which("terraform")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cdk.review import EXIT_DANGEROUS, main, review_trees
-from cdk.review.model import Action
-from cdk.review.render import to_markdown
+from ocift.review import EXIT_DANGEROUS, main, review_trees
+from ocift.review.model import Action
+from ocift.review.render import to_markdown
 
 from ._pairs import DIGEST_B, STACK, Variant, synth, write_tree
 

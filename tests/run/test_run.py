@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from launcher import run as runcmd
+from ocift import run as runcmd
 from ocift import cli
 from tests.storage.fakes import RecordingServer, Reply, Request
 

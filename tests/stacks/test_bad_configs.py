@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks import validate
+from ocift import validate
 from stacks.app import synth_all
 from stacks.errors import ConfigError
 from tests.stacks.conftest import write_config

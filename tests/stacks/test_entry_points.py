@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cdk.validate import validate_synth_dir
+from cdk.schema_check import validate_synth_dir
 from ocift import cli
 from tests.stacks.conftest import REPO, SHIPPED, write_config
 

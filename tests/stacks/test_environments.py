@@ -12,7 +12,7 @@ import pytest
 
 from cdk.oci.provider import PROVIDER_VERSION
 from cdk.rules.tags import taggable_types
-from cdk.validate import validate_synth_dir
+from cdk.schema_check import validate_synth_dir
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 from stacks.app import synth_all

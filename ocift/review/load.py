@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cdk.review.model import Resource
+from ocift.review.model import Resource
 
 
 class ReviewInputError(RuntimeError):

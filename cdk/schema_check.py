@@ -8,7 +8,7 @@ extras ``min_items``/``max_items``), values outside an enum the provider validat
 provider declares ``conflicts_with`` each other, and an ``oracle/oci`` pin to another version. Each error names
 the stack, the resource address and the attribute path.
 
-``python -m cdk.validate [cdktf.out]`` prints one error per line and exits 1 if there is any.
+``python -m cdk.schema_check [cdktf.out]`` prints one error per line and exits 1 if there is any.
 """
 
 from __future__ import annotations
@@ -256,7 +256,7 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cdk.validate", description="Check synthesized stacks against the OCI schema.")
+    parser = argparse.ArgumentParser(prog="python -m cdk.schema_check", description="Check synthesized stacks against the OCI schema.")
     parser.add_argument("outdir", nargs="?", type=Path, default=Path("cdktf.out"), help="cdktf output directory")
     args = parser.parse_args(argv)
     try:

@@ -1,7 +1,7 @@
 """`ocift validate [CONFIG.yaml ...]`: check environment configs without touching `cdktf.out`.
 
 Each named config (every `stacks/*.yaml` when none is named) is validated, synthesized into a
-temporary directory, and its stacks checked against the provider schema (`cdk.validate`) and
+temporary directory, and its stacks checked against the provider schema (`cdk.schema_check`) and
 the rule pack. Prints a summary per environment; exit status 0 only when everything passes.
 """
 

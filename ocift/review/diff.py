@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-from cdk.review.model import Action, AttrChange, Resource, ResourceChange
+from ocift.review.model import Action, AttrChange, Resource, ResourceChange
+from cdk.oci.generate import EXTRAS_FILE as EXTRAS
 from cdk.rules.datascience import is_secret_name
 
-EXTRAS = Path(__file__).resolve().parent.parent / "oci" / "schema" / "oracle-oci-8.28.0.extras.json"
 
 # Resources that hold data or identity: deleting or replacing one loses what is in it.
 STATEFUL = {

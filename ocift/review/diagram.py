@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from cdk.review.model import Resource
+from ocift.review.model import Resource
 
 _REF = re.compile(r"\$\{(data\.)?([a-z0-9_]+)\.([A-Za-z0-9_-]+)[.\[}]")
 

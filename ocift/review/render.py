@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from cdk.review.model import Action, AttrChange, Report, ResourceChange, StackReport
+from ocift.review.model import Action, AttrChange, Report, ResourceChange, StackReport
 
 _LONG = 8  # sections longer than this fold into <details>
 _WIDTH = 80  # values are cut to this many characters

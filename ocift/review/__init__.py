@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cdk.review.diagram import mermaid
-from cdk.review.diff import compare_stack, plan_changes
-from cdk.review.iam import policy_changes
-from cdk.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
-from cdk.review.model import Report, Resource, StackReport
-from cdk.review.render import to_json, to_markdown, to_text
+from ocift.review.diagram import mermaid
+from ocift.review.diff import compare_stack, plan_changes
+from ocift.review.iam import policy_changes
+from ocift.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
+from ocift.review.model import Report, Resource, StackReport
+from ocift.review.render import to_json, to_markdown, to_text
 from cdk.rules import RuleContext, evaluate
 
 EXIT_DANGEROUS = 2

@@ -8,7 +8,7 @@ object/secret access without a `where`).
 
 from __future__ import annotations
 
-from cdk.review.model import PolicyChange, Resource
+from ocift.review.model import PolicyChange, Resource
 from cdk.rules.policy_syntax import PolicySyntaxError, Statement, parse
 
 POLICY_TYPE = "oci_identity_policy"
