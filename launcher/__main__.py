@@ -119,7 +119,7 @@ def child_recipe(recipe: Recipe, settings: LauncherSettings, out: Outputs) -> li
     return recipe.to_args()
 
 
-def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.Topology) -> dict[str, str]:
+def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.ClusterTopology) -> dict[str, str]:
     env = {**environ, **secrets}
     ifnames = cluster.socket_ifname_env(topology, env)
     if ifnames:
@@ -140,7 +140,7 @@ def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:
     return values
 
 
-def start_peer_watch(topology: cluster.Topology, settings: LauncherSettings, environ: Mapping[str, str],
+def start_peer_watch(topology: cluster.ClusterTopology, settings: LauncherSettings, environ: Mapping[str, str],
                      supervisor: Supervisor) -> "PeerWatch | None":
     """Heartbeats with every other node (when the metadata file named them); a lost one stops training."""
     if topology.nnodes < 2 or len(topology.addrs) != topology.nnodes:

@@ -1,7 +1,7 @@
 """Cluster formation: how one replica learns who its peers are.
 
 This module owns every assumption about how OCI describes a multi-node job run, so a
-corrected fact about the service changes this file only. Topology comes from, in order:
+corrected fact about the service changes this file only. The topology comes from, in order:
 
 1. an OCI Data Science multi-node job run: `NODE_RANK`, `INITIAL_CLUSTER_SIZE` and
    `CLUSTER_NODES_METADATA_FILE`, a JSON array of `{"Rank": int, "IPAddress": str}` that the
@@ -42,7 +42,7 @@ class ClusterTimeout(ClusterError):
 
 
 @dataclass(frozen=True)
-class Topology:
+class ClusterTopology:
     """Where this node sits in the job: enough to start torchrun with static rendezvous."""
 
     nnodes: int
@@ -60,13 +60,13 @@ class Topology:
                 "master": f"{self.master_addr}:{self.master_port}", "source": self.source}
 
 
-def discover(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> Topology:
-    """Topology from an OCI multi-node job run, else explicit variables, else one node."""
+def discover(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> ClusterTopology:
+    """The topology from an OCI multi-node job run, else explicit variables, else one node."""
     if any(name in environ for name in OCI_VARS[1:]):
         return _from_oci(environ, rdzv_port, timeout_s)
     if any(name in environ for name in ("NNODES", "NODE_RANK", "MASTER_ADDR")):
         return _from_explicit(environ, rdzv_port)
-    return Topology(1, 0, "127.0.0.1", "127.0.0.1", rdzv_port, "single-node")
+    return ClusterTopology(1, 0, "127.0.0.1", "127.0.0.1", rdzv_port, "single-node")
 
 
 def _int_var(environ: Mapping[str, str], name: str, default: int | None = None) -> int:
@@ -97,7 +97,7 @@ def _check_rank(rank: int, nnodes: int, what: str, size_name: str) -> None:
         raise ClusterError(f"{what}={rank} is out of range 0..{nnodes - 1} ({size_name}={nnodes})")
 
 
-def _from_oci(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> Topology:
+def _from_oci(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> ClusterTopology:
     missing = [name for name in OCI_VARS if not environ.get(name)]
     if missing:
         raise ClusterError(f"multi-node job run, but {', '.join(missing)} not set")
@@ -106,10 +106,10 @@ def _from_oci(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> T
     _check_rank(rank, nnodes, "NODE_RANK", "INITIAL_CLUSTER_SIZE")
     path = Path(environ["CLUSTER_NODES_METADATA_FILE"])
     addrs = wait_for_nodes(path, nnodes, timeout_s)
-    return Topology(nnodes, rank, addrs[rank], addrs[0], rdzv_port, "oci-multi-node", tuple(addrs))
+    return ClusterTopology(nnodes, rank, addrs[rank], addrs[0], rdzv_port, "oci-multi-node", tuple(addrs))
 
 
-def _from_explicit(environ: Mapping[str, str], rdzv_port: int) -> Topology:
+def _from_explicit(environ: Mapping[str, str], rdzv_port: int) -> ClusterTopology:
     nnodes = _int_var(environ, "NNODES", 1)
     rank = _int_var(environ, "NODE_RANK", 0)
     _check_rank(rank, nnodes, "NODE_RANK", "NNODES")
@@ -123,7 +123,7 @@ def _from_explicit(environ: Mapping[str, str], rdzv_port: int) -> Topology:
         addr = _ip(environ["NODE_ADDR"], "NODE_ADDR")
     else:
         addr = master if rank == 0 else route_source(master)
-    return Topology(nnodes, rank, addr, master, port, "env")
+    return ClusterTopology(nnodes, rank, addr, master, port, "env")
 
 
 def route_source(peer: str) -> str:
@@ -235,7 +235,7 @@ def interface_for(addr: str, interfaces: Mapping[str, list[Any]] | None = None) 
     return containing
 
 
-def socket_ifname_env(topology: Topology, environ: Mapping[str, str]) -> dict[str, str]:
+def socket_ifname_env(topology: ClusterTopology, environ: Mapping[str, str]) -> dict[str, str]:
     """`NCCL_SOCKET_IFNAME`/`GLOO_SOCKET_IFNAME` for the interface carrying this node's IP,
     leaving any value the user or the service already set. Empty when none is found."""
     unset = [name for name in IFNAME_VARS if not environ.get(name)]

@@ -19,7 +19,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from launcher.cluster import Topology
+from launcher.cluster import ClusterTopology
 from contract.settings import LauncherSettings
 
 #: Exit status when rendezvous fails (a peer listed in the metadata never joined).
@@ -40,7 +40,7 @@ def procs_per_node(settings: LauncherSettings) -> int:
     return gpu_count() or settings.cpu_procs_per_node
 
 
-def command(topology: Topology, nproc: int, settings: LauncherSettings,
+def command(topology: ClusterTopology, nproc: int, settings: LauncherSettings,
             module: str, args: Sequence[str]) -> list[str]:
     """`python -m launcher.torchrun ... -m <module> <args>` for this node."""
     if nproc < 1:

@@ -198,7 +198,7 @@ class NodeGroupConfig(Section):
         return self
 
 
-class RunConfig(Section):
+class DeclaredRun(Section):
     """A job run started by `cdktf deploy` (asynchronously: apply does not wait for it)."""
 
     name: Name
@@ -217,7 +217,7 @@ class TrainingConfig(Section):
     secrets_compartment_ocid: CompartmentOcid | None = Field(
         None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid.")
     recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by contract.recipe.Recipe.")
-    runs: list[RunConfig] = Field(default_factory=list)
+    runs: list[DeclaredRun] = Field(default_factory=list)
 
     @field_validator("node_groups")
     @classmethod
@@ -227,7 +227,7 @@ class TrainingConfig(Section):
 
     @field_validator("runs")
     @classmethod
-    def _unique_runs(cls, runs: list[RunConfig]) -> list[RunConfig]:
+    def _unique_runs(cls, runs: list[DeclaredRun]) -> list[DeclaredRun]:
         _unique([r.name for r in runs], "run")
         return runs
 

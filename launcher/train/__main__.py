@@ -17,7 +17,7 @@ from launcher import log
 from contract.recipe import Recipe, RecipeError
 from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState, clean_stale, output_dir_is_shared,
                                        resolve_resume)
-from launcher.train.config import RunConfig, Topology, derive
+from launcher.train.config import TrainingPlan, ProcessRanks, derive
 from launcher.train.data import DataError, Formatter, find_splits, hold_out, load_examples, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
 from launcher.train.metrics import Metrics, flops_per_token, peak_flops
@@ -29,10 +29,10 @@ EXIT_FAILED = 1
 EXIT_TERMINATED = 143
 
 
-def init_distributed(topology: Topology) -> torch.device:
+def init_distributed(ranks: ProcessRanks) -> torch.device:
     """NCCL for CUDA tensors and gloo for CPU ones when there is a GPU; gloo alone otherwise."""
     if torch.cuda.is_available():
-        device = torch.device("cuda", topology.local_rank)
+        device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
         backend = "cpu:gloo,cuda:nccl"
     else:
@@ -45,32 +45,32 @@ def init_distributed(topology: Topology) -> torch.device:
     return device
 
 
-def _writers(cfg: RunConfig, mesh, control) -> tuple[object, bool]:
+def _writers(cfg: TrainingPlan, mesh, control) -> tuple[object, bool]:
     """Which ranks write checkpoint shards (see checkpoint.py on several nodes)."""
-    topo = cfg.topology
-    if topo.nodes == 1:
+    ranks = cfg.ranks
+    if ranks.nodes == 1:
         return None, True
-    shared = output_dir_is_shared(cfg.output_dir, topo.rank, topo.local_rank, dist.barrier, control)
+    shared = output_dir_is_shared(cfg.output_dir, ranks.rank, ranks.local_rank, dist.barrier, control)
     if shared:
         return None, True
     replicate, shard = cfg.mesh_shape
-    if replicate == 1 or shard > topo.local_world_size:
+    if replicate == 1 or shard > ranks.local_world_size:
         raise CheckpointError(
-            f"the model is sharded across nodes (fsdp_config.sharding_group_size {shard} > {topo.local_world_size} "
+            f"the model is sharded across nodes (fsdp_config.sharding_group_size {shard} > {ranks.local_world_size} "
             f"processes per node) but output_dir {cfg.output_dir} is not shared between them: a checkpoint would "
             "be split across machines; use HSDP (the default on several nodes) or a shared output_dir")
     return mesh["shard"].get_group(), mesh.get_local_rank("replicate") == 0
 
 
-def run(cfg: RunConfig, device: torch.device) -> int:
+def run(cfg: TrainingPlan, device: torch.device) -> int:
     from transformers import AutoTokenizer
 
-    t, topo = cfg.train, cfg.topology
+    t, ranks = cfg.train, cfg.ranks
     torch.manual_seed(t.seed)
     control = dist.new_group(backend="gloo")
     stop = StopSignal(control, t.term_grace_seconds)  # from here on a SIGTERM is handled, not fatal
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    if topo.local_rank == 0:
+    if ranks.local_rank == 0:
         for path in clean_stale(cfg.checkpoint_root):
             log.event("stale_checkpoint_removed", path=str(path))
     dist.barrier()
@@ -83,7 +83,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     train_file, val_file = find_splits(cfg.data_path)
 
     def examples(path):
-        return load_examples(path, tokenizer, formatter, cache_dir=cfg.output_dir, is_writer=topo.local_rank == 0,
+        return load_examples(path, tokenizer, formatter, cache_dir=cfg.output_dir, is_writer=ranks.local_rank == 0,
                              barrier=dist.barrier)
 
     train_examples, val_examples = examples(train_file), examples(val_file) if val_file else None
@@ -97,7 +97,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
         raise DataError(
             f"{train_file}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than one step "
             f"needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
-            f"{t.gradient_accumulation_steps} x {topo.world_size} processes = {cfg.global_batch_samples}")
+            f"{t.gradient_accumulation_steps} x {ranks.world_size} processes = {cfg.global_batch_samples}")
     # The schedule spans the epochs; --max_train_step stops early without reshaping it, so a run
     # stopped that way and resumed follows the same learning rates as one never stopped.
     total_steps = steps_per_epoch * t.num_epochs
@@ -113,8 +113,8 @@ def run(cfg: RunConfig, device: torch.device) -> int:
               pure_bf16=cfg.pure_bf16, mixed_precision=cfg.mixed_precision,
               activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing, steps_per_epoch=steps_per_epoch)
 
-    meta = {"method": cfg.method, "world_size": topo.world_size, "model_name": cfg.model_name, "seed": t.seed}
-    checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=topo.rank, writer_group=writer_group,
+    meta = {"method": cfg.method, "world_size": ranks.world_size, "model_name": cfg.model_name, "seed": t.seed}
+    checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=ranks.rank, writer_group=writer_group,
                                 writes=writes, control_group=control, meta=meta)
     resume_from = resolve_resume(t.resume, cfg.checkpoint_root, control)
     state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
@@ -124,7 +124,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
     peak, peak_source = peak_flops(device)
     fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
                           base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
-    metrics = Metrics(cfg.output_dir, device, topo.rank, topo.world_size, fpt, peak, peak_source, shown_steps)
+    metrics = Metrics(cfg.output_dir, device, ranks.rank, ranks.world_size, fpt, peak, peak_source, shown_steps)
     outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
 
     if outcome.reason != "terminated" and t.save_model:
@@ -138,7 +138,7 @@ def run(cfg: RunConfig, device: torch.device) -> int:
                 save_dist_checkpoint(model, cfg)
     metrics.finish({
         "outcome": outcome.reason, "step": outcome.state.step, "epoch": outcome.state.epoch,
-        "method": cfg.method, "world_size": topo.world_size, "nodes": topo.nodes, "mesh": list(cfg.mesh_shape),
+        "method": cfg.method, "world_size": ranks.world_size, "nodes": ranks.nodes, "mesh": list(cfg.mesh_shape),
         "parameters": params, "trainable_parameters": trainable, "resumed_from": str(resume_from or ""),
         "options": {k: v for k, v in cfg.recipe.non_default().items()},
     })
@@ -148,14 +148,14 @@ def run(cfg: RunConfig, device: torch.device) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    topology = Topology.from_env()
-    log.configure(node=topology.node, rank=topology.rank)
+    ranks = ProcessRanks.from_env()
+    log.configure(node=ranks.node, rank=ranks.rank)
     try:
-        cfg = derive(Recipe.from_args(argv), topology)
+        cfg = derive(Recipe.from_args(argv), ranks)
     except RecipeError as exc:
         print(f"ocift train: {exc}", file=sys.stderr)
         return EXIT_BAD_OPTIONS
-    device = init_distributed(topology)
+    device = init_distributed(ranks)
     try:
         return run(cfg, device)
     except (DataError, CheckpointError) as exc:

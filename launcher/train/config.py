@@ -29,7 +29,7 @@ from contract.recipe import Recipe, RecipeError
 
 
 @dataclass(frozen=True)
-class Topology:
+class ProcessRanks:
     """Where this process sits, from torchrun's environment (one process when run directly)."""
 
     rank: int = 0
@@ -46,7 +46,7 @@ class Topology:
         return self.rank // self.local_world_size
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "Topology":
+    def from_env(cls, environ: dict[str, str] | None = None) -> "ProcessRanks":
         env = os.environ if environ is None else environ
         return cls(
             rank=int(env.get("RANK", 0)),
@@ -57,11 +57,11 @@ class Topology:
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class TrainingPlan:
     """The recipe plus what was derived from it; read-only for the rest of training."""
 
     recipe: Recipe
-    topology: Topology
+    ranks: ProcessRanks
     method: str  # "lora" or "full"
     mesh_shape: tuple[int, int]  # (replicate, shard)
     reshard_after_forward: bool
@@ -92,10 +92,10 @@ class RunConfig:
     def global_batch_samples(self) -> int:
         """Samples consumed by one optimizer step across all processes."""
         t = self.train
-        return t.batch_size_training * t.gradient_accumulation_steps * self.topology.world_size
+        return t.batch_size_training * t.gradient_accumulation_steps * self.ranks.world_size
 
 
-def derive(recipe: Recipe, topology: Topology) -> RunConfig:
+def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
     """Check what the recipe alone cannot (needed paths, the process layout) and derive the run."""
     t, f = recipe.train_config, recipe.fsdp_config
     problems: list[str] = []
@@ -127,12 +127,12 @@ def derive(recipe: Recipe, topology: Topology) -> RunConfig:
         if lora_set:
             problems.append(f"{', '.join(lora_set)} cannot apply with from_peft_checkpoint: the adapter's own "
                             "adapter_config.json defines it")
-    mesh_shape = _mesh_shape(recipe, topology, problems)
+    mesh_shape = _mesh_shape(recipe, ranks, problems)
     if problems:
         raise RecipeError(problems, "command line")
-    return RunConfig(
+    return TrainingPlan(
         recipe=recipe,
-        topology=topology,
+        ranks=ranks,
         method="lora" if t.use_peft else "full",
         mesh_shape=mesh_shape,
         reshard_after_forward=f.sharding_strategy != "SHARD_GRAD_OP",
@@ -173,22 +173,22 @@ def _looks_local(name: str) -> bool:
     return name.startswith(("/", "./", "../", "~")) or Path(name).exists()
 
 
-def _mesh_shape(recipe: Recipe, topology: Topology, problems: list[str]) -> tuple[int, int]:
+def _mesh_shape(recipe: Recipe, ranks: ProcessRanks, problems: list[str]) -> tuple[int, int]:
     f = recipe.fsdp_config
-    world = topology.world_size
+    world = ranks.world_size
     if f.sharding_strategy == "NO_SHARD":
         if f.hsdp or f.sharding_group_size or f.replica_group_size:
             problems.append("sharding_strategy NO_SHARD contradicts hsdp/sharding_group_size/replica_group_size")
         return (world, 1)
-    hybrid = (f.hsdp or f.sharding_strategy == "HYBRID_SHARD" or topology.nodes > 1
+    hybrid = (f.hsdp or f.sharding_strategy == "HYBRID_SHARD" or ranks.nodes > 1
               or f.sharding_group_size > 0 or f.replica_group_size > 0)
     if not hybrid:
         return (1, world)
-    shard = f.sharding_group_size or (world // f.replica_group_size if f.replica_group_size else topology.local_world_size)
+    shard = f.sharding_group_size or (world // f.replica_group_size if f.replica_group_size else ranks.local_world_size)
     replicate = f.replica_group_size or max(1, world // max(shard, 1))
     if shard * replicate != world:
         problems.append(
             f"fsdp_config.sharding_group_size ({shard}) x replica_group_size ({replicate}) must equal "
-            f"the number of processes ({world} = {topology.nodes} nodes x {topology.local_world_size})"
+            f"the number of processes ({world} = {ranks.nodes} nodes x {ranks.local_world_size})"
         )
     return (replicate, shard)

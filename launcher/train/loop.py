@@ -23,21 +23,21 @@ from launcher import log
 from contract.recipe import TrainConfig
 from launcher.train.attention import document_mask
 from launcher.train.checkpoint import Checkpointer, TrainState
-from launcher.train.config import RunConfig
+from launcher.train.config import TrainingPlan
 from launcher.train.data import IGNORE, Dataset
 from launcher.train.loss import linear_cross_entropy
 from launcher.train.metrics import Metrics
 from launcher.train.model import decoder
 
 
-def build_optimizer(model: nn.Module, cfg: RunConfig, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: TrainingPlan, device: torch.device) -> torch.optim.Optimizer:
     """AdamW over the trainable parameters; the fused kernel on CUDA."""
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                              fused=device.type == "cuda")
 
 
-def lr_factor(cfg: RunConfig, step: int, epoch: int, total_steps: int) -> float:
+def lr_factor(cfg: TrainingPlan, step: int, epoch: int, total_steps: int) -> float:
     """Multiplier of `--lr` for optimizer step `step` (0-based) in `epoch`.
 
     `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over all epochs (`--max_train_step` stops early, it does not shorten the schedule);
@@ -129,10 +129,10 @@ def accumulate(model: nn.Module, window: list[dict], device: torch.device, t: Tr
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, cfg: RunConfig, device: torch.device) -> float | None:
+def evaluate(model: nn.Module, dataset: Dataset, cfg: TrainingPlan, device: torch.device) -> float | None:
     """Mean token loss over the validation split (all ranks' tokens), or None when it is too small."""
-    topo = cfg.topology
-    batches = dataset.eval_batches(rank=topo.rank, world=topo.world_size, batch_size=cfg.train.val_batch_size,
+    ranks = cfg.ranks
+    batches = dataset.eval_batches(rank=ranks.rank, world=ranks.world_size, batch_size=cfg.train.val_batch_size,
                                    limit=cfg.train.max_eval_step)
     if not batches:
         return None
@@ -184,10 +184,10 @@ class Outcome:
     state: TrainState
 
 
-def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, train_ds: Dataset,
+def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer, train_ds: Dataset,
           val_ds: Dataset | None, state: TrainState, checkpointer: Checkpointer, metrics: Metrics,
           stop: StopSignal, device: torch.device, total_steps: int) -> Outcome:
-    t, topo = cfg.train, cfg.topology
+    t, ranks = cfg.train, cfg.ranks
     accumulation = t.gradient_accumulation_steps
     trainable = [p for p in model.parameters() if p.requires_grad]
 
@@ -212,11 +212,11 @@ def train(cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer, tr
     metrics.start_window()
     while state.epoch < t.num_epochs:
         reason = ""
-        windows = train_ds.windows(seed=t.seed, epoch=state.epoch, start=state.samples_in_epoch, rank=topo.rank,
-                                   world=topo.world_size, batch_size=t.batch_size_training, accumulation=accumulation)
+        windows = train_ds.windows(seed=t.seed, epoch=state.epoch, start=state.samples_in_epoch, rank=ranks.rank,
+                                   world=ranks.world_size, batch_size=t.batch_size_training, accumulation=accumulation)
         for window in windows:
             # Dropout and any other randomness: a function of (seed, step, rank), so resume reproduces it.
-            torch.manual_seed(t.seed * 1_000_003 + state.step * 1_009 + topo.rank)
+            torch.manual_seed(t.seed * 1_000_003 + state.step * 1_009 + ranks.rank)
             lr = t.lr * lr_factor(cfg, state.step, state.epoch, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr

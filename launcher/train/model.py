@@ -19,10 +19,10 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
-from launcher.train.config import RunConfig
+from launcher.train.config import TrainingPlan
 
 
-def build_mesh(cfg: RunConfig, device_type: str) -> DeviceMesh:
+def build_mesh(cfg: TrainingPlan, device_type: str) -> DeviceMesh:
     """A 1-D mesh when nothing is replicated (plain FSDP), else 2-D (replicate, shard) = HSDP."""
     replicate, shard = cfg.mesh_shape
     if replicate == 1:
@@ -46,7 +46,7 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-def _load(cfg: RunConfig, rank: int) -> nn.Module:
+def _load(cfg: TrainingPlan, rank: int) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = torch.bfloat16 if cfg.pure_bf16 else torch.float32
@@ -61,7 +61,7 @@ def _load(cfg: RunConfig, rank: int) -> nn.Module:
     return model
 
 
-def _add_lora(model: nn.Module, cfg: RunConfig, rank: int) -> nn.Module:
+def _add_lora(model: nn.Module, cfg: TrainingPlan, rank: int) -> nn.Module:
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if cfg.train.from_peft_checkpoint:
@@ -76,9 +76,9 @@ def _add_lora(model: nn.Module, cfg: RunConfig, rank: int) -> nn.Module:
     return get_peft_model(model, config)
 
 
-def build_model(cfg: RunConfig, mesh: DeviceMesh, device: torch.device) -> nn.Module:
+def build_model(cfg: TrainingPlan, mesh: DeviceMesh, device: torch.device) -> nn.Module:
     """The trainable, sharded model on `device`, identical on every rank to rank 0's load."""
-    rank = cfg.topology.rank
+    rank = cfg.ranks.rank
     model = _load(cfg, rank)
     if cfg.method == "lora":
         model = _add_lora(model, cfg, rank)

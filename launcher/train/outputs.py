@@ -24,7 +24,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from launcher import log
 from contract.manifest import write_manifest
-from launcher.train.config import RunConfig
+from launcher.train.config import TrainingPlan
 
 SHARD_BYTES = 5 * 1024**3
 
@@ -35,18 +35,18 @@ def gather_full(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tenso
     return get_model_state_dict(model, options=options)
 
 
-def save_adapter(model: nn.Module, cfg: RunConfig, target: Path) -> None:
+def save_adapter(model: nn.Module, cfg: TrainingPlan, target: Path) -> None:
     state = gather_full(model, trainable_only=True)
-    if cfg.topology.rank == 0:
+    if cfg.ranks.rank == 0:
         target.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(target, state_dict=state, safe_serialization=True)
         log.event("adapter_saved", path=str(target), tensors=len(state))
     dist.barrier()
 
 
-def save_merged(cfg: RunConfig, adapter_dir: Path, target: Path, tokenizer) -> None:
+def save_merged(cfg: TrainingPlan, adapter_dir: Path, target: Path, tokenizer) -> None:
     """Rank 0: base + saved adapter through plain PEFT, merged, saved as a Hugging Face model."""
-    if cfg.topology.rank == 0:
+    if cfg.ranks.rank == 0:
         from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
@@ -58,12 +58,12 @@ def save_merged(cfg: RunConfig, adapter_dir: Path, target: Path, tokenizer) -> N
     dist.barrier()
 
 
-def save_hf_model(model: nn.Module, cfg: RunConfig, target: Path, tokenizer) -> None:
+def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer) -> None:
     """Full fine-tune as a Hugging Face model in the base model's dtype."""
     from safetensors.torch import save_file
 
     state = gather_full(model, trainable_only=False)
-    if cfg.topology.rank == 0:
+    if cfg.ranks.rank == 0:
         config = model.config
         dtype = config.dtype if isinstance(config.dtype, torch.dtype) else torch.float32
         if getattr(config, "tie_word_embeddings", False):
@@ -99,13 +99,13 @@ def save_hf_model(model: nn.Module, cfg: RunConfig, target: Path, tokenizer) -> 
     dist.barrier()
 
 
-def save_dist_checkpoint(model: nn.Module, cfg: RunConfig) -> Path:
+def save_dist_checkpoint(model: nn.Module, cfg: TrainingPlan) -> Path:
     """llama-recipes' full fine-tune location: `<root>/<folder>-<model name>`, sharded, committed."""
     name = Path(cfg.model_name.rstrip("/")).name
     target = Path(cfg.train.dist_checkpoint_root_folder) / f"{cfg.train.dist_checkpoint_folder}-{name}"
     dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=target)
     dist.barrier()
-    if cfg.topology.rank == 0:
+    if cfg.ranks.rank == 0:
         write_manifest(target)
         log.event("dist_checkpoint_saved", path=str(target))
     dist.barrier()

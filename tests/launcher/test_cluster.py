@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from launcher import cluster
-from launcher.cluster import ClusterError, ClusterTimeout, Topology
+from launcher.cluster import ClusterError, ClusterTimeout, ClusterTopology
 from ocift.local import write_metadata_gradually
 
 Addr = namedtuple("Addr", "family address netmask broadcast ptp")
@@ -36,7 +36,7 @@ def test_metadata_written_late_and_in_pieces(tmp_path: Path) -> None:
     finally:
         stop.set()
         writer.join()
-    assert topo == Topology(3, 2, "127.0.0.3", "127.0.0.1", 29400, "oci-multi-node")
+    assert topo == ClusterTopology(3, 2, "127.0.0.3", "127.0.0.1", 29400, "oci-multi-node")
 
 
 def test_missing_rank_times_out_naming_it(tmp_path: Path) -> None:
@@ -125,14 +125,14 @@ def test_explicit_variables() -> None:
     topo = cluster.discover({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"},
                             rdzv_port=29400, timeout_s=1)
     # No NODE_ADDR: the address on the route to rank 0, found without sending anything.
-    assert topo == Topology(2, 1, "127.0.0.1", "127.0.0.1", 29555, "env")
+    assert topo == ClusterTopology(2, 1, "127.0.0.1", "127.0.0.1", 29555, "env")
     topo = cluster.discover({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "NODE_ADDR": "127.0.0.2"},
                             rdzv_port=29400, timeout_s=1)
     assert (topo.node_addr, topo.master_port) == ("127.0.0.2", 29400)
 
 
 def test_single_node() -> None:
-    assert cluster.discover({}, rdzv_port=29401, timeout_s=1) == Topology(1, 0, "127.0.0.1", "127.0.0.1", 29401, "single-node")
+    assert cluster.discover({}, rdzv_port=29401, timeout_s=1) == ClusterTopology(1, 0, "127.0.0.1", "127.0.0.1", 29401, "single-node")
 
 
 def test_interface_selection() -> None:
@@ -151,7 +151,7 @@ def test_interface_selection() -> None:
 
 
 def test_interface_env_on_this_host_respects_user_values() -> None:
-    topo = Topology(2, 1, "127.0.0.2", "127.0.0.1", 29400, "oci-multi-node")
+    topo = ClusterTopology(2, 1, "127.0.0.2", "127.0.0.1", 29400, "oci-multi-node")
     assert cluster.interface_for("127.0.0.2") == "lo"  # real psutil table
     assert cluster.socket_ifname_env(topo, {}) == {"NCCL_SOCKET_IFNAME": "lo", "GLOO_SOCKET_IFNAME": "lo"}
     assert cluster.socket_ifname_env(topo, {"NCCL_SOCKET_IFNAME": "ens3"}) == {"GLOO_SOCKET_IFNAME": "lo"}

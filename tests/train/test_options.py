@@ -6,14 +6,14 @@ import pytest
 
 from contract.recipe import Recipe, RecipeError
 from launcher.train.__main__ import main
-from launcher.train.config import Topology, derive
+from launcher.train.config import ProcessRanks, derive
 
 LLAMA_RECIPES = ["--enable_fsdp", "--use_peft", "--peft_method", "lora", "--pure_bf16", "--batch_size_training", "1",
                  "--model_name", "meta-llama/Llama-2-7b-hf", "--output_dir", "/tmp/out"]
 
 
 def run_config(argv: list[str], world: int = 2, local: int = 2):
-    return derive(Recipe.from_args(argv), Topology(rank=0, local_rank=0, world_size=world, local_world_size=local))
+    return derive(Recipe.from_args(argv), ProcessRanks(rank=0, local_rank=0, world_size=world, local_world_size=local))
 
 
 def test_llama_recipes_line_derives_lora_pure_bf16():
