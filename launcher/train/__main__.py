@@ -21,7 +21,8 @@ from launcher.train.config import TrainingPlan, ProcessRanks, derive
 from launcher.train.data import DataError, Formatter, find_splits, hold_out, load_examples, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
 from launcher.train.metrics import Metrics, flops_per_token, peak_flops
-from launcher.train.model import build_mesh, build_model, count_parameters
+from launcher.train.model import build_model, count_parameters
+from launcher.train.parallelize import build_mesh
 from launcher.train.outputs import save_adapter, save_dist_checkpoint, save_hf_model, save_merged
 
 EXIT_BAD_OPTIONS = 2
