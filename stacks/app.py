@@ -22,7 +22,8 @@ from cdktf import App
 from cdk.props import PropsError
 from cdk.rules import RuleContext, SuppressionError, evaluate
 from cdk.schema_check import validate_stack
-from stacks.config import EnvironmentConfig, LocalState, load_configs
+from stacks.config import EnvironmentConfig, LocalState
+from stacks.loader import load_configs
 from stacks.environment import EnvironmentStacks, build_environment
 from stacks.errors import ConfigError, Problem
 from stacks.summary import EnvironmentReport, StackReport, Summary

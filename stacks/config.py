@@ -3,7 +3,7 @@
 Every section forbids unknown keys (a typo must fail, not be dropped), OCID fields check the
 resource type, and the `training.recipe` section is validated by the launcher's own recipe
 definition (`contract.recipe.Recipe`), so infra and training agree on one set of options.
-`load_configs` reports every problem of every file at once (`ConfigError`).
+`stacks.loader.load_configs` reads and checks the files.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -27,12 +25,9 @@ from pydantic import (
 
 from cdk.rules.core import DEFAULT_REQUIRED_TAGS
 from cdk.rules.pack import RULES
-from contract.recipe import Recipe, RecipeError
+from contract.recipe import Recipe
 from contract.settings import LauncherSettings
-from stacks import yamlsource
-from stacks.errors import ConfigError, Problem
 from stacks.ocid_fields import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
-from stacks.pydantic_paths import describe
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
 DisplayName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
@@ -382,7 +377,7 @@ def _unique(names: list[str], what: str) -> None:
 # ---- cross-field checks that need the whole config (reported with field paths) --------------
 
 
-def _semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int, ...], str]]:
+def semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """Checks across sections; each returns the field path it blames."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     image = config.training.image
@@ -397,96 +392,4 @@ def _semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int,
             out.append((("state", "backend"), "production environments need a remote state backend (oci or s3)"))
         if not config.storage.prevent_destroy:
             out.append((("storage", "prevent_destroy"), "production environments must protect the outputs bucket"))
-    return out
-
-
-# ---- loading -------------------------------------------------------------------------------
-
-
-def load_configs(paths: list[Path]) -> list[EnvironmentConfig]:
-    """Load and validate every file; raises one ConfigError holding every file's problems."""
-    configs: list[EnvironmentConfig] = []
-    problems: list[Problem] = []
-    seen: dict[str, str] = {}
-    for path in paths:
-        config, found = _load(path)
-        problems += found
-        if config is None:
-            continue
-        display = display_name(path)
-        if config.environment in seen:
-            problems.append(Problem(display, "environment",
-                                    f"{config.environment!r} is already defined by {seen[config.environment]}"))
-        seen[config.environment] = display
-        configs.append(config)
-    if problems:
-        raise ConfigError(problems)
-    return configs
-
-
-def display_name(path: Path) -> str:
-    """The path as a user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
-    source, problems = yamlsource.read(path, display_name(path))
-    if source is None:
-        return None, problems
-    problems = []
-    config = None
-    try:
-        config = EnvironmentConfig.model_validate(source.data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loc, message = describe(EnvironmentConfig, error)
-            problems.append(Problem(source.file, _dotted(loc), message, source.line_of(loc)))
-    problems += _recipe_problems(source)
-    if config is not None:
-        config._source = source.file
-    if config is not None:
-        problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
-                     for loc, msg in _semantic_problems(config)]
-    return (config if not problems else None), problems
-
-
-def _recipe_problems(source: yamlsource.Source) -> list[Problem]:
-    """Validate `training.recipe` with the launcher's definition, blaming `training.recipe.<option>`."""
-    training = source.data.get("training")
-    recipe = training.get("recipe") if isinstance(training, dict) else None
-    if not isinstance(recipe, dict):
-        return []
-    try:
-        Recipe.from_mapping(recipe, "training.recipe")
-    except RecipeError as exc:
-        return [_recipe_problem(source, text) for text in exc.problems]
-    return []
-
-
-_OPTION_PROBLEM = re.compile(r"^(?P<option>[a-z_]+(\.[a-z_]+)?(\.[0-9]+)?): (?P<message>.*)$", re.S)
-_UNKNOWN_OPTION = re.compile(r"^unknown option '(?P<option>[^']+)'(?P<rest>.*)$", re.S)
-
-
-def _recipe_problem(source: yamlsource.Source, text: str) -> Problem:
-    """Turn one RecipeError line into a Problem at `training.recipe.<option>` where it names one."""
-    option, message = "", text
-    if match := _UNKNOWN_OPTION.match(text):
-        option, message = match.group("option"), "unknown option" + match.group("rest")
-    elif match := _OPTION_PROBLEM.match(text):
-        option, message = match.group("option"), match.group("message")
-    loc: tuple[str | int, ...] = ("training", "recipe", *option.split(".")) if option else ("training", "recipe")
-    flat = ("training", "recipe", option.rpartition(".")[2])
-    if loc not in source.lines and flat in source.lines:
-        loc = flat  # the author wrote the bare llama-recipes name: point at what they wrote
-    return Problem(source.file, _dotted(loc), message, source.line_of(loc))
-
-
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    """('training', 'node_groups', 0, 'replicas') -> 'training.node_groups[0].replicas'."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out

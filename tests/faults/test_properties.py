@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from ocift.review import review_trees
 from ocift.review.load import ReviewInputError
 from ocift.review.render import to_json, to_markdown, to_text
-from stacks.config import EnvironmentConfig, load_configs
+from stacks.config import EnvironmentConfig
+from stacks.loader import load_configs
 from stacks.errors import ConfigError
 from tests.stacks.conftest import SHIPPED, STACKS_DIR, shipped
 
