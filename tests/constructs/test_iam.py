@@ -1,8 +1,10 @@
-import pytest
 import cdktf
+import pytest
 
 from cdk.iam import (
     TENANCY as IN_TENANCY,
+)
+from cdk.iam import (
     Condition,
     DynamicGroup,
     DynamicGroupPrincipal,
@@ -16,7 +18,15 @@ from cdk.iam import (
 )
 from cdk.props import PropsError
 
-from ._synth import COMPARTMENT, NET_COMPARTMENT, SECRET, SEC_COMPARTMENT, TENANCY, only, synth
+from ._synth import (
+    COMPARTMENT,
+    NET_COMPARTMENT,
+    SEC_COMPARTMENT,
+    SECRET,
+    TENANCY,
+    only,
+    synth,
+)
 
 PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-dev-jobruns", COMPARTMENT)
 

@@ -8,11 +8,26 @@ from cdk.network import Network, NetworkProps
 from cdk.props import PropsError
 from cdk.registry import ImageReference
 from cdk.storage import Bucket, BucketProps, StorageMount
-from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
+from cdk.training_job import (
+    DataScienceProject,
+    NodeGroup,
+    ProjectProps,
+    TrainingJob,
+    TrainingJobProps,
+)
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 
-from ._synth import COMPARTMENT, DIGEST, NET_COMPARTMENT, SECRET, SEC_COMPARTMENT, only, resources, synth
+from ._synth import (
+    COMPARTMENT,
+    DIGEST,
+    NET_COMPARTMENT,
+    SEC_COMPARTMENT,
+    SECRET,
+    only,
+    resources,
+    synth,
+)
 
 PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-dev-jobruns", COMPARTMENT)
 IMAGE = ImageReference.parse(f"iad.ocir.io/tenancyns/ocift/trainer:1.0@{DIGEST}")

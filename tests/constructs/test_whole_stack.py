@@ -3,18 +3,40 @@
 import cdktf
 from cdktf import App, TerraformStack
 
-from cdk.iam import DynamicGroup, DynamicGroupPrincipal, DynamicGroupProps, Policy, PolicyProps
+from cdk.iam import (
+    DynamicGroup,
+    DynamicGroupPrincipal,
+    DynamicGroupProps,
+    Policy,
+    PolicyProps,
+)
 from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
 from cdk.network import Network, NetworkProps
 from cdk.registry import ContainerRepository, ContainerRepositoryProps
 from cdk.rules import RuleContext, Severity, evaluate
-from cdk.storage import Bucket, BucketProps, ExpireRule
-from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
 from cdk.schema_check import validate_stack
+from cdk.storage import Bucket, BucketProps, ExpireRule
+from cdk.training_job import (
+    DataScienceProject,
+    NodeGroup,
+    ProjectProps,
+    TrainingJob,
+    TrainingJobProps,
+)
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 
-from ._synth import COMPARTMENT, DIGEST, KMS_KEY, NET_COMPARTMENT, SECRET, SEC_COMPARTMENT, TENANCY, resources, synth
+from ._synth import (
+    COMPARTMENT,
+    DIGEST,
+    KMS_KEY,
+    NET_COMPARTMENT,
+    SEC_COMPARTMENT,
+    SECRET,
+    TENANCY,
+    resources,
+    synth,
+)
 
 TAGS = {"project": "ocift", "environment": "prod"}
 PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-prod-jobruns", COMPARTMENT)

@@ -19,10 +19,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ocift.local import free_port, node_addr
 from contract.manifest import MANIFEST, read_manifest, verify
 from launcher.signals import descendants, kill_tree
-from tests.launcher.conftest import REPO, clean_env
+from ocift.local import free_port, node_addr
+from tests.support import REPO, clean_env
 
 #: Small and fast: one optimizer step is ~0.1 s on one core; start-up (imports, model) ~15-25 s.
 #: Many epochs so a run lasts until a test breaks it; `--max_train_step` ends a rerun early.

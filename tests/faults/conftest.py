@@ -1,5 +1,5 @@
-"""Fixtures for the reliability suite; the tiny model and data, the moto server and its buckets
-are shared with the training and storage tests."""
+"""Fixtures for the reliability suite (the tiny model, the moto server and its buckets are in
+`tests/conftest.py`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ import pytest
 
 from tests.faults.chaos import ChaosProxy
 from tests.faults.cluster import Cluster
-from tests.storage.conftest import bucket, moto_url, s3_env  # noqa: F401 - fixtures, re-exported
-from tests.train.conftest import tiny  # noqa: F401 - a fixture, re-exported
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from launcher.train.__main__ import main as train_main
 from launcher.train.tiny import make_tiny_model
 from tests.faults.cluster import FAST, events, tail
-from tests.launcher.conftest import REPO, clean_env
+from tests.support import REPO, clean_env
 
 
 @pytest.fixture

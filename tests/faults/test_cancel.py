@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import FAST, Cluster, committed_steps, events, summary, tail, train_flags, wait_for
+from tests.faults.cluster import (
+    FAST,
+    Cluster,
+    committed_steps,
+    events,
+    summary,
+    tail,
+    train_flags,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import Cluster, committed_steps, events, partial_steps, tail, train_flags, wait_all
+from tests.faults.cluster import (
+    Cluster,
+    committed_steps,
+    events,
+    partial_steps,
+    tail,
+    train_flags,
+    wait_all,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from ocift.local import free_port
 from launcher.peers import PeerWatch
+from ocift.local import free_port
 
 ADDRS = {0: "127.0.0.1", 1: "127.0.0.2"}
 

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import (Cluster, committed_steps, events, partial_steps, summary, tail, train_flags,
-                                  wait_all, wait_for)
+from tests.faults.cluster import (
+    Cluster,
+    committed_steps,
+    events,
+    partial_steps,
+    summary,
+    tail,
+    train_flags,
+    wait_all,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,18 @@ from pathlib import Path
 import pytest
 
 from tests.faults.chaos import ChaosProxy
-from tests.faults.cluster import (Cluster, committed_steps, events, mirror, partial_steps, summary, tail, train_flags,
-                                  wait_all, wait_for)
+from tests.faults.cluster import (
+    Cluster,
+    committed_steps,
+    events,
+    mirror,
+    partial_steps,
+    summary,
+    tail,
+    train_flags,
+    wait_all,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

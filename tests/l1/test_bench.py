@@ -6,8 +6,9 @@ import importlib.util
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("bench_synth", ROOT / "bench" / "synth.py")
+from tests.support import REPO
+
+_spec = importlib.util.spec_from_file_location("bench_synth", REPO / "bench" / "synth.py")
 assert _spec and _spec.loader
 bench = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = bench  # dataclasses look their module up there

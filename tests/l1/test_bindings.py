@@ -7,7 +7,13 @@ from typing import Any
 
 import hcl2
 import pytest
-from cdktf import TerraformIterator, TerraformOutput, TerraformResourceLifecycle, TerraformStack, Token
+from cdktf import (
+    TerraformIterator,
+    TerraformOutput,
+    TerraformResourceLifecycle,
+    TerraformStack,
+    Token,
+)
 from cdktf import Testing as CdktfTesting
 
 from cdk.oci.core import (
@@ -28,7 +34,13 @@ from cdk.oci.objectstorage import DataObjectstorageNamespace, ObjectstorageBucke
 from cdk.oci.provider import PROVIDER_VERSION, OciProvider
 from cdk.schema_check import validate_stack
 
-from ._samples import DATA_SOURCES, RESOURCES, as_blocks_lists, element_sample, schema_block
+from ._samples import (
+    DATA_SOURCES,
+    RESOURCES,
+    as_blocks_lists,
+    element_sample,
+    schema_block,
+)
 
 HCL_OPTIONS = hcl2.SerializationOptions(explicit_blocks=False, strip_string_quotes=True)
 KINDS = [(t, False) for t in RESOURCES] + [(t, True) for t in DATA_SOURCES]

@@ -14,15 +14,16 @@ import pytest
 
 from cdk.oci import generate
 
+from tests.support import REPO
+
 from ._samples import RESOURCES, SCHEMA, as_blocks_lists, element_sample, schema_block
 
-ROOT = Path(__file__).resolve().parents[2]
-OCI_DIR = ROOT / "cdk" / "oci"
-CDKTF = ROOT / "node_modules" / ".bin" / "cdktf"
+OCI_DIR = REPO / "cdk" / "oci"
+CDKTF = REPO / "node_modules" / ".bin" / "cdktf"
 
 
 def test_generated_modules_are_current(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "cdk.oci.generate", "--out", str(tmp_path)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "cdk.oci.generate", "--out", str(tmp_path)], cwd=REPO, check=True, capture_output=True)
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.py")}
     assert fresh, "the generator wrote nothing"
     stale = [name for name, text in fresh.items() if (OCI_DIR / name).read_text() != text]
@@ -76,6 +77,7 @@ import json, sys
 from cdktf import App, TerraformStack
 from tests.l1._samples import element_sample
 from cdk.oci.provider import OciProvider
+from tests.support import REPO
 
 app = App()
 stack = TerraformStack(app, "every")
@@ -93,7 +95,7 @@ def test_cdktf_cli_synth_hcl_shows_every_attribute(tmp_path: Path) -> None:
     (tmp_path / "cdktf.json").write_text(
         json.dumps({"language": "python", "app": f"{sys.executable} app.py '{json.dumps(RESOURCES)}'", "sendCrashReports": "false"})
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     run = subprocess.run([str(CDKTF), "synth", "--hcl", "--output", "out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     text = (tmp_path / "out" / "stacks" / "every" / "cdk.tf").read_text()

@@ -12,7 +12,12 @@ from cdktf import TerraformStack
 from cdktf import Testing as CdktfTesting
 
 from cdk.oci.artifacts import ArtifactsContainerRepository
-from cdk.oci.core import CoreServiceGateway, CoreServiceGatewayServices, CoreVcn, DataCoreServices
+from cdk.oci.core import (
+    CoreServiceGateway,
+    CoreServiceGatewayServices,
+    CoreVcn,
+    DataCoreServices,
+)
 from cdk.oci.datascience import (
     DatascienceJob,
     DatascienceJobJobInfrastructureConfigurationDetails,
@@ -20,7 +25,12 @@ from cdk.oci.datascience import (
     DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration,
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList,
 )
-from cdk.oci.kms import KmsKey, KmsKeyKeyShape, KmsKeyRestoreFromFile, KmsKeyRestoreFromObjectStore
+from cdk.oci.kms import (
+    KmsKey,
+    KmsKeyKeyShape,
+    KmsKeyRestoreFromFile,
+    KmsKeyRestoreFromObjectStore,
+)
 from cdk.oci.provider import OciProvider
 from cdk.schema_check import SchemaError, main, validate_stack, validate_synth_dir
 

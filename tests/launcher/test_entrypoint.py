@@ -13,9 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from ocift.local import write_metadata_gradually
 from launcher.signals import KILL_MARGIN_S
-from tests.launcher.conftest import Start, clean_env, finish, wait_for
+from ocift.local import write_metadata_gradually
+from tests.support import Start, clean_env, finish, wait_for
 
 pytestmark = pytest.mark.slow
 

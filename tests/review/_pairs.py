@@ -13,7 +13,13 @@ from cdk.iam import TENANCY, DynamicGroupPrincipal, Policy, PolicyProps, Stateme
 from cdk.network import Network, NetworkProps
 from cdk.registry import ContainerRepository, ContainerRepositoryProps
 from cdk.storage import Bucket, BucketProps
-from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, TrainingJob, TrainingJobProps
+from cdk.training_job import (
+    DataScienceProject,
+    NodeGroup,
+    ProjectProps,
+    TrainingJob,
+    TrainingJobProps,
+)
 from contract.recipe import Recipe
 
 STACK = "ocift-prod-app"

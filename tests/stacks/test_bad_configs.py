@@ -11,7 +11,7 @@ import pytest
 from ocift import validate
 from stacks.app import synth_all
 from stacks.errors import ConfigError
-from tests.stacks.conftest import write_config
+from tests.support import write_config
 
 SUBNET = "ocid1.subnet.oc1.iad.aaaaaaaaexamplesubnet000000000000000000000000000000000"
 

@@ -13,7 +13,7 @@ import pytest
 
 from cdk.schema_check import validate_synth_dir
 from ocift import cli
-from tests.stacks.conftest import REPO, SHIPPED, write_config
+from tests.support import REPO, SHIPPED, write_config
 
 CDKTF = REPO / "node_modules" / ".bin" / "cdktf"
 STACKS = sorted(f"{p.stem}-{kind}" for p in SHIPPED for kind in ("iam", "network", "training"))

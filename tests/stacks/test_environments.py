@@ -18,7 +18,7 @@ from contract.settings import LauncherSettings
 from stacks.app import synth_all
 from stacks.errors import ConfigError
 from stacks.summary import Summary
-from tests.stacks.conftest import SHIPPED, shipped, write_config
+from tests.support import SHIPPED, shipped, write_config
 
 SUBNET = "ocid1.subnet.oc1.iad.aaaaaaaaexamplesubnet000000000000000000000000000000000"
 

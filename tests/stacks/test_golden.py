@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from stacks.app import synth_all
-from tests.stacks.conftest import SHIPPED
+from tests.support import SHIPPED
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("OCIFT_UPDATE_GOLDEN") == "1"

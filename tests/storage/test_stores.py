@@ -9,7 +9,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from launcher.storage import IntegrityError, RetryPolicy, StorageError, TransferOptions, open_store
+from launcher.storage import (
+    IntegrityError,
+    RetryPolicy,
+    StorageError,
+    TransferOptions,
+    open_store,
+)
 
 FAST = RetryPolicy(attempts=4, base_s=0.01, max_backoff_s=0.05, deadline_s=30)
 SMALL_PARTS = TransferOptions(multipart_threshold=5 << 20, part_size=5 << 20, concurrency=4)  # S3's minimum part

@@ -16,9 +16,14 @@ import torch
 from safetensors.torch import load_file
 
 from contract.manifest import is_committed
-from launcher.train.data import Formatter, find_splits, tokenize, load_split, make_dataset
-
-from .conftest import ROOT, base_args, env, metrics, torchrun, torchrun_cmd
+from launcher.train.data import (
+    Formatter,
+    find_splits,
+    load_split,
+    make_dataset,
+    tokenize,
+)
+from tests.support import REPO, base_args, metrics, torchrun, torchrun_cmd, train_env
 
 pytestmark = pytest.mark.slow
 
@@ -168,7 +173,7 @@ def test_interrupted_by_max_train_step_then_resumed_equals_uninterrupted(tiny, t
 
 def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tiny, tmp_path, uninterrupted):
     out = tmp_path / "out"
-    proc = subprocess.Popen(torchrun_cmd(base_args(tiny, out, *LORA_RUN)), cwd=ROOT, env=env(),
+    proc = subprocess.Popen(torchrun_cmd(base_args(tiny, out, *LORA_RUN)), cwd=REPO, env=train_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text()):
@@ -189,7 +194,7 @@ def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tiny, tmp_path, uni
 def test_hsdp_two_nodes_with_node_local_output_dirs(tiny, tmp_path):
     """2 "nodes" x 2 processes on this host: HSDP (2 replicas x 2 shards) by default; each node has
     its own output_dir, so replica 0 (node 0) writes complete checkpoints alone."""
-    from .conftest import free_port
+    from ocift.local import free_port
 
     port = free_port()
     procs = []
@@ -199,7 +204,7 @@ def test_hsdp_two_nodes_with_node_local_output_dirs(tiny, tmp_path):
         i = cmd.index("--master_port")
         cmd[i + 1] = str(port)
         cmd[i + 2:i + 2] = ["--nnodes", "2", "--node_rank", str(node)]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        procs.append(subprocess.Popen(cmd, cwd=REPO, env=train_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
@@ -227,7 +232,7 @@ def test_custom_instruction_dataset_with_held_out_validation_in_one_process(tiny
             "--dataset", "custom_dataset", "--prompt_template", "Q: {question}\nA: ", "--response_field", "answer",
             "--val_split_ratio", "0.25", "--batching_strategy", "padding", "--context_length", "32",
             "--use_peft", "--num_epochs", "1", "--batch_size_training", "4"]
-    proc = subprocess.run([sys.executable, "-m", "launcher.train", *args], cwd=ROOT, env=env(), capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "launcher.train", *args], cwd=REPO, env=train_env(), capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
     train, evals = metrics(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from contract.recipe import Recipe, RecipeError
+from contract.recipe import Recipe
 from launcher.train.__main__ import main
 from launcher.train.config import ProcessRanks, derive
 

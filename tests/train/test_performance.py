@@ -12,8 +12,7 @@ from contract.recipe import TrainConfig
 from launcher.train.data import IGNORE, Example, collate, pack
 from launcher.train.loop import accumulate, batch_loss, model_inputs
 from launcher.train.loss import linear_cross_entropy
-
-from .conftest import base_args, metrics, torchrun
+from tests.support import base_args, metrics, torchrun
 
 CPU = torch.device("cpu")
 
