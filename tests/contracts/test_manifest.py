@@ -2,7 +2,13 @@ import json
 
 import pytest
 
-from contract.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
+from contract.manifest import (
+    MANIFEST,
+    ManifestError,
+    is_committed,
+    verify,
+    write_manifest,
+)
 
 
 def _checkpoint(tmp_path):

@@ -6,15 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import cdktf
+import pytest
 from constructs import Construct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdk.oci.identity import IdentityPolicy
 from cdk.oci.objectstorage import ObjectstorageBucket
-from cdk.rules import RULES, RuleContext, SuppressionError, evaluate, evaluate_document, summarize, suppress
+from cdk.rules import (
+    RULES,
+    RuleContext,
+    SuppressionError,
+    evaluate,
+    evaluate_document,
+    summarize,
+    suppress,
+)
 from cdk.rules.policy_syntax import PolicySyntaxError, parse
 
 from ._cdk import Raw, annotations, stack_with_pack, synthesized
