@@ -208,12 +208,18 @@ class DynamicGroup(Construct):
 class PolicyProps:
     """name: unique in its compartment. compartment_id: where the policy is attached (its statements
     may only reach that compartment and those below; the tenancy OCID for tenancy-level policies).
-    statements: initial statements; grants add more."""
+    statements: initial statements; grants add more.
+    subject_groups: dynamic groups made in the same stack that its statements name: the policy is
+        created after them, since OCI rejects a policy naming a subject that does not exist yet
+        ("400-InvalidParameter ... The group README specified in the policy statement does not exist
+        under current compartment hierarchy", oracle-devrel/terraform-oci-ocloud-foundation#6) and,
+        without an edge, Terraform creates both at once. Default none."""
 
     name: str
     compartment_id: str
     description: str = "ocift grants"
     statements: Sequence[Statement] = ()
+    subject_groups: Sequence["DynamicGroup"] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -271,6 +277,7 @@ class Policy(Construct):
             description=props.description,
             statements=Lazy.list_value(_Rendered(self)),
             freeform_tags=dict(props.tags) or None,
+            depends_on=[g.resource for g in props.subject_groups] or None,
         )
         self.node.add_validation(_NotEmptyOrFull(self))
         self.add_statements(*props.statements)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from constructs import Construct
 
-from cdk.iam import Statement, datascience_network_statement
+from cdk.iam import Grantee, Policy, Statement, datascience_network_statement, grant
 from cdk.oci.core import (
     CoreNatGateway,
     CoreRouteTable,
@@ -23,6 +23,7 @@ from cdk.oci.core import (
     CoreSecurityList,
     CoreSecurityListEgressSecurityRules,
     CoreSecurityListIngressSecurityRules,
+    CoreSecurityListIngressSecurityRulesIcmpOptions,
     CoreServiceGateway,
     CoreServiceGatewayServices,
     CoreSubnet,
@@ -39,7 +40,12 @@ ORACLE_SERVICES_REGEX = "All .* Services In Oracle Services Network"
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,80}$")
 _DNS_LABEL = re.compile(r"^[a-z][a-z0-9]{0,14}$")
-TCP, ALL = "6", "all"
+TCP, ICMP, ALL = "6", "1", "all"
+PATH_MTU = (3, 4)
+"""ICMP "destination unreachable: fragmentation needed" (type 3, code 4): path MTU discovery. Oracle's
+default security list allows it from anywhere ("Default Security List", OCI Networking docs,
+docs.oracle.com/iaas/Content/Network/Concepts/securitylists.htm); without it, a path with a smaller
+MTU silently drops large packets (a stalled pip or Object Storage download)."""
 
 
 def _network(value: str) -> ipaddress.IPv4Network | None:
@@ -144,7 +150,10 @@ class Network(Construct):
                 destination="0.0.0.0/0", destination_type="CIDR_BLOCK", protocol=ALL, description="all egress")],
             ingress_security_rules=[CoreSecurityListIngressSecurityRules(
                 source=props.subnet_cidr, source_type="CIDR_BLOCK", protocol=TCP,
-                description="node to node: rendezvous, NCCL/Gloo")],
+                description="node to node: rendezvous, NCCL/Gloo"),
+                CoreSecurityListIngressSecurityRules(
+                source="0.0.0.0/0", source_type="CIDR_BLOCK", protocol=ICMP, description="path MTU discovery",
+                icmp_options=CoreSecurityListIngressSecurityRulesIcmpOptions(type=PATH_MTU[0], code=PATH_MTU[1]))],
         )
         return CoreSubnet(
             self, "Subnet", compartment_id=c, vcn_id=self.vcn.id, cidr_block=props.subnet_cidr,
@@ -159,3 +168,13 @@ class Network(Construct):
             return []
         assert self.compartment_id is not None
         return [datascience_network_statement(self.compartment_id)]
+
+    def grant_attach(self, grantee: Grantee, policy: Policy | None = None) -> list[Statement]:
+        """Let job runs (`grantee`, their dynamic group) attach to the custom network: `use
+        virtual-network-family` in the network's compartment, besides the service statement (ADS
+        `docs/source/user_guide/jobs/policies.rst`, Oracle's Data Science samples). None for the
+        default network."""
+        if self.job_network_type == "DEFAULT_NETWORK":
+            return []
+        assert self.compartment_id is not None
+        return grant(self, grantee, self.compartment_id, [("use", "virtual-network-family")], (), policy)

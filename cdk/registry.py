@@ -24,9 +24,12 @@ _REFERENCE = re.compile(r"^(?P<registry>[^/]+)/(?P<namespace>[^/]+)/(?P<reposito
 
 @dataclass(frozen=True)
 class ImageReference:
-    """`<region-key>.ocir.io/<namespace>/<repository>[:tag][@sha256:<digest>]`.
+    """`<region-key>.ocir.io/<namespace>/<repository>:<tag>[@sha256:<digest>]`.
 
-    A job should run an image pinned by digest: a tag can be moved, a digest cannot.
+    A job should run an image pinned by digest: a tag can be moved, a digest cannot. The tag is
+    required all the same: every image form the provider documents for a job carries one
+    (`<region>.ocir.io/<namespace>/<repo>:<tag>`, `...:<tag>@digest`; oracle/terraform-provider-oci
+    v8.28.0 `website/docs/r/datascience_job.html.markdown`, `image`).
     """
 
     registry: str
@@ -68,7 +71,7 @@ class ImageReference:
             p.pattern("digest", self.digest, _DIGEST, "sha256: followed by 64 lowercase hex digits")
         elif require_digest:
             p.add("digest", "is required: pin the image by digest (require_digest is set)")
-        p.check(self.tag is not None or self.digest is not None, "tag", "give a tag or a digest")
+        p.check(self.tag is not None, "tag", "is required, with or without a digest (the provider's image forms all carry one)")
         return p.items
 
 

@@ -1,19 +1,30 @@
-"""The Data Science project and the multi-node distributed training job (and its declared runs).
+"""The Data Science project and the multi-node distributed training job.
 
-The job renders the two contracts with the runtime half: the recipe as command-line arguments
-(`Recipe.to_args`, what a user would type) and the launcher settings as `OCIFT_*` environment
-variables (`LauncherSettings.to_env`). Secrets never appear here: only Vault secret OCIDs, through
-`settings.secrets`. Almost every job attribute forces replacement, so the job is cheap to replace
-and its runs go with it (`delete_related_job_runs`).
+The job renders the two contracts with the runtime half: the recipe as the container's CMD, the
+arguments to the image's ENTRYPOINT (`Recipe.to_args`, what a user would type) and the launcher
+settings as `OCIFT_*` environment variables (`LauncherSettings.to_env`). Secrets never appear here:
+only Vault secret OCIDs, through `settings.secrets`. Almost every job attribute forces replacement,
+so the job is cheap to replace and its runs go with it (`delete_related_job_runs`).
+
+Why CMD and not `command_line_arguments`: for an `OCIR_CONTAINER` environment the provider documents
+`cmd` as Docker CMD, "arguments to the ENTRYPOINT" (oracle/terraform-provider-oci v8.28.0,
+`website/docs/r/datascience_job.html.markdown`), and ADS's ContainerRuntime passes a container's
+arguments the same way (oracle/accelerated-data-science `ads/jobs/builders/runtimes/container_runtime.py`);
+whether `command_line_arguments` reach a container at all is documented nowhere.
+
+Runs are not declared here: with provider 8.28.0 a `oci_datascience_job_run` makes `apply` wait until
+the run ends (`internal/service/datascience/datascience_job_run_resource.go`: `CreatedPending()` is
+empty when `asynchronous` is true and `CreatedTarget()` lists only SUCCEEDED, NEEDS_ATTENTION, FAILED
+and CANCELED, the asynchronous branch commented out; default create timeout one hour), and every
+apply after a failure would start the tainted run again. Runs start with `ocift run start`.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from constructs import Construct
 
@@ -31,7 +42,6 @@ from cdk.oci.datascience import (
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails as GroupInfrastructure,
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails as GroupShape,
     DatascienceJobJobStorageMountConfigurationDetailsList,
-    DatascienceJobRun,
     DatascienceProject,
 )
 from cdk.props import Problems, is_token, validate
@@ -43,6 +53,11 @@ from contract.settings import PREFIX, LauncherSettings
 MAX_MOUNTS = 5
 """OCI's limit of storage mounts per job."""
 
+MAX_COMMAND_BYTES = 2048
+"""CMD plus ENTRYPOINT must be under this many bytes ("The combined size of CMD and ENTRYPOINT must be
+less than 2048 bytes": the OCI SDK model `OcirContainerJobEnvironmentConfigurationDetails`, and the
+provider docs of `cmd`/`entrypoint`)."""
+
 SERVICE_VARIABLES = frozenset({
     "JOB_OCID", "JOB_RUN_OCID", "JOB_RUN_COMPARTMENT_OCID", "PROJECT_OCID", "TENANCY_OCID", "NODE_RANK",
     "INITIAL_CLUSTER_SIZE", "FQDN", "CLUSTER_NODES_METADATA_FILE", "OCI_RESOURCE_PRINCIPAL_VERSION",
@@ -51,7 +66,7 @@ SERVICE_VARIABLES = frozenset({
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_NAME = re.compile(r"(?i)(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)($|_)")
-_SECRET_VALUE = re.compile(r"hf_[A-Za-z0-9]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}")
+SECRET_VALUE = re.compile(r"hf_[A-Za-z0-9]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}")
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
 _SHAPE = re.compile(r"^(VM|BM)\.[A-Za-z0-9.]+$")
 _DISPLAY_NAME = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
@@ -64,10 +79,10 @@ def job_image(image: ImageReference) -> tuple[str, str | None]:
     return f"{image.registry}/{image.namespace}/{image.repository}" + (f":{image.tag}" if image.tag else ""), image.digest
 
 
-def render_arguments(args: Sequence[str]) -> str:
-    """The job's one `command_line_arguments` string: POSIX-shell quoted, so a value with spaces
-    (a prompt template) stays one argument."""
-    return shlex.join(args)
+def command_bytes(*parts: Sequence[str]) -> int:
+    """The size of ENTRYPOINT plus CMD as counted against `MAX_COMMAND_BYTES`: each string's UTF-8
+    bytes plus one separator, as in an argv (the API does not say how it counts; this errs high)."""
+    return sum(len(arg.encode()) + 1 for part in parts for arg in part)
 
 
 # ---- project ------------------------------------------------------------------------------
@@ -161,9 +176,12 @@ class TrainingJobProps:
     network: where the nodes live (custom or default network).
     image: the container image; require_digest (default on) refuses an image not pinned by digest.
     node_groups: at least one; startup_order: IN_PARALLEL (default) or IN_ORDER (groups start in turn).
-    recipe: rendered as command-line arguments (default: none). settings: rendered as OCIFT_* variables.
+    recipe: rendered as the container's CMD, the arguments to the image's ENTRYPOINT (default: none);
+        ENTRYPOINT plus CMD must stay under 2048 bytes (`MAX_COMMAND_BYTES`).
+    settings: rendered as OCIFT_* variables.
     environment: extra variables (no OCIFT_*, no service-injected names, no secret values).
-    entrypoint / cmd: override the image's ENTRYPOINT / CMD (default: the image's).
+    entrypoint / cmd: override the image's ENTRYPOINT / CMD (default: the image's); cmd and recipe
+        exclude each other.
     maximum_runtime_minutes: a run is stopped after this (default: no limit).
     log: the custom log runs write to (default: logging off).
     mounts: up to 5 Object Storage mounts (`bucket.mount("data")`), at /mnt/<destination>.
@@ -212,6 +230,7 @@ class TrainingJobProps:
         p.check(self.startup_order in ("IN_PARALLEL", "IN_ORDER"), "startup_order",
                 f"{self.startup_order!r} is not IN_PARALLEL or IN_ORDER")
         self._environment_problems(p)
+        self._command_problems(p)
         if self.maximum_runtime_minutes is not None:
             p.check(isinstance(self.maximum_runtime_minutes, int) and self.maximum_runtime_minutes >= 1,
                     "maximum_runtime_minutes", "must be a whole number >= 1")
@@ -233,9 +252,24 @@ class TrainingJobProps:
             p.check(name not in SERVICE_VARIABLES, prop, "is set by the Data Science service on every node")
             p.check(not _SECRET_NAME.search(name), prop,
                     "looks like a secret: put its Vault secret OCID in settings.secrets instead")
-            p.check(not (isinstance(value, str) and _SECRET_VALUE.search(value)), prop,
+            p.check(not (isinstance(value, str) and SECRET_VALUE.search(value)), prop,
                     "its value looks like a credential: put it in Vault and its OCID in settings.secrets")
             p.check(isinstance(value, str), prop, "values are strings")
+
+    def rendered_cmd(self) -> list[str] | None:
+        """The container's CMD: `cmd`, else the recipe's arguments, else None (the image's own)."""
+        if self.cmd is not None:
+            return list(self.cmd)
+        return self.recipe.to_args() if self.recipe else None
+
+    def _command_problems(self, p: Problems) -> None:
+        if not p.check(self.cmd is None or self.recipe is None, "cmd",
+                       "the recipe is the CMD: give a recipe or a cmd, not both"):
+            return
+        size = command_bytes(self.entrypoint or (), self.rendered_cmd() or ())
+        p.check(size < MAX_COMMAND_BYTES, "recipe" if self.recipe else "cmd",
+                f"ENTRYPOINT plus CMD take {size} bytes; OCI allows under {MAX_COMMAND_BYTES}: "
+                "move long values (a prompt template) into a file the recipe names")
 
     def rendered_environment(self) -> dict[str, str]:
         """settings.to_env() plus the extra variables, sorted by name."""
@@ -244,7 +278,7 @@ class TrainingJobProps:
 
 class TrainingJob(Construct):
     """A multi-node Data Science job (`Resource`): node groups with the same image, arguments,
-    environment and network; runs declared with `add_run`.
+    environment and network; runs are started by `ocift run start`, not declared (module docstring).
 
     With node groups the top-level job configuration, infrastructure and environment blocks are left
     out: each group carries its own, with infrastructure type MULTI_NODE.
@@ -258,7 +292,7 @@ class TrainingJob(Construct):
         self.compartment_id = props.compartment_id
         self.project_id = props.project_id
         self.environment = props.rendered_environment()
-        self.arguments = props.recipe.to_args() if props.recipe else []
+        self.cmd = props.rendered_cmd()
         self.resource = DatascienceJob(
             self, "Resource",
             compartment_id=props.compartment_id,
@@ -296,12 +330,11 @@ class TrainingJob(Construct):
                     job_configuration_details=GroupJobConfiguration(
                         job_type="DEFAULT",
                         environment_variables=self.environment or None,
-                        command_line_arguments=render_arguments(self.arguments) if self.arguments else None,
                     ),
                     job_environment_configuration_details=GroupEnvironment(
                         job_environment_type="OCIR_CONTAINER", image=image, image_digest=digest,
                         entrypoint=list(props.entrypoint) if props.entrypoint is not None else None,
-                        cmd=list(props.cmd) if props.cmd is not None else None,
+                        cmd=self.cmd,
                     ),
                     job_infrastructure_configuration_details=GroupInfrastructure(
                         job_infrastructure_type="MULTI_NODE",
@@ -328,26 +361,3 @@ class TrainingJob(Construct):
         """Let the job's principal read each of its secrets (`read secret-bundles where target.secret.id`)."""
         return [s for ocid in self.secret_ids
                 for s in grant_secret_read(self, self.principal, ocid, secrets_compartment_id, policy)]
-
-    def add_run(self, id_: str, display_name: str, *, after: Sequence[Any] = (),
-                tags: Mapping[str, str] | None = None) -> DatascienceJobRun:
-        """Declare a run that `terraform apply` starts without waiting (`asynchronous = true`).
-
-        after: constructs in the same stack the run must wait for (the Policy granting its access);
-        an L2 is resolved to its `resource`. Across stacks use `stack.add_dependency` instead.
-        tags: default the job's.
-        """
-        p = Problems()
-        p.pattern("display_name", display_name, _DISPLAY_NAME, "1-255 letters, digits, spaces, '.', '_' or '-'")
-        p.tags("tags", tags or {})
-        validate(f"{self.node.path}/{id_}", p.items)
-        return DatascienceJobRun(
-            self, id_,
-            compartment_id=self.compartment_id,
-            project_id=self.project_id,
-            job_id=self.resource.id,
-            display_name=display_name,
-            asynchronous=True,
-            freeform_tags=dict(self.props.tags if tags is None else tags) or None,
-            depends_on=[getattr(a, "resource", a) for a in after] or None,
-        )

@@ -62,11 +62,19 @@ def backend_config(config: EnvironmentConfig, stack_name: str) -> tuple[str, dic
     return "s3", body
 
 
+OCI_BACKEND_TERRAFORM = ">= 1.12.0"
+"""Terraform added the native `oci` backend in 1.12.0 (hashicorp/terraform CHANGELOG, v1.12.0); older
+versions fail with "There is no backend type named oci", for the backend and for remote state alike."""
+
+
 def apply_backend(stack: TerraformStack, config: EnvironmentConfig, stack_name: str) -> None:
-    """Declare the stack's backend (replacing cdktf's default local one)."""
+    """Declare the stack's backend (replacing cdktf's default local one). A stack on the `oci` backend
+    (whose siblings' state it reads through the same backend) states the Terraform it needs."""
     kind, body = backend_config(config, stack_name)
     stack.add_override("terraform.backend.local", None)
     stack.add_override(f"terraform.backend.{kind}", body)
+    if kind == "oci":
+        stack.add_override("terraform.required_version", OCI_BACKEND_TERRAFORM)
 
 
 class RemoteState(TerraformRemoteState):

@@ -121,6 +121,8 @@ class StorageConfig(Section):
 
     outputs_bucket: BucketName | None = Field(None, description="None = ocift-<env>-outputs.")
     kms_key_ocid: KeyOcid | None = None
+    kms_key_compartment_ocid: CompartmentOcid | None = Field(
+        None, description="Compartment of the Vault key (often a security compartment); None = compartment_ocid.")
     inputs_compartment_ocid: CompartmentOcid | None = Field(
         None, description="Compartment of the buckets the recipe reads (oci:// URIs); None = compartment_ocid.")
     checkpoint_expiry_days: int | None = Field(30, ge=1, description="Delete checkpoints/ after N days; None = keep.")
@@ -131,7 +133,7 @@ class StorageConfig(Section):
 class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
-    repository: str = Field("ocift/launcher", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+    repository: str | None = Field(None, description="None = ocift-<env>/launcher (unique in the tenancy).", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
                             max_length=255)
     immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
 
@@ -149,7 +151,8 @@ class ImageConfig(Section):
     """The launcher image, in the registry repository: `<registry>/<namespace>/<registry.repository>`."""
 
     registry: str = Field(pattern=r"^[a-z0-9-]+\.ocir\.io$", description="OCIR host of the region, e.g. iad.ocir.io.")
-    tag: str = Field("", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+                     description="Required: every image form the provider documents carries a tag.")
     digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
 
     @field_validator("digest")
@@ -158,12 +161,6 @@ class ImageConfig(Section):
         if value and not _DIGEST.match(value):
             raise ValueError("must look like sha256:<64 lowercase hex digits>")
         return value
-
-    @model_validator(mode="after")
-    def _something_to_pull(self) -> "ImageConfig":
-        if not self.tag and not self.digest:
-            raise ValueError("give a tag, a digest, or both")
-        return self
 
 
 class NodeGroupConfig(Section):
@@ -193,12 +190,6 @@ class NodeGroupConfig(Section):
         return self
 
 
-class DeclaredRun(Section):
-    """A job run started by `cdktf deploy` (asynchronously: apply does not wait for it)."""
-
-    name: Name
-
-
 class TrainingConfig(Section):
     """The Data Science project, the multi-node job, and its runs."""
 
@@ -212,19 +203,22 @@ class TrainingConfig(Section):
     secrets_compartment_ocid: CompartmentOcid | None = Field(
         None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid.")
     recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by contract.recipe.Recipe.")
-    runs: list[DeclaredRun] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_declared_runs(cls, data: Any) -> Any:
+        """Runs once declared here made every `cdktf deploy` start GPU nodes and wait for them (see
+        cdk.training_job): refuse the old key with the way to start a run instead."""
+        if isinstance(data, dict) and "runs" in data:
+            raise ValueError("runs: deploy no longer starts runs (an apply would wait for the run to end and "
+                             "start it again after a failure): remove it and use `ocift run start <env> <job>`")
+        return data
 
     @field_validator("node_groups")
     @classmethod
     def _unique_groups(cls, groups: list[NodeGroupConfig]) -> list[NodeGroupConfig]:
         _unique([g.name for g in groups], "node group")
         return groups
-
-    @field_validator("runs")
-    @classmethod
-    def _unique_runs(cls, runs: list[DeclaredRun]) -> list[DeclaredRun]:
-        _unique([r.name for r in runs], "run")
-        return runs
 
 
 # ---- iam -----------------------------------------------------------------------------------
@@ -315,6 +309,32 @@ class EnvironmentConfig(Section):
         return self.storage.outputs_bucket or f"ocift-{self.environment}-outputs"
 
     @property
+    def repository(self) -> str:
+        """OCIR repository names are unique across every compartment of the tenancy ("Support for
+        repositories in compartments", OCI release notes), so the default carries the environment."""
+        return self.registry.repository or f"ocift-{self.environment}/launcher"
+
+    @property
+    def dynamic_group_name(self) -> str:
+        return f"ocift-{self.environment}-job-runs"
+
+    def policies(self) -> dict[str, tuple[str, str]]:
+        """Each policy of the IAM stack: role -> (compartment it is attached to, name unique there)."""
+        env = self.environment
+        out = {"jobs": (self.job_policy_compartment, f"ocift-{env}-job-runs"),
+               "services": (self.tenancy_ocid, f"ocift-{env}-services")}
+        if self.iam.operators_group:
+            out["operators"] = (self.tenancy_ocid, f"ocift-{env}-operators")
+        return out
+
+    def bucket_compartments(self) -> dict[str, tuple[str, str]]:
+        """Every bucket the environment creates or grants on -> (the field that places it, its compartment)."""
+        inputs = self.storage.inputs_compartment_ocid or self.compartment_ocid
+        out = {name: ("storage.inputs_compartment_ocid", inputs) for name in self.input_buckets()}
+        out[self.outputs_bucket] = ("storage.outputs_bucket", self.compartment_ocid)
+        return out
+
+    @property
     def project_name(self) -> str:
         return self.training.project_name or f"ocift-{self.environment}"
 
@@ -330,7 +350,8 @@ class EnvironmentConfig(Section):
     def job_policy_compartment(self) -> str:
         """Where the job-run policy is attached: the job's compartment, or the tenancy when its
         statements reach other compartments (a policy reaches only its own compartment's subtree)."""
-        others = {self.storage.inputs_compartment_ocid, self.training.secrets_compartment_ocid} - {None}
+        others = {self.storage.inputs_compartment_ocid, self.training.secrets_compartment_ocid,
+                  self.network_compartment_ocid if self.network.mode != "default" else None} - {None}
         return self.compartment_ocid if others <= {self.compartment_ocid} else self.tenancy_ocid
 
     @property
@@ -360,6 +381,9 @@ class EnvironmentConfig(Section):
             out.append("training.image: not pinned to a digest; a re-pushed tag changes what runs")
         if self.state.backend == "local":
             out.append("state.backend: local state is for the demo; use oci or s3 for a shared environment")
+        if self.state.backend == "s3":
+            out.append("state.backend: s3 keeps state unlocked (two applies at once can corrupt it); "
+                       "the oci backend locks it")
         return out
 
 

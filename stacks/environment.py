@@ -6,7 +6,7 @@ Stacks are split by who applies them, each with its own state:
 - `<env>-network` (network team; only with `network.mode: create`): VCN, private subnet,
   gateways; it outputs `subnet_id`, which the training stack reads from its state.
 - `<env>-training` (the ML platform team): outputs bucket, OCIR repository, logs, the Data
-  Science project, the multi-node job and its declared runs.
+  Science project and the multi-node job (runs are started by `ocift run start`, never by apply).
 
 Every stack gets the provider pinned to the schema's version, the environment's backend, and the
 rule pack as an aspect (a blocking finding fails synth). Policies hold only names (bucket, repo,
@@ -44,6 +44,11 @@ from stacks.config import CreateNetwork, EnvironmentConfig, ExistingNetwork
 from stacks.errors import ConfigError, Problem
 
 
+JOB_KEY = "finetune"
+"""The environment's one job as `ocift run start <env> finetune` names it: the training stack outputs
+`finetune_job_id`, the name `ocift.run.resolve_job` reads from `cdktf deploy --outputs-file`."""
+
+
 @dataclass
 class EnvironmentStacks:
     """The stacks of one environment, in the order they are applied."""
@@ -58,26 +63,27 @@ def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
     iam = _stack(app, env, "iam", config.iam_region)
     network_stack = _stack(app, env, "network", config.region) if isinstance(config.network, CreateNetwork) else None
     training = _stack(app, env, "training", config.region)
-    principal = DynamicGroupPrincipal.job_runs(f"ocift-{config.environment}-job-runs", config.compartment_ocid)
-    DynamicGroup(iam, "JobRunGroup", DynamicGroupProps(principal=principal, tenancy_id=config.tenancy_ocid,
+    principal = DynamicGroupPrincipal.job_runs(config.dynamic_group_name, config.compartment_ocid)
+    group = DynamicGroup(iam, "JobRunGroup", DynamicGroupProps(principal=principal, tenancy_id=config.tenancy_ocid,
                                                          description=f"ocift {config.environment} job runs",
                                                          tags=config.tags))
     job_policy = Policy(iam, "JobRunPolicy", PolicyProps(
-        name=f"ocift-{config.environment}-job-runs", compartment_id=config.job_policy_compartment,
-        description=f"what ocift {config.environment} job runs may use", tags=config.tags))
+        name=config.policies()["jobs"][1], compartment_id=config.job_policy_compartment,
+        description=f"what ocift {config.environment} job runs may use", subject_groups=[group], tags=config.tags))
 
     network = _network(config, network_stack, training)  # the construct whose service statements apply
     job_network = network if network_stack is None else _subnet_from_state(config, training, network_stack)
     bucket = _training(config, training, principal, job_policy, job_network)
-    service = [*network.service_statements(), *bucket.service_statements(config.region)]
+    job_network.grant_attach(principal, job_policy)
+    service = [*network.service_statements(), *bucket.service_statements(config.region, config.storage.kms_key_compartment_ocid)]
     if service:
         Policy(iam, "ServicePolicy", PolicyProps(
-            name=f"ocift-{config.environment}-services", compartment_id=config.tenancy_ocid,
+            name=config.policies()["services"][1], compartment_id=config.tenancy_ocid,
             description=f"OCI services acting for ocift {config.environment}", statements=service,
             tags=config.tags))
     if config.iam.operators_group:
         Policy(iam, "OperatorPolicy", PolicyProps(
-            name=f"ocift-{config.environment}-operators", compartment_id=config.tenancy_ocid,
+            name=config.policies()["operators"][1], compartment_id=config.tenancy_ocid,
             description=f"who may run and watch ocift {config.environment} jobs",
             statements=_operator_statements(config, network), tags=config.tags))
     training.add_dependency(iam)
@@ -142,7 +148,7 @@ def _training(config: EnvironmentConfig, stack: TerraformStack, principal: Dynam
     """The training stack's resources; every grant the job needs goes into `policy` (in the IAM stack)."""
     bucket = _outputs_bucket(config, stack, principal, policy)
     registry = ContainerRepository(stack, "Registry", ContainerRepositoryProps(
-        name=config.registry.repository, compartment_id=config.compartment_ocid,
+        name=config.repository, compartment_id=config.compartment_ocid,
         immutable=config.registry.immutable, tags=config.tags))
     registry.grant_pull(principal, policy)
     group = LogGroup(stack, "Logs", LogGroupProps(display_name=f"ocift-{config.environment}-jobs",
@@ -152,7 +158,8 @@ def _training(config: EnvironmentConfig, stack: TerraformStack, principal: Dynam
     log.grant_write(principal, policy)
     job = _job(config, stack, principal, network, registry, log)
     job.grant_secret_reads(config.training.secrets_compartment_ocid or config.compartment_ocid, policy)
-    TerraformOutput(stack, "job_id", value=job.id, description="the multi-node job (ocift run start --job ...)")
+    TerraformOutput(stack, f"{JOB_KEY}_job_id", value=job.id,
+                    description=f"the multi-node job: ocift run start {config.environment} {JOB_KEY}")
     TerraformOutput(stack, "outputs_uri", value=config.output_uri, description="where runs sync their outputs")
     return bucket
 
@@ -177,14 +184,14 @@ def _outputs_bucket(config: EnvironmentConfig, stack: TerraformStack, principal:
 
 def _job(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGroupPrincipal, network: Network,
          registry: ContainerRepository, log: CustomLog) -> TrainingJob:
-    """The project, the multi-node job (recipe as arguments, launcher settings as OCIFT_* variables), its runs."""
+    """The project and the multi-node job (recipe as CMD, launcher settings as OCIFT_* variables)."""
     training, image = config.training, config.training.image
     project = DataScienceProject(stack, "Project", ProjectProps(display_name=config.project_name,
                                                                 compartment_id=config.compartment_ocid, tags=config.tags))
     job = TrainingJob(stack, "Job", TrainingJobProps(
         display_name=config.job_name, compartment_id=config.compartment_ocid, project_id=project.id,
         principal=principal, network=network,
-        image=registry.image(image.registry, config.namespace, digest=image.digest or None, tag=image.tag or None),
+        image=registry.image(image.registry, config.namespace, digest=image.digest or None, tag=image.tag),
         require_digest=config.tier == "production",
         node_groups=[NodeGroup(name=g.name, shape=g.shape, replicas=g.replicas,
                                minimum_success_replicas=g.minimum_success_replicas, ocpus=g.ocpus,
@@ -195,8 +202,6 @@ def _job(config: EnvironmentConfig, stack: TerraformStack, principal: DynamicGro
         settings=training.launcher.model_copy(update={"output_uri": config.output_uri}),
         maximum_runtime_minutes=training.max_runtime_minutes,
         log=log, tags=config.tags))
-    for run in training.runs:
-        job.add_run(f"Run_{run.name.replace('-', '_')}", f"{config.job_name}-{run.name}")
     return job
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cdk.training_job import SECRET_VALUE
 from contract.recipe import Recipe, RecipeError
 from stacks import yamlsource
 from stacks.config import EnvironmentConfig, semantic_problems
@@ -35,9 +36,52 @@ def load_configs(paths: list[Path]) -> list[EnvironmentConfig]:
                                     f"{config.environment!r} is already defined by {seen[config.environment]}"))
         seen[config.environment] = display
         configs.append(config)
+    problems += shared_name_problems(configs)
     if problems:
         raise ConfigError(problems)
     return configs
+
+
+def shared_name_problems(configs: list[EnvironmentConfig]) -> list[Problem]:
+    """Names OCI scopes wider than one environment, refused when two configs collide (the second
+    create would fail): OCIR repositories and dynamic groups are unique in the tenancy (OCI release
+    note "Support for repositories in compartments"; dynamic groups live in the tenancy), policies
+    in their compartment, buckets in their namespace. A bucket given two compartments means one
+    grant names the wrong one (a bucket lives in exactly one)."""
+    problems: list[Problem] = []
+    claimed: dict[tuple[str, ...], tuple[str, str]] = {}
+
+    def claim(key: tuple[str, ...], config: EnvironmentConfig, field: str, what: str) -> None:
+        if key in claimed and claimed[key][0] != config.source:
+            other, other_field = claimed[key]
+            problems.append(Problem(config.source, field, f"{what} {key[-1]!r} is also created by {other} "
+                                    f"({other_field}): {_SCOPES[key[0]]}; give each environment its own"))
+        claimed.setdefault(key, (config.source, field))
+
+    placed: dict[tuple[str, str], tuple[str, str, str]] = {}
+    for config in configs:
+        claim(("repository", config.tenancy_ocid, config.repository), config, "registry.repository",
+              "OCIR repository")
+        claim(("dynamic-group", config.tenancy_ocid, config.dynamic_group_name), config, "environment",
+              "dynamic group")
+        for compartment, name in config.policies().values():
+            claim(("policy", compartment, name), config, "environment", "policy")
+        claim(("bucket", config.namespace, config.outputs_bucket), config, "storage.outputs_bucket", "bucket")
+        for bucket, (field, compartment) in config.bucket_compartments().items():
+            key = (config.namespace, bucket)
+            if key in placed and placed[key][2] != compartment:
+                other, other_field, other_compartment = placed[key]
+                problems.append(Problem(config.source, field, f"bucket {bucket!r} is in compartment {compartment} "
+                                        f"here but in {other_compartment} in {other} ({other_field}): a bucket "
+                                        "lives in one compartment, so one grant names the wrong one"))
+            placed.setdefault(key, (config.source, field, compartment))
+    return problems
+
+
+_SCOPES = {"repository": "OCIR repository names are unique across the whole tenancy",
+           "dynamic-group": "dynamic group names are unique in the tenancy",
+           "policy": "policy names are unique in their compartment",
+           "bucket": "bucket names are unique in the namespace"}
 
 
 def display_name(path: Path) -> str:
@@ -52,14 +96,18 @@ def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
     source, problems = yamlsource.read(path, display_name(path))
     if source is None:
         return None, problems
-    problems = []
+    placeholders = dict(_placeholders(source.data))
+    problems = [Problem(source.file, _dotted(loc), f"{text!r} is a placeholder: replace it with the real value",
+                        source.line_of(loc)) for loc, text in placeholders.items()]
     config = None
     try:
         config = EnvironmentConfig.model_validate(source.data)
     except ValidationError as exc:
         for error in exc.errors():
             loc, message = describe(EnvironmentConfig, error)
-            problems.append(Problem(source.file, _dotted(loc), message, source.line_of(loc)))
+            if not any(loc[:len(p)] == p for p in placeholders):  # the placeholder says it better
+                problems.append(Problem(source.file, _dotted(loc), _redacted(loc, message, error.get("input")),
+                                        source.line_of(loc)))
     problems += _recipe_problems(source)
     if config is not None:
         config._source = source.file
@@ -67,6 +115,29 @@ def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
         problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
                      for loc, msg in semantic_problems(config)]
     return (config if not problems else None), problems
+
+
+_PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
+"""`<namespace>`, `<id>`, `<64 hex>`: what the docs' examples leave for the author to fill in."""
+
+
+def _placeholders(data: object, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(location, value) of every string still holding a placeholder."""
+    if isinstance(data, dict):
+        return [found for key, value in data.items() for found in _placeholders(value, (*loc, key))]
+    if isinstance(data, list):
+        return [found for i, value in enumerate(data) for found in _placeholders(value, (*loc, i))]
+    return [(loc, data)] if isinstance(data, str) and _PLACEHOLDER.search(data) else []
+
+
+def _redacted(loc: tuple[str | int, ...], message: str, value: object) -> str:
+    """A refused value under `secrets`, or one that looks like a credential, is never echoed."""
+    values = [str(v) for v in value.values()] if isinstance(value, dict) else [str(value)]
+    if "secrets" in loc or any(SECRET_VALUE.search(v) for v in values):
+        for text in sorted(values, key=len, reverse=True):
+            if text:
+                message = message.replace(repr(text), "<redacted>").replace(text, "<redacted>")
+    return message
 
 
 def _recipe_problems(source: yamlsource.Source) -> list[Problem]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ def write_config(directory: Path, env: str, mutate: Callable[[dict[str, Any]], A
         mutate(data)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def staging_example(directory: Path) -> Path:
+    """docs/deploy.md "Add an environment": dev copied to staging, with its own compartment and CIDRs."""
+    return write_config(directory, "dev", lambda d: (
+        d.update(environment="staging", compartment_ocid="ocid1.compartment.oc1..aaaaaaaaexamplestaging0000000000"),
+        d["tags"].update(environment="staging"),
+        d["network"].update(vcn_cidr="10.30.0.0/16", subnet_cidr="10.30.0.0/24")))
 
 
 # ---- the real entrypoint as separate processes ---------------------------------------------
@@ -202,3 +211,69 @@ def provider_terraform(workdir: Path, provider: Path) -> Terraform:
         "OCI_REGION": "eu-frankfurt-1", "OCI_DISABLE_AUTO_RETRIES": "true",
     })
     return Terraform(env)
+
+
+# ---- synthesized stacks planned offline: literal values for what would need OCI ------------------
+
+#: Data sources an offline plan cannot read (remote state needs the other stack's state, the
+#: services list needs the OCI API), with the literal a test stands in for each attribute read.
+OFFLINE_LITERALS: dict[str, dict[str, str]] = {
+    "terraform_remote_state": {"outputs.subnet_id": "ocid1.subnet.oc1.iad.aaaaaaaaofflineplansubnet"},
+    "oci_core_services": {"services[0].id": "ocid1.service.oc1.iad.aaaaaaaaofflineplanservices",
+                          "services[0].cidr_block": "all-iad-services-in-oracle-services-network"},
+}
+_DATA_REF = re.compile(r"\$\{data\.(?P<type>[a-z_]+)\.(?P<name>[A-Za-z0-9_-]+)\.(?P<attr>[^}]+)\}")
+
+
+def offline_stack(document: dict[str, Any], literals: Mapping[str, Mapping[str, str]] = OFFLINE_LITERALS
+                  ) -> dict[str, Any]:
+    """A synthesized stack (`cdk.tf.json` as data) that `Terraform.plan_json` can plan with no network:
+    every `${data.<type>.<name>.<attr>}` of a type in `literals` becomes its literal (an attribute
+    with no literal raises, naming it), those data blocks are dropped, and so are the backend
+    (`init -backend=false` would skip it anyway) and `required_version` (the stacks ask for the
+    Terraform that has the `oci` backend; the test tier may run an older one). The input is not changed."""
+    out = json.loads(json.dumps(document))
+
+    def substitute(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: substitute(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [substitute(v) for v in value]
+        if not isinstance(value, str):
+            return value
+
+        def literal(match: re.Match[str]) -> str:
+            kind, attr = match.group("type"), match.group("attr")
+            if kind not in literals:
+                return match.group(0)
+            if attr not in literals[kind]:
+                raise KeyError(f"no offline literal for data.{kind}.*.{attr} (add it to OFFLINE_LITERALS)")
+            return literals[kind][attr]
+
+        return _DATA_REF.sub(literal, value)
+
+    data = out.pop("data", {})
+    out = substitute(out)
+    kept = {kind: blocks for kind, blocks in data.items() if kind not in literals}
+    if kept:
+        out["data"] = substitute(kept)
+    terraform = out.get("terraform", {})
+    terraform.pop("backend", None)
+    terraform.pop("required_version", None)
+    return out
+
+
+def plan_offline(terraform: Terraform, document: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """`offline_stack(document)` written to `workdir` and planned with the real provider."""
+    workdir.mkdir(parents=True)
+    (workdir / "main.tf.json").write_text(json.dumps(offline_stack(document), indent=1))
+    return terraform.plan_json(workdir)
+
+
+def planned(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Address -> planned values of every resource the plan creates (it must create, never change)."""
+    out = {}
+    for change in plan["resource_changes"]:
+        assert change["change"]["actions"] == ["create"], change
+        out[change["address"]] = change["change"]["after"]
+    return out

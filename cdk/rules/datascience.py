@@ -99,6 +99,8 @@ def _job_values(resource: SynthResource) -> Iterator[tuple[str, str]]:
             yield f"{path}.environment_variables.{name}", str(value)
     for path, block in _blocks(resource.attributes, "command_line_arguments"):
         yield f"{path}.command_line_arguments", str(block["command_line_arguments"])
+    for path, block in _blocks(resource.attributes, "cmd"):  # a container job's arguments (cdk.training_job)
+        yield f"{path}.cmd", " ".join(map(str, block["cmd"] or []))
 
 
 def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:

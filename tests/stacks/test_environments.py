@@ -18,7 +18,7 @@ from contract.settings import LauncherSettings
 from stacks.app import synth_all
 from stacks.errors import ConfigError
 from stacks.summary import Summary
-from tests.support import SHIPPED, shipped, write_config
+from tests.support import SHIPPED, shipped, staging_example, write_config
 
 SUBNET = "ocid1.subnet.oc1.iad.aaaaaaaaexamplesubnet000000000000000000000000000000000"
 
@@ -314,10 +314,7 @@ def test_bad_suppressions(tmp_path: Path, suppression: dict[str, str], expected:
 
 def test_adding_an_environment_is_one_more_file(tmp_path: Path) -> None:
     """The README's recipe for `staging`: copy dev, rename it, give it its own compartment and CIDRs."""
-    staging = write_config(tmp_path, "dev", lambda d: (
-        d.update(environment="staging", compartment_ocid="ocid1.compartment.oc1..aaaaaaaaexamplestaging0000000000"),
-        d["tags"].update(environment="staging"),
-        d["network"].update(vcn_cidr="10.30.0.0/16", subnet_cidr="10.30.0.0/24")))
+    staging = staging_example(tmp_path)
     summary = synth_all(tmp_path / "cdktf.out", [*SHIPPED, staging])
     assert summary.ok, summary.render()
     assert {"staging-iam", "staging-network", "staging-training"} <= set(summary.stack_names())
