@@ -25,6 +25,7 @@ from ._synth import (
     SECRET,
     TENANCY,
     only,
+    resources,
     synth,
 )
 
@@ -138,3 +139,14 @@ def test_policy_over_the_statement_limit_fails_synth(stack):
         grant_secret_read(stack, PRINCIPAL, f"ocid1.vaultsecret.oc1.iad.secret{i}", COMPARTMENT, policy)
     with pytest.raises(Exception, match="51 statements, more than OCI's limit of 50"):
         synth(stack)
+
+
+def test_a_policy_naming_a_dynamic_group_is_created_after_it(stack):
+    """OCI rejects a policy whose subject does not exist yet: the edge makes Terraform create the group first."""
+    group = DynamicGroup(stack, "runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY))
+    Policy(stack, "access", PolicyProps(name="access", compartment_id=COMPARTMENT, subject_groups=[group],
+                                        statements=[Statement(subject=PRINCIPAL, verb="use", resource="log-content",
+                                                              compartment_id=COMPARTMENT)]))
+    out = synth(stack)
+    [group_id] = resources(out, "oci_identity_dynamic_group")
+    assert only(out, "oci_identity_policy")["depends_on"] == [f"oci_identity_dynamic_group.{group_id}"]

@@ -3,7 +3,7 @@ import pytest
 from cdk.network import Network, NetworkProps
 from cdk.props import PropsError
 
-from ._synth import NET_COMPARTMENT, only, resources, synth
+from ._synth import COMPARTMENT, NET_COMPARTMENT, only, resources, synth
 
 SUBNET = "ocid1.subnet.oc1.iad.aaaasubnet"
 
@@ -39,7 +39,8 @@ def test_create_mode_builds_a_private_network(stack):
     sl = only(out, "oci_core_security_list")
     assert [(r["destination"], r["protocol"]) for r in sl["egress_security_rules"]] == [("0.0.0.0/0", "all")]
     assert [(r["source"], r["source_type"], r["protocol"]) for r in sl["ingress_security_rules"]] == [
-        ("10.1.2.0/24", "CIDR_BLOCK", "6")]
+        ("10.1.2.0/24", "CIDR_BLOCK", "6"), ("0.0.0.0/0", "CIDR_BLOCK", "1")]
+    assert sl["ingress_security_rules"][1]["icmp_options"] == {"type": 3, "code": 4}  # path MTU discovery
 
     subnet = only(out, "oci_core_subnet")
     assert subnet["cidr_block"] == "10.1.2.0/24"
@@ -79,3 +80,16 @@ def test_network_props_report_every_error(stack):
     assert [p.split(":")[0] for p in err.value.problems] == ["compartment_id", "subnet_id"]
     with pytest.raises(PropsError, match="mode: 'public'"):
         Network(stack, "m", NetworkProps(mode="public"))
+
+
+def test_job_runs_may_attach_to_a_custom_network_only(stack):
+    from cdk.iam import DynamicGroupPrincipal, Policy, PolicyProps
+
+    principal = DynamicGroupPrincipal.job_runs("ocift-dev-jobruns", COMPARTMENT)
+    policy = Policy(stack, "access", PolicyProps(name="access", compartment_id=COMPARTMENT))
+    custom = Network(stack, "custom", NetworkProps(compartment_id=NET_COMPARTMENT, name="ocift-dev"))
+    default = Network(stack, "default", NetworkProps(mode="default"))
+    assert default.grant_attach(principal, policy) == []
+    custom.grant_attach(principal, policy)
+    assert policy.rendered() == [
+        f"Allow dynamic-group ocift-dev-jobruns to use virtual-network-family in compartment id {NET_COMPARTMENT}"]

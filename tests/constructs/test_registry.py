@@ -29,17 +29,24 @@ def test_grant_pull_narrows_to_the_repository(stack):
 
 
 def test_image_reference_round_trip(stack):
-    text = f"iad.ocir.io/tenancyns/ocift/trainer@{DIGEST}"
+    text = f"iad.ocir.io/tenancyns/ocift/trainer:1.0@{DIGEST}"
     image = ImageReference.parse(text)
     assert (image.registry, image.namespace, image.repository, image.digest, image.tag) == (
-        "iad.ocir.io", "tenancyns", "ocift/trainer", DIGEST, None)
+        "iad.ocir.io", "tenancyns", "ocift/trainer", DIGEST, "1.0")
     assert str(image) == text and image.pinned
     tagged = ImageReference.parse("iad.ocir.io/tenancyns/ocift/trainer:1.2")
     assert tagged.tag == "1.2" and not tagged.pinned
     assert tagged.problems(require_digest=True) == [
         "digest: is required: pin the image by digest (require_digest is set)"]
     repo = ContainerRepository(stack, "repo", ContainerRepositoryProps(name="ocift/trainer", compartment_id=COMPARTMENT))
-    assert repo.image("iad.ocir.io", "tenancyns", digest=DIGEST) == image
+    assert repo.image("iad.ocir.io", "tenancyns", digest=DIGEST, tag="1.0") == image
+
+
+def test_a_digest_without_a_tag_is_refused():
+    """Every image form the provider documents for a job carries a tag (`...:<tag>@digest`)."""
+    with pytest.raises(PropsError) as err:
+        ImageReference.parse(f"iad.ocir.io/tenancyns/ocift/trainer@{DIGEST}")
+    assert err.value.problems == ["tag: is required, with or without a digest (the provider's image forms all carry one)"]
 
 
 def test_image_reference_reports_every_error():

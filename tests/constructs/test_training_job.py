@@ -1,19 +1,20 @@
-import shlex
 
 import pytest
 
-from cdk.iam import DynamicGroupPrincipal, Policy, PolicyProps
+from cdk.iam import DynamicGroupPrincipal
 from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
 from cdk.network import Network, NetworkProps
 from cdk.props import PropsError
 from cdk.registry import ImageReference
 from cdk.storage import Bucket, BucketProps, StorageMount
 from cdk.training_job import (
+    MAX_COMMAND_BYTES,
     DataScienceProject,
     NodeGroup,
     ProjectProps,
     TrainingJob,
     TrainingJobProps,
+    command_bytes,
 )
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
@@ -22,7 +23,6 @@ from ._synth import (
     COMPARTMENT,
     DIGEST,
     NET_COMPARTMENT,
-    SEC_COMPARTMENT,
     SECRET,
     only,
     resources,
@@ -83,15 +83,16 @@ def test_multi_node_job_structure(stack):
     assert workers["job_infrastructure_configuration_details"]["block_storage_size_in_gbs"] == 500
     env = main["job_environment_configuration_details"]
     assert env == {"job_environment_type": "OCIR_CONTAINER", "image": "iad.ocir.io/tenancyns/ocift/trainer:1.0",
-                   "image_digest": DIGEST, "entrypoint": ["python", "-m", "launcher"]}
+                   "image_digest": DIGEST, "entrypoint": ["python", "-m", "launcher"], "cmd": RECIPE.to_args()}
     assert workers["job_environment_configuration_details"] == env
 
 
 def test_arguments_and_environment_render_the_contracts(stack):
     TrainingJob(stack, "finetune_job", _props(stack, environment={"NCCL_DEBUG": "WARN"}))
-    config = _group(only(synth(stack), "oci_datascience_job"))[0]["job_configuration_details"]
-    assert config["job_type"] == "DEFAULT"
-    args = shlex.split(config["command_line_arguments"])
+    [group] = _group(only(synth(stack), "oci_datascience_job"))
+    config = group["job_configuration_details"]
+    assert config["job_type"] == "DEFAULT" and "command_line_arguments" not in config
+    args = group["job_environment_configuration_details"]["cmd"]  # Docker CMD: arguments to the ENTRYPOINT
     assert args == RECIPE.to_args()
     assert Recipe.from_args(args) == RECIPE  # the launcher reads back the same recipe
     assert "Summarize: {dialogue}" in args  # one argument despite the space
@@ -125,22 +126,30 @@ def test_custom_network_log_and_mounts(stack):
          "destination_directory_name": "all"}]
 
 
-def test_runs_are_asynchronous_and_wait_for_grants(stack):
-    policy = Policy(stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT))
+def test_a_recipe_over_the_command_limit_fails_at_synth(stack):
+    """OCI limits CMD plus ENTRYPOINT to under 2048 bytes: a long prompt template is refused, naming the recipe."""
+    long = Recipe.from_mapping({"model_name": "m", "dataset": "custom_dataset", "prompt_template": "x" * 2100})
+    with pytest.raises(PropsError) as err:
+        TrainingJob(stack, "job", _props(stack, recipe=long, entrypoint=["python", "-m", "launcher"]))
+    [problem] = err.value.problems
+    assert problem.startswith("recipe: ENTRYPOINT plus CMD take ") and "OCI allows under 2048" in problem
+    assert command_bytes(["python", "-m", "launcher"], long.to_args()) >= MAX_COMMAND_BYTES
+
+
+def test_cmd_and_recipe_exclude_each_other(stack):
+    with pytest.raises(PropsError, match="cmd: the recipe is the CMD: give a recipe or a cmd, not both"):
+        TrainingJob(stack, "job", _props(stack, cmd=["--help"]))
+    TrainingJob(stack, "plain", _props(stack, recipe=None, cmd=["--help"],
+                                       network=Network(stack, "other_network", NetworkProps(mode="default"))))
+    [group] = _group(only(synth(stack), "oci_datascience_job"))
+    assert group["job_environment_configuration_details"]["cmd"] == ["--help"]
+
+
+def test_a_job_declares_no_runs(stack):
+    """Provider 8.28.0 makes apply wait for a declared run to end: runs start with `ocift run start`."""
     job = TrainingJob(stack, "finetune_job", _props(stack))
-    job.grant_secret_reads(SEC_COMPARTMENT, policy=policy)
-    job.add_run("first_run", "ocift-dev-run-1", after=[policy])
-    out = synth(stack)
-    (job_id,), (policy_id,) = resources(out, "oci_datascience_job"), resources(out, "oci_identity_policy")
-    run = only(out, "oci_datascience_job_run")
-    assert run["asynchronous"] is True
-    assert run["job_id"] == f"${{oci_datascience_job.{job_id}.id}}"
-    assert (run["compartment_id"], run["project_id"], run["display_name"]) == (COMPARTMENT, PROJECT, "ocift-dev-run-1")
-    assert run["depends_on"] == [f"oci_identity_policy.{policy_id}"]
-    assert run["freeform_tags"] == {"env": "dev"}
-    assert only(out, "oci_identity_policy")["statements"] == [
-        f"Allow dynamic-group ocift-dev-jobruns to read secret-bundles in compartment id {SEC_COMPARTMENT} "
-        f"where target.secret.id = '{SECRET}'"]
+    assert not hasattr(job, "add_run")
+    assert "oci_datascience_job_run" not in synth(stack)["resource"]
 
 
 def test_project(stack):
@@ -183,15 +192,11 @@ def test_tag_only_image_allowed_without_require_digest(stack):
     group = _group(only(synth(stack), "oci_datascience_job"))[0]
     assert group["job_environment_configuration_details"]["image"] == "iad.ocir.io/tenancyns/ocift/trainer:dev"
     assert "image_digest" not in group["job_environment_configuration_details"]
-    assert "command_line_arguments" not in group["job_configuration_details"]
+    assert "cmd" not in group["job_environment_configuration_details"]  # no recipe: the image's own CMD
 
 
-def test_project_and_run_props_report_every_error(stack):
+def test_project_props_report_every_error(stack):
     with pytest.raises(PropsError) as err:
         DataScienceProject(stack, "p", ProjectProps(display_name="", compartment_id="ocid1.vcn.oc1..v",
                                                     tags={"a b": "x"}))
     assert [p.split(":")[0] for p in err.value.problems] == ["display_name", "compartment_id", "tags['a b']"]
-    job = TrainingJob(stack, "job", _props(stack))
-    with pytest.raises(PropsError) as err:
-        job.add_run("run", "bad/name", tags={"x.y": "z"})
-    assert [p.split(":")[0] for p in err.value.problems] == ["display_name", "tags['x.y']"]

@@ -44,9 +44,9 @@ PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-prod-jobruns", COMPARTMENT)
 
 def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
     stack = TerraformStack(app, "ocift-prod-app")
-    access = Policy(stack, "job_access", PolicyProps(name="ocift-prod-job-access", compartment_id=COMPARTMENT, tags=TAGS))
-    secrets = Policy(stack, "secret_access", PolicyProps(name="ocift-prod-secret-access",
-                                                         compartment_id=SEC_COMPARTMENT, tags=TAGS))
+    Policy(stack, "job_access", PolicyProps(name="ocift-prod-job-access", compartment_id=COMPARTMENT, tags=TAGS))
+    Policy(stack, "secret_access", PolicyProps(name="ocift-prod-secret-access",
+                                               compartment_id=SEC_COMPARTMENT, tags=TAGS))
     network = Network(stack, "job_network", NetworkProps(compartment_id=NET_COMPARTMENT, name="ocift-prod", tags=TAGS))
     outputs = Bucket(stack, "outputs_bucket", BucketProps(
         name="ocift-prod-outputs", compartment_id=COMPARTMENT, namespace="tenancyns", kms_key_id=KMS_KEY,
@@ -62,7 +62,7 @@ def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
                                                                 tags=TAGS))
     job = TrainingJob(stack, "finetune_job", TrainingJobProps(
         display_name="ocift-prod-finetune", compartment_id=COMPARTMENT, project_id=project.id, principal=PRINCIPAL,
-        network=network, image=repo.image("iad.ocir.io", "tenancyns", digest=DIGEST),
+        network=network, image=repo.image("iad.ocir.io", "tenancyns", digest=DIGEST, tag="1.0"),
         node_groups=[NodeGroup(name="nodes", shape="BM.GPU.H100.8", replicas=2)],
         recipe=Recipe.from_mapping({"model_name": "meta-llama/Llama-3.2-1B", "enable_fsdp": True}),
         settings=LauncherSettings(output_uri=outputs.uri("runs"), secrets={"HF_TOKEN": SECRET}),
@@ -72,7 +72,6 @@ def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
     repo.grant_pull(job.principal)
     log.grant_write(job.principal)
     job.grant_secret_reads(SEC_COMPARTMENT)
-    job.add_run("first_run", "ocift-prod-run-1", after=[access, secrets])
     return stack, network, outputs
 
 

@@ -21,7 +21,7 @@ def _parent(data: dict[str, Any], path: str) -> tuple[Any, Any]:
     *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
     node: Any = data
     for part in parents:
-        node = node[part]
+        node = node.setdefault(part, {}) if isinstance(node, dict) else node[part]
     return node, last
 
 
@@ -72,7 +72,7 @@ BAD = [
     pytest.param("dev", _set("network", {"mode": "existing", "subnet_ocid": "ocid1.vcn.oc1.iad.aaaaaaaaexamplevcn0000"}),
                  None, "network.subnet_ocid: expected ocid1.subnet. OCID, not a vcn OCID", id="subnet-ocid-of-vcn"),
     pytest.param("dev", _set("training.launcher.secrets", {"HF_TOKEN": "ocid1.key.oc1.iad.aaaaaaaaexamplekey0000"}),
-                 None, "training.launcher.secrets: HF_TOKEN: 'ocid1.key.oc1.iad.aaaaaaaaexamplekey0000' is not a vault secret OCID", id="secret-not-vaultsecret"),
+                 None, "training.launcher.secrets: HF_TOKEN: <redacted> is not a vault secret OCID", id="secret-not-vaultsecret"),
     pytest.param("dev", _set("training.node_groups.0.replicas", 0), None,
                  "training.node_groups[0].replicas: Input should be greater than or equal to 1 (got 0)", id="zero-replicas"),
     pytest.param("dev", _set("training.node_groups.0.replicas", -2), None,
@@ -80,8 +80,18 @@ BAD = [
                  id="negative-replicas"),
     pytest.param("dev", _set("training.node_groups.0.minimum_success_replicas", 3), None,
                  "training.node_groups[0]: minimum_success_replicas (3) exceeds replicas (2)", id="min-success-over-replicas"),
-    pytest.param("dev", _set("training.runs", [{"name": "smoke"}, {"name": "smoke"}]), None,
-                 "training.runs: run names must be unique; repeated: smoke", id="duplicate-run-names"),
+    pytest.param("dev", _set("training.runs", [{"name": "smoke"}]), None,
+                 "training: runs: deploy no longer starts runs", id="declared-runs"),
+    pytest.param("prod", _delete("training.image.tag"), None,
+                 "training.image.tag: required field is missing", id="image-digest-without-tag"),
+    pytest.param("dev", _set("namespace", "<object storage namespace>"), None,
+                 "namespace: '<object storage namespace>' is a placeholder: replace it with the real value",
+                 id="placeholder"),
+    pytest.param("dev", _set("training.recipe.data_path", "oci://ocift-datasets@<namespace>/samsum/"), None,
+                 "training.recipe.data_path: 'oci://ocift-datasets@<namespace>/samsum/' is a placeholder",
+                 id="placeholder-in-recipe"),
+    pytest.param("dev", _set("training.recipe.data_path", "oci://ocift-datasets@exampletenancyns/" + "x" * 2100), None,
+                 "recipe: ENTRYPOINT plus CMD take", id="recipe-over-the-command-limit"),
     pytest.param("dev", _delete("training.node_groups.0.ocpus"), None,
                  "training.node_groups[0]: flex shape VM.Standard.E4.Flex needs ocpus and memory_gbs", id="flex-without-ocpus"),
     pytest.param("dev", _set("training.recipe.lora_config.r", 0), None,
@@ -144,6 +154,48 @@ def test_bad_config_fails_validate(tmp_path: Path, capsys: pytest.CaptureFixture
     config = write_config(tmp_path, env, mutate, text)
     assert validate.main([str(config)]) != 0
     assert expected in capsys.readouterr().err
+
+
+def test_a_refused_secret_is_never_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    token = "hf_" + "a1B2c3D4e5" * 4
+    config = write_config(tmp_path, "dev", _set("training.launcher.secrets", {"HF_TOKEN": token}))
+    assert validate.main([str(config)]) != 0
+    out = capsys.readouterr()
+    assert "training.launcher.secrets: HF_TOKEN: <redacted>" in out.err
+    assert token not in out.out + out.err and token[:12] not in out.out + out.err
+
+
+def test_names_oci_scopes_wider_than_an_environment_must_not_collide(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """OCIR repositories are unique in the tenancy, buckets in the namespace: dev and a copy that
+    reuses dev's repository and outputs bucket could never both be created."""
+    dev = write_config(tmp_path, "dev", _set("registry.repository", "ocift/launcher"))
+    (tmp_path / "b").mkdir()
+    staging = write_config(tmp_path / "b", "dev", _both(
+        _set("environment", "staging"), _set("tags.environment", "staging"),
+        _set("registry.repository", "ocift/launcher"), _set("storage.outputs_bucket", "ocift-dev-outputs"),
+        _set("training.launcher.output_uri", "oci://ocift-dev-outputs@exampletenancyns/staging/")))
+    assert validate.main([str(dev), str(staging)]) != 0
+    err = capsys.readouterr().err
+    assert (f"{staging}: registry.repository: OCIR repository 'ocift/launcher' is also created by {dev} "
+            "(registry.repository): OCIR repository names are unique across the whole tenancy") in err
+    assert f"{staging}: storage.outputs_bucket: bucket 'ocift-dev-outputs' is also created by {dev}" in err
+
+
+def test_one_bucket_in_two_compartments_is_refused(tmp_path: Path) -> None:
+    dev = write_config(tmp_path, "dev")
+    prod = write_config(tmp_path, "prod", _delete("storage.inputs_compartment_ocid"))
+    with pytest.raises(ConfigError) as caught:
+        synth_all(tmp_path / "out", [dev, prod])
+    assert [(p.file, p.path) for p in caught.value.problems] == [(str(prod), "storage.inputs_compartment_ocid")] * 2
+    datasets, models = caught.value.problems
+    assert "bucket 'ocift-datasets' is in compartment ocid1.compartment.oc1..aaaaaaaaexampleprod" in datasets.message
+    assert "bucket 'ocift-models'" in models.message
+    assert str(dev) in datasets.message and "one grant names the wrong one" in datasets.message
+
+
+def test_the_shipped_environments_share_no_name_and_agree_on_every_bucket(tmp_path: Path) -> None:
+    assert synth_all(tmp_path / "out", [write_config(tmp_path, "dev"), write_config(tmp_path, "prod")]).ok
 
 
 def test_every_problem_of_every_file_is_reported_together(tmp_path: Path) -> None:

@@ -90,9 +90,14 @@ def test_provider_pinned_and_state_per_stack(synth, env: str) -> None:
     assert len(keys) == 3
 
 
-def test_dev_state_uses_the_s3_compatible_endpoint(synth) -> None:
-    _, outdir = synth
-    body = stack(outdir, "dev-iam")["terraform"]["backend"]["s3"]
+def test_s3_state_uses_the_s3_compatible_endpoint_and_is_reported_unlocked(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d.update(state={"backend": "s3", "bucket": "ocift-tfstate",
+                                                                         "prefix": "ocift"}))
+    assert summary.ok, summary.render()
+    assert "state.backend: s3 keeps state unlocked" in summary.render()
+    document = stack(outdir, "dev-iam")
+    assert "required_version" not in document["terraform"]  # the s3 backend works before Terraform 1.12
+    body = document["terraform"]["backend"]["s3"]
     assert body["endpoints"] == {"s3": "https://exampletenancyns.compat.objectstorage.us-ashburn-1.oraclecloud.com"}
     assert body["use_path_style"] is True
     for flag in ("skip_region_validation", "skip_credentials_validation", "skip_requesting_account_id",
@@ -101,11 +106,15 @@ def test_dev_state_uses_the_s3_compatible_endpoint(synth) -> None:
     assert body["key"] == "ocift/dev/dev-iam.tfstate"
 
 
-def test_prod_state_uses_the_native_oci_backend(synth) -> None:
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_shipped_state_uses_the_native_oci_backend_which_locks(synth, env: str) -> None:
     _, outdir = synth
-    backend = stack(outdir, "prod-training")["terraform"]["backend"]
-    assert backend == {"oci": {"bucket": "ocift-tfstate", "namespace": "exampletenancyns",
-                               "key": "ocift/prod/prod-training.tfstate", "region": "us-ashburn-1"}}
+    for kind in ("iam", "network", "training"):
+        terraform = stack(outdir, f"{env}-{kind}")["terraform"]
+        assert terraform["backend"] == {"oci": {"bucket": "ocift-tfstate", "namespace": "exampletenancyns",
+                                                "key": f"ocift/{env}/{env}-{kind}.tfstate", "region": "us-ashburn-1"}}
+        # Terraform 1.11 has no oci backend ("There is no backend type named oci"), for state and remote state
+        assert terraform["required_version"] == ">= 1.12.0"
 
 
 @pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
@@ -141,17 +150,19 @@ def test_job_runs_get_exactly_what_the_job_uses(synth, env: str) -> None:
     granted = statements(stack(outdir, f"{env}-iam"))
     subject = f"Allow dynamic-group ocift-{env}-job-runs to"
     bucket = config.get("storage", {}).get("outputs_bucket") or f"ocift-{env}-outputs"
+    inputs, c = config["storage"]["inputs_compartment_ocid"], config["compartment_ocid"]
+    network_compartment = config.get("network_compartment_ocid") or config["compartment_ocid"]
     expected = [
-        f"manage objects in compartment id {config['compartment_ocid']} where target.bucket.name = '{bucket}'",
-        f"read objects in compartment id {config['compartment_ocid']} where target.bucket.name = 'ocift-models'",
-        f"read objects in compartment id {config['compartment_ocid']} where target.bucket.name = 'ocift-datasets'",
-        f"read repos in compartment id {config['compartment_ocid']} where target.repo.name = 'ocift/launcher'",
-        f"use log-content in compartment id {config['compartment_ocid']}",
+        f"manage objects in compartment id {c} where target.bucket.name = '{bucket}'",
+        f"read objects in compartment id {inputs} where target.bucket.name = 'ocift-models'",
+        f"read objects in compartment id {inputs} where target.bucket.name = 'ocift-datasets'",
+        f"read repos in compartment id {c} where target.repo.name = 'ocift-{env}/launcher'",
+        f"use log-content in compartment id {c}",
+        f"use virtual-network-family in compartment id {network_compartment}",  # job runs attach to the subnet
     ]
     for text in expected:
         assert f"{subject} {text}" in granted
     assert not any("in tenancy" in s or "manage all-resources" in s for s in granted)
-    network_compartment = config.get("network_compartment_ocid") or config["compartment_ocid"]
     assert f"Allow service datascience to use virtual-network-family in compartment id {network_compartment}" in granted
 
 
@@ -175,12 +186,13 @@ def test_job_renders_the_recipe_and_launcher_settings(synth, env: str) -> None:
     recipe = Recipe.from_mapping(training["recipe"])
     for group in groups:
         details = group["job_configuration_details"]
-        assert Recipe.from_args(shlex.split(details["command_line_arguments"])) == recipe
+        assert "command_line_arguments" not in details  # undocumented for containers: the recipe is CMD
+        assert Recipe.from_args(group["job_environment_configuration_details"]["cmd"]) == recipe
         settings = LauncherSettings.from_env(details["environment_variables"])
         bucket = config.get("storage", {}).get("outputs_bucket") or f"ocift-{env}-outputs"
         assert settings.output_uri == f"oci://{bucket}@{config['namespace']}/ocift-{env}-finetune/"
         image = group["job_environment_configuration_details"]
-        assert image["image"] == f"iad.ocir.io/{config['namespace']}/ocift/launcher:{training['image']['tag']}"
+        assert image["image"] == f"iad.ocir.io/{config['namespace']}/ocift-{env}/launcher:{training['image']['tag']}"
         assert image.get("image_digest") == training["image"].get("digest")
 
 
@@ -190,19 +202,21 @@ def test_prod_is_multi_node_gpu_hsdp_and_protected(synth) -> None:
     [group] = node_groups(training)
     assert group["replicas"] >= 2 and group["minimum_success_replicas"] == group["replicas"]
     assert group["job_infrastructure_configuration_details"]["shape_name"].startswith("BM.GPU.")
-    args = group["job_configuration_details"]["command_line_arguments"]
+    args = shlex.join(group["job_environment_configuration_details"]["cmd"])
     assert "--hsdp" in args and "--sharding_strategy HYBRID_SHARD" in args
     bucket = one(training, "oci_objectstorage_bucket")
     assert bucket["lifecycle"] == {"prevent_destroy": True}
     assert bucket["kms_key_id"].startswith("ocid1.key.")
     assert bucket["versioning"] == "Enabled"
+    storage = shipped("prod")["storage"]  # the key is used where it lives: a security compartment
+    assert (f"Allow service objectstorage-us-ashburn-1 to use keys in compartment id {storage['kms_key_compartment_ocid']}"
+            f" where target.key.id = '{storage['kms_key_ocid']}'") in statements(stack(outdir, "prod-iam"))
 
 
-def test_dev_declares_its_smoke_run_and_expires_checkpoints(synth) -> None:
+def test_dev_starts_no_run_on_deploy_and_expires_checkpoints(synth) -> None:
     _, outdir = synth
     training = stack(outdir, "dev-training")
-    run = one(training, "oci_datascience_job_run")
-    assert run["display_name"] == "ocift-dev-finetune-samsum-lora-smoke" and run["asynchronous"] is True
+    assert not resources(training, "oci_datascience_job_run")  # runs: `ocift run start`, never apply
     rules = one(training, "oci_objectstorage_object_lifecycle_policy")["rules"]
     expire = [r for r in rules if r["target"] == "objects"]
     assert [(r["object_name_filter"]["inclusion_prefixes"], r["time_amount"]) for r in expire] == \
@@ -318,7 +332,7 @@ def test_adding_an_environment_is_one_more_file(tmp_path: Path) -> None:
     summary = synth_all(tmp_path / "cdktf.out", [*SHIPPED, staging])
     assert summary.ok, summary.render()
     assert {"staging-iam", "staging-network", "staging-training"} <= set(summary.stack_names())
-    assert stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["s3"]["key"] == \
+    assert stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["oci"]["key"] == \
         "ocift/staging/staging-training.tfstate"
     assert one(stack(tmp_path / "cdktf.out", "staging-training"), "oci_objectstorage_bucket")["name"] == "ocift-staging-outputs"
 
@@ -368,7 +382,24 @@ def test_job_policy_moves_to_the_tenancy_when_it_reaches_another_compartment(tmp
         assert any(f"compartment id {other} where target.bucket.name = 'ocift-models'" in s for s in policy["statements"])
 
 
-def test_job_policy_stays_in_the_job_compartment(synth) -> None:
-    _, outdir = synth
+def test_job_policy_stays_in_the_job_compartment(tmp_path: Path) -> None:
+    summary, outdir = _synth_variant(tmp_path, lambda d: d["storage"].pop("inputs_compartment_ocid"))
+    assert summary.ok, summary.render()
     [policy] = [p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"]
     assert policy["compartment_id"] == shipped("dev")["compartment_ocid"]
+
+
+@pytest.mark.parametrize("env", [p.stem for p in SHIPPED])
+def test_ocift_run_start_finds_the_job_in_the_deployed_outputs(synth, env: str, tmp_path: Path) -> None:
+    """`cdktf deploy --outputs-file` writes {stack: {output: value}}: `ocift run start <env> finetune`
+    must find the job among exactly the outputs the training stack declares."""
+    from ocift.run import resolve_job
+
+    _, outdir = synth
+    declared = stack(outdir, f"{env}-training")["output"]
+    job = "ocid1.datasciencejob.oc1.iad.aaaaaaaadeployed"
+    outputs = tmp_path / f"{env}.json"
+    outputs.write_text(json.dumps({f"{env}-training": {name: job if name.endswith("_job_id") else "x"
+                                                       for name in declared}}))
+    assert resolve_job(env, "finetune", None, str(outputs)) == job
+    assert "--job " not in declared["finetune_job_id"]["description"]  # no such flag
