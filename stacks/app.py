@@ -44,13 +44,15 @@ def discover(environments: Sequence[str] | None = None) -> list[Path]:
     return [Path(e) if e.endswith((".yaml", ".yml")) else STACKS_DIR / f"{e.strip()}.yaml" for e in environments]
 
 
-def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_state: bool = False) -> Summary:
+def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_state: bool = False,
+              prune: bool = True) -> Summary:
     """Synthesize and check every config (default: `discover()`); write `outdir` only if all pass.
 
     local_state: keep state on this machine (`state.backend: local`) whatever the configs say:
     for the demo, which never deploys. Raises ConfigError (nothing written) for bad configs.
     The format is cdktf's choice: JSON, or HCL when the CLI runs `cdktf synth --hcl`; the
-    checks always read the stacks' JSON form.
+    checks always read the stacks' JSON form. prune: remove the directories of stacks no longer
+    synthesized (off under the cdktf CLI, which removes them itself: see `stacks.main`).
     """
     paths = list(configs) if configs is not None else discover()
     if not paths:
@@ -76,7 +78,7 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
         summary = Summary(tuple(reports))
         if not summary.ok:
             return summary
-        _publish(staging, outdir)
+        _publish(staging, outdir, prune)
         return Summary(tuple(reports), outdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -122,15 +124,16 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _publish(staging: Path, outdir: Path) -> None:
+def _publish(staging: Path, outdir: Path, prune: bool) -> None:
     """Move the checked synth into `outdir` as cdktf itself would leave it: what a deploy put in a
     stack's directory (`.terraform/`, `.terraform.lock.hcl`: providers, backend init, provider
     hashes) is kept, files of an earlier synth are replaced or removed (a `cdk.tf.json` left next
-    to a new `cdk.tf` would declare everything twice), stacks no longer synthesized are removed."""
+    to a new `cdk.tf` would declare everything twice), stacks no longer synthesized are removed when
+    `prune` is set and emptied otherwise (whoever prunes then finds them)."""
     (outdir / "stacks").mkdir(parents=True, exist_ok=True)
     new = {p.name: p for p in (staging / "stacks").iterdir()}
     for old in (outdir / "stacks").iterdir():
-        if old.name not in new:
+        if old.name not in new and prune:
             shutil.rmtree(old)
             continue
         for entry in old.iterdir():

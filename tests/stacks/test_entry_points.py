@@ -63,6 +63,28 @@ def test_cdktf_synth_with_a_bad_config_fails_and_writes_nothing(tmp_path: Path) 
     assert not out.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not CDKTF.exists(), reason="cdktf CLI not installed (make setup)")
+def test_cdktf_synth_works_when_the_set_of_stacks_shrinks_or_grows(tmp_path: Path) -> None:
+    """The README's `OCIFT_ENVIRONMENTS=dev cdktf synth` after a full synth, and back: the CLI itself
+    removes stacks the new manifest lacks, so the app must leave them for it."""
+    out = tmp_path / "cdktf.out"
+    dev = sorted(name for name in STACKS if name.startswith("dev-"))
+    for environments, expected in (("", STACKS), ("dev", dev), ("", STACKS)):
+        result = run([str(CDKTF), "synth", "--output", str(out)], OCIFT_ENVIRONMENTS=environments)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert sorted(json.loads((out / "manifest.json").read_text())["stacks"]) == expected
+        assert sorted(p.name for p in (out / "stacks").iterdir()) == expected
+
+
+def test_app_module_outside_the_cli_removes_stacks_no_longer_synthesized(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    for environments in ("dev,prod", "dev"):
+        result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(out), OCIFT_ENVIRONMENTS=environments)
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "stacks").iterdir()) == ["dev-iam", "dev-network", "dev-training"]
+
+
 # ---- the cdktf app module -------------------------------------------------------------------
 
 
