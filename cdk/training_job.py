@@ -8,9 +8,9 @@ so the job is cheap to replace and its runs go with it (`delete_related_job_runs
 
 Why CMD and not `command_line_arguments`: for an `OCIR_CONTAINER` environment the provider documents
 `cmd` as Docker CMD, "arguments to the ENTRYPOINT" (oracle/terraform-provider-oci v8.28.0,
-`website/docs/r/datascience_job.html.markdown`), and ADS's ContainerRuntime passes a container's
-arguments the same way (oracle/accelerated-data-science `ads/jobs/builders/runtimes/container_runtime.py`);
-whether `command_line_arguments` reach a container at all is documented nowhere.
+`website/docs/r/datascience_job.html.markdown`), and ADS's ContainerRuntime takes a container's
+arguments as `cmd` too (oracle/accelerated-data-science `ads/jobs/builders/runtimes/container_runtime.py`,
+`with_cmd`); whether `command_line_arguments` reach an `OCIR_CONTAINER` job is documented nowhere.
 
 Runs are not declared here: with provider 8.28.0 a `oci_datascience_job_run` makes `apply` wait until
 the run ends (`internal/service/datascience/datascience_job_run_resource.go`: `CreatedPending()` is
