@@ -56,7 +56,7 @@ def synth(variant: Variant) -> dict[str, Any]:
                                                                 tags=tags))
     job = TrainingJob(stack, "finetune_job", TrainingJobProps(
         display_name="ocift-prod-finetune", compartment_id=COMPARTMENT, project_id=project.id, principal=PRINCIPAL,
-        network=network, image=repo.image("iad.ocir.io", "ns", digest=variant.digest),
+        network=network, image=repo.image("iad.ocir.io", "ns", digest=variant.digest, tag="1.0"),
         node_groups=[NodeGroup(name="nodes", shape="BM.GPU.H100.8", replicas=2)],
         recipe=Recipe.from_mapping({"use_peft": True}), tags=tags))
     outputs.grant_read_write(job.principal)
