@@ -122,12 +122,15 @@ _PLACEHOLDER = re.compile(r"<[^<>\s][^<>]*>")
 
 
 def _placeholders(data: object, loc: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
-    """(location, value) of every string still holding a placeholder."""
+    """(location, value) of every string still holding a placeholder. In the recipe only `oci://` URIs
+    count: its free text (a prompt template's `<s>`, `<|user|>`) may hold angle brackets on purpose."""
     if isinstance(data, dict):
         return [found for key, value in data.items() for found in _placeholders(value, (*loc, key))]
     if isinstance(data, list):
         return [found for i, value in enumerate(data) for found in _placeholders(value, (*loc, i))]
-    return [(loc, data)] if isinstance(data, str) and _PLACEHOLDER.search(data) else []
+    if not isinstance(data, str) or (loc[:2] == ("training", "recipe") and not data.startswith("oci://")):
+        return []
+    return [(loc, data)] if _PLACEHOLDER.search(data) else []
 
 
 def _redacted(loc: tuple[str | int, ...], message: str, value: object) -> str:

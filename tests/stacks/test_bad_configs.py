@@ -156,6 +156,12 @@ def test_bad_config_fails_validate(tmp_path: Path, capsys: pytest.CaptureFixture
     assert expected in capsys.readouterr().err
 
 
+def test_angle_brackets_in_a_prompt_template_are_not_placeholders(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "dev", _both(_set("training.recipe.dataset", "custom_dataset"),
+                                                 _set("training.recipe.prompt_template", "<s>[INST] {dialogue} [/INST]")))
+    assert synth_all(tmp_path / "out", [config]).ok
+
+
 def test_a_refused_secret_is_never_echoed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     token = "hf_" + "a1B2c3D4e5" * 4
     config = write_config(tmp_path, "dev", _set("training.launcher.secrets", {"HF_TOKEN": token}))
