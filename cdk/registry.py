@@ -71,7 +71,8 @@ class ImageReference:
             p.pattern("digest", self.digest, _DIGEST, "sha256: followed by 64 lowercase hex digits")
         elif require_digest:
             p.add("digest", "is required: pin the image by digest (require_digest is set)")
-        p.check(self.tag is not None, "tag", "is required, with or without a digest (the provider's image forms all carry one)")
+        p.check(self.tag is not None, "tag",
+                "is required, with or without a digest (the provider's image forms all carry one)")
         return p.items
 
 

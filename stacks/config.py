@@ -133,8 +133,9 @@ class StorageConfig(Section):
 class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
-    repository: str | None = Field(None, description="None = ocift-<env>/launcher (unique in the tenancy).", pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
-                            max_length=255)
+    repository: str | None = Field(None, description="None = ocift-<env>/launcher (unique in the tenancy).",
+                                   pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+                                   max_length=255)
     immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
 
 

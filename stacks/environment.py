@@ -75,7 +75,8 @@ def build_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
     job_network = network if network_stack is None else _subnet_from_state(config, training, network_stack)
     bucket = _training(config, training, principal, job_policy, job_network)
     job_network.grant_attach(principal, job_policy)
-    service = [*network.service_statements(), *bucket.service_statements(config.region, config.storage.kms_key_compartment_ocid)]
+    service = [*network.service_statements(),
+               *bucket.service_statements(config.region, config.storage.kms_key_compartment_ocid)]
     if service:
         Policy(iam, "ServicePolicy", PolicyProps(
             name=config.policies()["services"][1], compartment_id=config.tenancy_ocid,

@@ -46,7 +46,8 @@ def test_a_digest_without_a_tag_is_refused():
     """Every image form the provider documents for a job carries a tag (`...:<tag>@digest`)."""
     with pytest.raises(PropsError) as err:
         ImageReference.parse(f"iad.ocir.io/tenancyns/ocift/trainer@{DIGEST}")
-    assert err.value.problems == ["tag: is required, with or without a digest (the provider's image forms all carry one)"]
+    assert err.value.problems == [
+        "tag: is required, with or without a digest (the provider's image forms all carry one)"]
 
 
 def test_image_reference_reports_every_error():

@@ -72,7 +72,8 @@ BAD = [
     pytest.param("dev", _set("network", {"mode": "existing", "subnet_ocid": "ocid1.vcn.oc1.iad.aaaaaaaaexamplevcn0000"}),
                  None, "network.subnet_ocid: expected ocid1.subnet. OCID, not a vcn OCID", id="subnet-ocid-of-vcn"),
     pytest.param("dev", _set("training.launcher.secrets", {"HF_TOKEN": "ocid1.key.oc1.iad.aaaaaaaaexamplekey0000"}),
-                 None, "training.launcher.secrets: HF_TOKEN: <redacted> is not a vault secret OCID", id="secret-not-vaultsecret"),
+                 None, "training.launcher.secrets: HF_TOKEN: <redacted> is not a vault secret OCID",
+                 id="secret-not-vaultsecret"),
     pytest.param("dev", _set("training.node_groups.0.replicas", 0), None,
                  "training.node_groups[0].replicas: Input should be greater than or equal to 1 (got 0)", id="zero-replicas"),
     pytest.param("dev", _set("training.node_groups.0.replicas", -2), None,
@@ -157,8 +158,9 @@ def test_bad_config_fails_validate(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_angle_brackets_in_a_prompt_template_are_not_placeholders(tmp_path: Path) -> None:
+    template = "<s>[INST] {dialogue} [/INST]"
     config = write_config(tmp_path, "dev", _both(_set("training.recipe.dataset", "custom_dataset"),
-                                                 _set("training.recipe.prompt_template", "<s>[INST] {dialogue} [/INST]")))
+                                                 _set("training.recipe.prompt_template", template)))
     assert synth_all(tmp_path / "out", [config]).ok
 
 

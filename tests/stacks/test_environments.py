@@ -209,8 +209,9 @@ def test_prod_is_multi_node_gpu_hsdp_and_protected(synth) -> None:
     assert bucket["kms_key_id"].startswith("ocid1.key.")
     assert bucket["versioning"] == "Enabled"
     storage = shipped("prod")["storage"]  # the key is used where it lives: a security compartment
-    assert (f"Allow service objectstorage-us-ashburn-1 to use keys in compartment id {storage['kms_key_compartment_ocid']}"
-            f" where target.key.id = '{storage['kms_key_ocid']}'") in statements(stack(outdir, "prod-iam"))
+    assert (f"Allow service objectstorage-us-ashburn-1 to use keys in compartment id "
+            f"{storage['kms_key_compartment_ocid']} where target.key.id = '{storage['kms_key_ocid']}'") \
+        in statements(stack(outdir, "prod-iam"))
 
 
 def test_dev_starts_no_run_on_deploy_and_expires_checkpoints(synth) -> None:
