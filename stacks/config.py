@@ -382,6 +382,9 @@ class EnvironmentConfig(Section):
             out.append("training.image: not pinned to a digest; a re-pushed tag changes what runs")
         if self.state.backend == "local":
             out.append("state.backend: local state is for the demo; use oci or s3 for a shared environment")
+        if self.iam.operators_group:  # its existence only OCI can check, at apply: say so before
+            out.append(f"iam.operators_group: create group {self.iam.operators_group!r} before applying "
+                       f"{self.environment}-iam (OCI rejects a policy naming a group that does not exist)")
         if self.state.backend == "s3":
             out.append("state.backend: s3 keeps state unlocked (two applies at once can corrupt it); "
                        "the oci backend locks it")

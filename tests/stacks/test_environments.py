@@ -404,3 +404,10 @@ def test_ocift_run_start_finds_the_job_in_the_deployed_outputs(synth, env: str, 
                                                        for name in declared}}))
     assert resolve_job(env, "finetune", None, str(outputs)) == job
     assert "--job " not in declared["finetune_job_id"]["description"]  # no such flag
+
+
+def test_the_operators_group_is_a_prerequisite_the_summary_names(synth) -> None:
+    summary, _ = synth
+    assert ("warning: iam.operators_group: create group 'ocift-prod-operators' before applying prod-iam "
+            "(OCI rejects a policy naming a group that does not exist)") in summary.render()
+    assert "iam.operators_group" not in summary.render().split("prod (")[0]  # dev has none
