@@ -54,6 +54,7 @@ class ResourceChange:
     dangerous: bool = False
     reason: str = ""  # why it is dangerous or replaced, in words
     renamed_from: str = ""
+    cascade_from: list[str] = field(default_factory=list)  # replaced because it refers to these
 
     @property
     def replacement_causes(self) -> list[str]:

@@ -42,6 +42,29 @@ def test_renaming_a_bucket_replaces_it_dangerously(base):
     assert report.stacks[0].changes[0].action is Action.REPLACE  # replacements come first
 
 
+def test_renaming_a_bucket_replaces_its_lifecycle_policy_with_the_cause(base):
+    _, changes = _review(base, outputs_name="ocift-prod-results")
+    policy = changes["oci_objectstorage_object_lifecycle_policy.outputs_bucket_Lifecycle"]
+    assert policy.action is Action.REPLACE
+    assert policy.cascade_from == [changes["oci_objectstorage_bucket.outputs_bucket"].address]
+    assert "bucket cannot change in place" in policy.reason and "follows" in policy.reason
+    bucket_change = next(a for a in policy.changes if a.path == "bucket")
+    assert (bucket_change.before, bucket_change.after) == ("ocift-prod-outputs", "ocift-prod-results")
+
+
+def test_a_replaced_job_replaces_its_declared_runs_and_says_what_the_service_deletes(base):
+    _, changes = _review(base, replicas=4)
+    job, run = changes["oci_datascience_job.finetune_job"], changes["oci_datascience_job_run.finetune_job_first_run"]
+    assert job.action is Action.REPLACE and "every run of this job" in job.reason
+    assert run.action is Action.REPLACE and run.cascade_from == [job.address]
+    assert next(a for a in run.changes if a.path == "job_id").after == "(known after apply)"
+
+
+def test_a_referenced_value_that_does_not_change_cascades_nothing(base):
+    _, changes = _review(base, retention_days=60)  # the log is updated in place: its id stays
+    assert {a: c.action for a, c in changes.items()} == {"oci_logging_log.train_log": Action.UPDATE}
+
+
 def test_new_image_digest_replaces_the_job_but_is_not_dangerous(base):
     report, changes = _review(base, digest=DIGEST_B)
     job = changes["oci_datascience_job.finetune_job"]
@@ -106,7 +129,7 @@ def test_markdown_matches_golden(base):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
     assert text.index("replace") < text.index("| update |")
-    assert "**Attribute changes**" in text and "```mermaid" in text
+    assert "Attribute changes" in text and "```mermaid" in text
 
 
 @pytest.mark.parametrize(("changes", "expected"), [({}, 0), ({"digest": DIGEST_B}, 0), ({"scratch_id": None}, EXIT_DANGEROUS)])
