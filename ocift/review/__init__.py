@@ -19,9 +19,10 @@ from ocift.review.diagram import mermaid
 from ocift.review.diff import compare_stack, plan_changes
 from ocift.review.iam import policy_changes
 from ocift.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
-from ocift.review.model import Report, Resource, StackReport
+from ocift.review.model import Report, Resource, StackReport, SuppressionChange
 from ocift.review.render import to_json, to_markdown, to_text
 from cdk.rules import RuleContext, evaluate
+from cdk.rules.core import resources_of as synthesized_resources
 
 EXIT_DANGEROUS = 2
 RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text}
@@ -39,6 +40,7 @@ def review_trees(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]
             policies=policy_changes(stack, before, after),
             new_findings=new_findings(stack, base.get(stack), head.get(stack)),
             diagram=mermaid(after) if after else "",
+            suppressions=suppression_changes(base.get(stack), head.get(stack)),
         ))
     return report
 
@@ -68,6 +70,18 @@ def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] |
     seen = {(f.rule.id, f.resource.address) for f in evaluate(base, context)} if base else set()
     return [f"{f.resource.address}: {f.message}" for f in evaluate(head, context)
             if not f.suppressed and (f.rule.id, f.resource.address) not in seen]
+
+
+def suppression_changes(base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[SuppressionChange]:
+    """Suppressions added in head or gone from it, per resource and rule (a changed reason is both)."""
+    def entries(document: dict[str, Any] | None) -> set[tuple[str, str, str]]:
+        return {(r.address, rule, reason) for r in synthesized_resources(document or {})
+                for rule, reason in r.suppressions.items()}
+
+    before, after = entries(base), entries(head)
+    return sorted([SuppressionChange(a, rule, reason, True) for a, rule, reason in after - before]
+                  + [SuppressionChange(a, rule, reason, False) for a, rule, reason in before - after],
+                  key=lambda s: (s.address, s.rule, s.added))
 
 
 def _parser() -> argparse.ArgumentParser:

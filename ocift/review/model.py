@@ -70,6 +70,16 @@ class PolicyChange:
     widenings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SuppressionChange:
+    """A rule switched off (or back on) for one resource: a reviewer must see who silenced what."""
+
+    address: str
+    rule: str
+    reason: str
+    added: bool  # False: removed, the rule applies again
+
+
 @dataclass
 class StackReport:
     name: str
@@ -77,6 +87,7 @@ class StackReport:
     policies: list[PolicyChange] = field(default_factory=list)
     new_findings: list[str] = field(default_factory=list)
     diagram: str = ""
+    suppressions: list[SuppressionChange] = field(default_factory=list)
 
     @property
     def dangerous(self) -> bool:

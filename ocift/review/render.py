@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from ocift.review.model import Action, AttrChange, Report, ResourceChange, StackReport
+from ocift.review.model import Action, AttrChange, Report, ResourceChange, StackReport, SuppressionChange
 
 _LONG = 8  # sections longer than this fold into <details>
 _WIDTH = 80  # values are cut to this many characters
@@ -79,11 +79,19 @@ def _markdown_stack(stack: StackReport) -> list[str]:
         for reason in policy.widenings:
             lines.append(f"- **Widens access**: {reason}")
         lines += ["", "```diff"] + [f"- {s}" for s in policy.removed] + [f"+ {s}" for s in policy.added] + ["```", ""]
+    if stack.suppressions:
+        lines += _fold("Rule suppressions changed", [_suppression(s) for s in stack.suppressions], always_open=True)
     if stack.new_findings:
         lines += _fold("New rule findings", [f"- {f}" for f in stack.new_findings], always_open=True)
     if stack.diagram:
         lines += ["<details><summary>Diagram</summary>", "", "```mermaid", stack.diagram, "```", "", "</details>", ""]
     return lines
+
+
+def _suppression(change: SuppressionChange) -> str:
+    if change.added:
+        return f"- **{change.rule} suppressed** on `{change.address}`: {change.reason}"
+    return f"- {change.rule} no longer suppressed on `{change.address}` (was: {change.reason})"
 
 
 def _fold(title: str, items: list[str], always_open: bool = False) -> list[str]:
@@ -107,6 +115,8 @@ def to_text(report: Report) -> str:
         for policy in stack.policies:
             lines += [f"   iam {policy.address}"] + [f"      - {s}" for s in policy.removed]
             lines += [f"      + {s}" for s in policy.added] + [f"      ! widens: {w}" for w in policy.widenings]
+        lines += [f"   suppression {'added' if s.added else 'removed'}: {s.rule} on {s.address}: {s.reason}"
+                  for s in stack.suppressions]
         lines += [f"   finding: {f}" for f in stack.new_findings]
     if report.dangerous:
         lines.append("\nDANGEROUS changes present (exit status 2).")

@@ -101,6 +101,18 @@ def test_renaming_a_construct_id_is_a_destroy_create_with_a_moved_hint(base):
     assert "moved {" in bucket.reason
 
 
+def test_added_and_removed_suppressions_are_shown(base):
+    silenced = synth(dataclasses.replace(Variant(), suppressed="versions are kept by the backup job"))
+    added = review_trees({STACK: base}, {STACK: silenced}).stacks[0].suppressions
+    assert {(s.rule, s.added, s.reason) for s in added} == {("OCI-OS-1", True, "versions are kept by the backup job")}
+    assert sorted(s.address.split(".")[0] for s in added) == [  # the bucket and what the construct holds
+        "oci_objectstorage_bucket", "oci_objectstorage_object_lifecycle_policy"]
+    report = review_trees({STACK: silenced}, {STACK: base})
+    assert [s.added for s in report.stacks[0].suppressions] == [False, False]
+    assert "OCI-OS-1 no longer suppressed" in to_markdown(report)
+    assert "**OCI-OS-1 suppressed**" in to_markdown(review_trees({STACK: base}, {STACK: silenced}))
+
+
 def test_tag_only_change_is_a_plain_update(base):
     report, _ = _review(base, tags={"project": "ocift", "environment": "prod", "team": "ml"})
     actions = {c.action for c in report.stacks[0].changes}
