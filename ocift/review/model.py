@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ocift.cost import Amount
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -80,6 +82,48 @@ class SuppressionChange:
     added: bool  # False: removed, the rule applies again
 
 
+@dataclass(frozen=True)
+class JobCostChange:
+    """One job's price before and after (None: the job is not on that side; per run None: no limit)."""
+
+    address: str
+    base_hourly: Amount | None
+    head_hourly: Amount | None
+    base_per_run: Amount | None
+    head_per_run: Amount | None
+
+    @property
+    def delta_per_run(self) -> Amount | None:
+        if self.head_per_run is None and self.head_hourly is not None:
+            return None  # no maximum runtime: no worst case to compare
+        return (self.head_per_run or Amount()) - (self.base_per_run or Amount())
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """A declared run this change creates (new, or replaced): `terraform apply` starts it."""
+
+    address: str
+    job: str
+    worst_case: Amount | None  # None: its job has no maximum runtime
+
+
+@dataclass
+class StackCost:
+    jobs: list[JobCostChange] = field(default_factory=list)
+    runs_started: list[RunStarted] = field(default_factory=list)
+
+    @property
+    def started(self) -> Amount:
+        total = Amount()
+        for run in self.runs_started:
+            total += run.worst_case or Amount(0.0, ("a run without a maximum runtime",))
+        return total
+
+    def __bool__(self) -> bool:
+        return bool(self.jobs or self.runs_started)
+
+
 @dataclass
 class StackReport:
     name: str
@@ -88,6 +132,7 @@ class StackReport:
     new_findings: list[str] = field(default_factory=list)
     diagram: str = ""
     suppressions: list[SuppressionChange] = field(default_factory=list)
+    cost: StackCost = field(default_factory=StackCost)
 
     @property
     def dangerous(self) -> bool:

@@ -6,7 +6,16 @@ import dataclasses
 import json
 from typing import Any
 
-from ocift.review.model import Action, AttrChange, Report, ResourceChange, StackReport, SuppressionChange
+from ocift.cost import Amount
+from ocift.review.model import (
+    Action,
+    AttrChange,
+    Report,
+    ResourceChange,
+    StackCost,
+    StackReport,
+    SuppressionChange,
+)
 
 _LONG = 8  # sections longer than this fold into <details>
 _WIDTH = 80  # values are cut to this many characters
@@ -45,6 +54,11 @@ def to_json(report: Report) -> str:
             for attr in change["changes"]:
                 if attr["sensitive"]:
                     attr["before"] = attr["after"] = "(sensitive)"
+    for stack, source in zip(data["stacks"], report.stacks):
+        stack["cost"]["started"] = dataclasses.asdict(source.cost.started)
+        for job, job_source in zip(stack["cost"]["jobs"], source.cost.jobs):
+            delta = job_source.delta_per_run
+            job["delta_per_run"] = dataclasses.asdict(delta) if delta else None
     data["dangerous"] = report.dangerous
     data["counts"] = report.counts()
     return json.dumps(data, indent=2, default=encode, sort_keys=True)
@@ -79,12 +93,47 @@ def _markdown_stack(stack: StackReport) -> list[str]:
         for reason in policy.widenings:
             lines.append(f"- **Widens access**: {reason}")
         lines += ["", "```diff"] + [f"- {s}" for s in policy.removed] + [f"+ {s}" for s in policy.added] + ["```", ""]
+    lines += _markdown_cost(stack.cost)
     if stack.suppressions:
         lines += _fold("Rule suppressions changed", [_suppression(s) for s in stack.suppressions], always_open=True)
     if stack.new_findings:
         lines += _fold("New rule findings", [f"- {f}" for f in stack.new_findings], always_open=True)
     if stack.diagram:
         lines += ["<details><summary>Diagram</summary>", "", "```mermaid", stack.diagram, "```", "", "</details>", ""]
+    return lines
+
+
+def _money(amount: Amount | None, unlimited: str = "no maximum runtime") -> str:
+    return unlimited if amount is None else amount.text()
+
+
+def _cost_lines(cost: StackCost) -> tuple[list[tuple[str, str, str, str]], str]:
+    """(job, per hour, per run, delta) rows and the runs-started sentence."""
+    rows = []
+    for job in cost.jobs:
+        hourly = f"{_money(job.base_hourly, '-')} → {_money(job.head_hourly, 'removed')}"
+        per_run = f"{_money(job.base_per_run) if job.base_hourly else '-'} → " \
+                  f"{_money(job.head_per_run) if job.head_hourly else 'removed'}"
+        delta = job.delta_per_run
+        rows.append((job.address, hourly, per_run, delta.text(signed=True) if delta else "no worst case"))
+    started = ""
+    if cost.runs_started:
+        started = (f"{len(cost.runs_started)} run(s) start on apply ("
+                   + ", ".join(f"`{r.address}`" for r in cost.runs_started)
+                   + f"): up to {cost.started.text()} in the worst case")
+    return rows, started
+
+
+def _markdown_cost(cost: StackCost) -> list[str]:
+    if not cost:
+        return []
+    rows, started = _cost_lines(cost)
+    lines = ["#### Cost", ""]
+    if rows:
+        lines += ["| job | per hour | per run (worst case) | change per run |", "|---|---|---|---|"]
+        lines += [f"| `{a}` | {h} | {p} | {d} |" for a, h, p, d in rows] + [""]
+    if started:
+        lines += [f"**{started}**", ""]
     return lines
 
 
@@ -117,6 +166,9 @@ def to_text(report: Report) -> str:
             lines += [f"      + {s}" for s in policy.added] + [f"      ! widens: {w}" for w in policy.widenings]
         lines += [f"   suppression {'added' if s.added else 'removed'}: {s.rule} on {s.address}: {s.reason}"
                   for s in stack.suppressions]
+        rows, started = _cost_lines(stack.cost)
+        lines += [f"   cost {a}: per hour {h}; per run {p} ({d})" for a, h, p, d in rows]
+        lines += [f"   cost: {started}"] if started else []
         lines += [f"   finding: {f}" for f in stack.new_findings]
     if report.dangerous:
         lines.append("\nDANGEROUS changes present (exit status 2).")
