@@ -107,13 +107,13 @@ def cost_change(stack: str, base: dict[str, Any], head: dict[str, Any], changes:
 
 def suppression_changes(base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[SuppressionChange]:
     """Suppressions added in head or gone from it, per resource and rule (a changed reason is both)."""
-    def entries(document: dict[str, Any] | None) -> set[tuple[str, str, str]]:
-        return {(r.address, rule, reason) for r in synthesized_resources(document or {})
-                for rule, reason in r.suppressions.items()}
+    def entries(document: dict[str, Any] | None) -> set[tuple[str, str, str, tuple[str, ...]]]:
+        return {(r.address, rule, s.reason, s.applies_to) for r in synthesized_resources(document or {})
+                for rule, s in r.suppressions.items()}
 
     before, after = entries(base), entries(head)
-    return sorted([SuppressionChange(a, rule, reason, True) for a, rule, reason in after - before]
-                  + [SuppressionChange(a, rule, reason, False) for a, rule, reason in before - after],
+    return sorted([SuppressionChange(*entry, added=True) for entry in after - before]
+                  + [SuppressionChange(*entry, added=False) for entry in before - after],
                   key=lambda s: (s.address, s.rule, s.added))
 
 

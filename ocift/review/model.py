@@ -79,6 +79,7 @@ class SuppressionChange:
     address: str
     rule: str
     reason: str
+    applies_to: tuple[str, ...]  # empty: every finding of the rule on the resource
     added: bool  # False: removed, the rule applies again
 
 

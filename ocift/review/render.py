@@ -138,9 +138,10 @@ def _markdown_cost(cost: StackCost) -> list[str]:
 
 
 def _suppression(change: SuppressionChange) -> str:
+    only = f" (only findings naming {', '.join(f'`{t}`' for t in change.applies_to)})" if change.applies_to else ""
     if change.added:
-        return f"- **{change.rule} suppressed** on `{change.address}`: {change.reason}"
-    return f"- {change.rule} no longer suppressed on `{change.address}` (was: {change.reason})"
+        return f"- **{change.rule} suppressed** on `{change.address}`{only}: {change.reason}"
+    return f"- {change.rule} no longer suppressed on `{change.address}`{only} (was: {change.reason})"
 
 
 def _fold(title: str, items: list[str], always_open: bool = False) -> list[str]:
