@@ -18,22 +18,63 @@ from ocift.review.model import (
 )
 
 _LONG = 8  # sections longer than this fold into <details>
-_WIDTH = 80  # values are cut to this many characters
+_WIDTH = 80  # values are cut to this many characters, around the part that changed
+_CONTEXT = 24  # characters kept before a change
+# GitHub refuses a comment over 65,536 characters; leave room for what a CI job adds around it.
+COMMENT_LIMIT = 60_000
 # Creates and deletes are whole resources; listing their attributes would bury the changes.
 _DETAILED = (Action.REPLACE, Action.RENAME, Action.UPDATE)
 
 
-def _value(change: AttrChange, value: Any) -> str:
+def _text(change: AttrChange, value: Any) -> str:
     if change.sensitive and value is not None:
         return "(sensitive)"
-    text = "null" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
+    return "null" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _values(change: AttrChange) -> tuple[str, str]:
+    """Before and after, each cut to the part where they differ (two long command lines that share
+    a prefix show their differing `--lr`, not the same first 80 characters)."""
+    before, after = _text(change, change.before), _text(change, change.after)
+    if len(before) <= _WIDTH and len(after) <= _WIDTH:
+        return before, after
+    start = 0
+    while start < min(len(before), len(after)) and before[start] == after[start]:
+        start += 1
+    start = max(0, start - _CONTEXT)
+    return _window(before, start), _window(after, start)
+
+
+def _window(text: str, start: int) -> str:
+    lead = "…" if start else ""
+    body = text[start:]
+    return lead + (body if len(body) <= _WIDTH else body[: _WIDTH - 1] + "…")
+
+
+def _value(change: AttrChange, value: Any) -> str:
+    """One side alone (creates, deletes), cut to the width."""
+    return _window(_text(change, value), 0)
+
+
+def _has_news(stack: StackReport) -> bool:
+    return bool(stack.changes or stack.policies or stack.new_findings or stack.suppressions or stack.cost)
 
 
 def _headline(report: Report) -> str:
+    """The summary line: counts of each action, then what else a reviewer must look at."""
     counts = report.counts()
     parts = [f"{n} to {action}" for action, n in counts.items() if n]
-    return ", ".join(parts) if parts else "no changes"
+    widenings = sum(len(p.widenings) for s in report.stacks for p in s.policies)
+    findings = sum(len(s.new_findings) for s in report.stacks)
+    silenced = sum(c.added for s in report.stacks for c in s.suppressions)
+    runs = sum(len(s.cost.runs_started) for s in report.stacks)
+    parts += [f"{n} {what}" for n, what in ((widenings, "IAM widening(s)"), (findings, "new finding(s)"),
+                                            (silenced, "rule(s) newly suppressed"), (runs, "run(s) started"))
+              if n]
+    changed = sum(_has_news(s) for s in report.stacks)
+    if not parts and not changed:
+        return "no changes"
+    return ", ".join(parts or ["no resource changes"]) + f" in {changed} of {len(report.stacks)} stack(s)"
 
 
 def _why(change: ResourceChange) -> str:
@@ -64,17 +105,38 @@ def to_json(report: Report) -> str:
     return json.dumps(data, indent=2, default=encode, sort_keys=True)
 
 
-def to_markdown(report: Report) -> str:
+def to_markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
+    """The PR comment; kept under `limit` characters by dropping, in turn, the diagrams and the
+    attribute details (the JSON output keeps everything)."""
+    for diagrams, details in ((True, True), (False, True), (False, False)):
+        text = _markdown(report, diagrams, details)
+        if len(text) <= limit:
+            return text
+    note = "\n\n_(cut to fit a comment: see the JSON output for the rest)_\n"
+    return text[: limit - len(note)].rsplit("\n", 1)[0] + note
+
+
+def _markdown(report: Report, diagrams: bool, details: bool) -> str:
     lines = [f"## ocift review ({report.source}): {_headline(report)}", ""]
     if report.dangerous:
         lines += ["> **Dangerous changes**: destroys or replacements of stateful resources, or wider IAM "
                   "access. This needs an explicit approval.", ""]
-    for stack in report.stacks:
-        lines += _markdown_stack(stack)
+    if not diagrams:
+        lines += ["_(diagrams left out to fit a comment" + ("" if details else "; attribute details too")
+                  + ": the JSON output has everything)_", ""]
+    changed = [s for s in report.stacks if _has_news(s)]
+    if not changed:
+        lines += [f"Nothing changes in the {len(report.stacks)} stack(s) compared: no resources, IAM statements, "
+                  "rule findings, suppressions or costs.", ""]
+    for stack in changed:
+        lines += _markdown_stack(stack, diagrams, details)
+    quiet = [s.name for s in report.stacks if not _has_news(s)]
+    if changed and quiet:
+        lines += [f"Unchanged: {', '.join(f'`{name}`' for name in quiet)}.", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _markdown_stack(stack: StackReport) -> list[str]:
+def _markdown_stack(stack: StackReport, diagrams: bool = True, details: bool = True) -> list[str]:
     lines = [f"### Stack `{stack.name}`", ""]
     if stack.changes:
         lines += ["| | action | resource | why |", "|---|---|---|---|"]
@@ -82,10 +144,9 @@ def _markdown_stack(stack: StackReport) -> list[str]:
             mark = "**!**" if change.dangerous else ""
             lines.append(f"| {mark} | {change.action.value} | `{change.address}` | {_why(change)} |")
         lines.append("")
-        detail = [f"- `{c.address}` `{a.path}`: `{_value(a, a.before)}` → `{_value(a, a.after)}`"
-                  + (" (forces replacement)" if a.forces_replacement else "")
-                  for c in stack.changes if c.action in _DETAILED for a in c.changes]
-        lines += _fold("Attribute changes", detail)
+        detail = [f"- `{c.address}` `{a.path}`: `{b}` → `{n}`" + (" (forces replacement)" if a.forces_replacement else "")
+                  for c in stack.changes if c.action in _DETAILED for a in c.changes for b, n in [_values(a)]]
+        lines += _fold("Attribute changes", detail) if details else []
     else:
         lines += ["No resource changes.", ""]
     for policy in stack.policies:
@@ -98,7 +159,7 @@ def _markdown_stack(stack: StackReport) -> list[str]:
         lines += _fold("Rule suppressions changed", [_suppression(s) for s in stack.suppressions], always_open=True)
     if stack.new_findings:
         lines += _fold("New rule findings", [f"- {f}" for f in stack.new_findings], always_open=True)
-    if stack.diagram:
+    if stack.diagram and diagrams:
         lines += ["<details><summary>Diagram</summary>", "", "```mermaid", stack.diagram, "```", "", "</details>", ""]
     return lines
 
@@ -154,14 +215,14 @@ def _fold(title: str, items: list[str], always_open: bool = False) -> list[str]:
 
 def to_text(report: Report) -> str:
     lines = [f"ocift review ({report.source}): {_headline(report)}"]
-    for stack in report.stacks:
+    for stack in filter(_has_news, report.stacks):
         lines.append(f"\n{stack.name}")
         for change in stack.changes:
             flag = "!" if change.dangerous else " "
             why = _why(change)
             lines.append(f" {flag} {change.action.value:<8} {change.address}" + (f"  ({why})" if why else ""))
             if change.action in _DETAILED:
-                lines += [f"      {a.path}: {_value(a, a.before)} -> {_value(a, a.after)}" for a in change.changes]
+                lines += [f"      {a.path}: {b} -> {n}" for a in change.changes for b, n in [_values(a)]]
         for policy in stack.policies:
             lines += [f"   iam {policy.address}"] + [f"      - {s}" for s in policy.removed]
             lines += [f"      + {s}" for s in policy.added] + [f"      ! widens: {w}" for w in policy.widenings]
