@@ -23,6 +23,7 @@ from ocift.cost import PriceTable, PriceTableError, job_costs, load_prices, decl
 from ocift.review.model import (
     Action,
     JobCostChange,
+    NewFinding,
     Report,
     Resource,
     ResourceChange,
@@ -31,12 +32,12 @@ from ocift.review.model import (
     StackReport,
     SuppressionChange,
 )
-from ocift.review.render import to_json, to_markdown, to_text
+from ocift.review.render import to_json, to_markdown, to_sarif, to_text
 from cdk.rules import RuleContext, evaluate
 from cdk.rules.core import resources_of as synthesized_resources
 
 EXIT_DANGEROUS = 2
-RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text}
+RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text, "sarif": to_sarif}
 
 
 def review_trees(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]],
@@ -74,7 +75,7 @@ def review_plan(plan: dict[str, Any], stack: str) -> Report:
     return report
 
 
-def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[str]:
+def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[NewFinding]:
     """Rule findings (not suppressed) in head that base did not have."""
     if head is None:
         return []
@@ -83,7 +84,7 @@ def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] |
     except ValueError:  # a tree synthesized without the pack: judge by the stack's name
         context = RuleContext(environment=stack, is_prod="prod" in stack.split("-"))
     seen = {(f.rule.id, f.resource.address) for f in evaluate(base, context)} if base else set()
-    return [f"{f.resource.address}: {f.message}" for f in evaluate(head, context)
+    return [NewFinding(f.rule.id, f.rule.severity.value, f.resource.address, f.message) for f in evaluate(head, context)
             if not f.suppressed and (f.rule.id, f.resource.address) not in seen]
 
 

@@ -73,6 +73,19 @@ class PolicyChange:
 
 
 @dataclass(frozen=True)
+class NewFinding:
+    """A rule finding in head that base did not have."""
+
+    rule: str
+    severity: str  # "error" | "warning"
+    address: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.message}"
+
+
+@dataclass(frozen=True)
 class SuppressionChange:
     """A rule switched off (or back on) for one resource: a reviewer must see who silenced what."""
 
@@ -130,7 +143,7 @@ class StackReport:
     name: str
     changes: list[ResourceChange] = field(default_factory=list)
     policies: list[PolicyChange] = field(default_factory=list)
-    new_findings: list[str] = field(default_factory=list)
+    new_findings: list[NewFinding] = field(default_factory=list)
     diagram: str = ""
     suppressions: list[SuppressionChange] = field(default_factory=list)
     cost: StackCost = field(default_factory=StackCost)

@@ -235,3 +235,36 @@ def to_text(report: Report) -> str:
     if report.dangerous:
         lines.append("\nDANGEROUS changes present (exit status 2).")
     return "\n".join(lines) + "\n"
+
+
+# What the review itself reports in SARIF, beside the rule pack's findings.
+_REVIEW_RULES = {
+    "OCIFT-REVIEW-DANGEROUS": ("dangerous change", "a stateful resource (bucket, repository, vault, key, log) is "
+                               "deleted or replaced: what it holds is lost", "error"),
+    "OCIFT-REVIEW-REPLACE": ("replacement", "Terraform destroys and re-creates the resource", "warning"),
+    "OCIFT-REVIEW-IAM": ("wider access", "a policy statement grants more than the base did", "error"),
+    "OCIFT-REVIEW-SUPPRESSION": ("rule suppressed", "a rule was switched off for a resource", "note"),
+}
+
+
+def to_sarif(report: Report) -> str:
+    """Dangerous changes, replacements, IAM widenings, new suppressions and new rule findings, as
+    SARIF 2.1.0 results located at each stack's synthesized file and resource."""
+    from cdk.rules import RULES
+    from cdk.rules.sarif import descriptors, result, rule_descriptor, sarif_log
+
+    results = []
+    for stack in report.stacks:
+        artifact = f"cdktf.out/stacks/{stack.name}/cdk.tf.json"
+        for change in stack.changes:
+            if change.dangerous or change.action in (Action.REPLACE, Action.RENAME):
+                rule = "OCIFT-REVIEW-DANGEROUS" if change.dangerous else "OCIFT-REVIEW-REPLACE"
+                results.append(result(rule, _REVIEW_RULES[rule][2], f"{change.action.value}: {_why(change)}",
+                                      artifact, change.address))
+        for policy in stack.policies:
+            results += [result("OCIFT-REVIEW-IAM", "error", w, artifact, policy.address) for w in policy.widenings]
+        results += [result("OCIFT-REVIEW-SUPPRESSION", "note", _suppression(s).removeprefix("- "), artifact, s.address)
+                    for s in stack.suppressions if s.added]
+        results += [result(f.rule, f.severity, f.message, artifact, f.address) for f in stack.new_findings]
+    rules = [rule_descriptor(i, t, e, level) for i, (t, e, level) in _REVIEW_RULES.items()] + descriptors(RULES)
+    return json.dumps(sarif_log("ocift-review", "0.1.0", rules, results), indent=2, sort_keys=True)
