@@ -2,10 +2,12 @@
 
 Compares two synthesized trees (or a git ref against the working tree) stack by stack:
 resources created, updated, replaced (the attributes that force it, from the provider's
-schema), renamed and deleted, stateful deletes flagged as dangerous, IAM statements added and
-removed with widenings called out, rule findings new in head, and a diagram of each stack.
-A real plan (`terraform show -json`) renders in the same format. Exit status 2 when anything
-dangerous is present, so CI can require an approval.
+schema, followed through references), renamed and deleted, stateful deletes flagged as
+dangerous, IAM statements added and removed with widenings called out (compared as
+permissions), rule suppressions added and removed, rule findings new in head, what the change
+costs (jobs' worst case per run, runs it starts), and a diagram of each changed stack. A real
+plan (`terraform show -json`) renders in the same format. Exit status 2 when anything dangerous
+is present, so CI can require an approval.
 """
 
 from __future__ import annotations

@@ -144,7 +144,8 @@ def _markdown_stack(stack: StackReport, diagrams: bool = True, details: bool = T
             mark = "**!**" if change.dangerous else ""
             lines.append(f"| {mark} | {change.action.value} | `{change.address}` | {_why(change)} |")
         lines.append("")
-        detail = [f"- `{c.address}` `{a.path}`: `{b}` → `{n}`" + (" (forces replacement)" if a.forces_replacement else "")
+        detail = [f"- `{c.address}` `{a.path}`: `{b}` → `{n}`"
+                  + (" (forces replacement)" if a.forces_replacement else "")
                   for c in stack.changes if c.action in _DETAILED for a in c.changes for b, n in [_values(a)]]
         lines += _fold("Attribute changes", detail) if details else []
     else:

@@ -29,7 +29,8 @@ def wider(base: str, head: str) -> str:
     # scope: the tenancy by name or by OCID, a parent compartment
     (f"{WHO} read buckets in compartment id {C}", f"{WHO} read buckets in compartment id {TENANCY}",
      "scope widened to the whole tenancy"),
-    (f"{WHO} read buckets in compartment id {C}", f"{WHO} read buckets in tenancy", "scope widened to the whole tenancy"),
+    (f"{WHO} read buckets in compartment id {C}", f"{WHO} read buckets in tenancy",
+     "scope widened to the whole tenancy"),
     (f"{WHO} read buckets in compartment ml:dev", f"{WHO} read buckets in compartment ml",
      "scope reaches compartment ml"),
     # where: dropped, or relaxed to fewer conditions
@@ -69,7 +70,7 @@ def test_a_new_narrow_manage_is_not_flagged_but_a_broad_one_is() -> None:
 
 
 def test_another_subject_is_not_covered() -> None:
-    base = f"Allow group ops to manage all-resources in tenancy"
+    base = "Allow group ops to manage all-resources in tenancy"
     assert "tenancy-wide" in wider(base, f"{WHO} read buckets in tenancy")
 
 

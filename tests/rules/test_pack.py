@@ -247,7 +247,7 @@ def test_evaluate_never_raises_on_odd_attribute_shapes(tf_type: str, attributes:
 
 
 def test_a_rule_that_raises_is_a_finding_naming_it_and_the_other_rules_still_run() -> None:
-    from cdk.rules import Rule, Severity, SynthResource
+    from cdk.rules import Rule, Severity
 
     def broken(resource, context):
         raise KeyError("statements")
