@@ -2,16 +2,23 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup demo test bench clean
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[infra,launcher,torch,dev]'
+	touch $@
+
+# Checkov in its own venv: its pins (boto3, packaging, ...) differ from ours. The version is pyproject's `checkov` extra.
+$(CHECKOV_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet "$$($(PYTHON) -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["checkov"][0])')"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -47,4 +54,4 @@ bench: setup
 	$(BIN)/python bench/comm_model.py
 
 clean:
-	rm -rf $(VENV) node_modules cdktf.out demo-out
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules cdktf.out demo-out

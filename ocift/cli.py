@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("ocift.validate", "validate environment configs and check their synthesized stacks"),
     "review": ("ocift.review", "compare two synthesized trees (or a git ref) for a pull-request review"),
+    "cost": ("ocift.cost", "price each job of the environments: hourly, and the worst case of one run"),
     "local": ("ocift.local", "run the launcher as N simulated nodes on this machine"),
     "run": ("ocift.run", "start, watch, inspect or cancel runs of a deployed job"),
     "demo": ("ocift.demo", "synthesize every environment and run a tiny local multi-node fine-tune"),

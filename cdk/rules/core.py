@@ -41,6 +41,7 @@ class Verdict:
 
     outcome: Outcome
     detail: str = ""
+    problems: tuple[str, ...] = ()  # each problem on its own, so a suppression can target one
 
     @classmethod
     def compliant(cls) -> Verdict:
@@ -57,7 +58,7 @@ class Verdict:
     @classmethod
     def from_problems(cls, problems: list[str]) -> Verdict:
         """Compliant when nothing is wrong, else one verdict naming every problem."""
-        return cls.non_compliant("; ".join(problems)) if problems else cls.compliant()
+        return cls(Outcome.NON_COMPLIANT, "; ".join(problems), tuple(problems)) if problems else cls.compliant()
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class SynthResource:
     name: str
     attributes: Mapping[str, Any]
     path: str = ""
-    suppressions: Mapping[str, str] = field(default_factory=dict)
+    suppressions: Mapping[str, Suppression] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -134,16 +135,28 @@ def _dig(document: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def _read_suppressions(body: Mapping[str, Any]) -> dict[str, str]:
-    """Rule id -> reason; an entry without a non-empty reason suppresses nothing."""
+@dataclass(frozen=True)
+class Suppression:
+    """A rule switched off on one resource, with its reason; `applies_to` narrows it to the problems
+    that contain one of these texts (a statement, a variable name), as cdk-nag's `appliesTo` does."""
+
+    reason: str
+    applies_to: tuple[str, ...] = ()
+
+    def covers(self, problem: str) -> bool:
+        return not self.applies_to or any(text in problem for text in self.applies_to)
+
+
+def _read_suppressions(body: Mapping[str, Any]) -> dict[str, Suppression]:
+    """Rule id -> suppression; an entry without a non-empty reason suppresses nothing."""
     node = _dig(body, SUPPRESSIONS_PATH)
-    out: dict[str, str] = {}
+    out: dict[str, Suppression] = {}
     for entry in node if isinstance(node, list) else []:
         if not isinstance(entry, Mapping):
             continue
-        rule, reason = entry.get("rule"), entry.get("reason")
-        if isinstance(rule, str) and isinstance(reason, str) and reason.strip():
-            out[rule] = reason.strip()
+        rule, reason, targets = entry.get("rule"), entry.get("reason"), entry.get("applies_to") or []
+        if isinstance(rule, str) and isinstance(reason, str) and reason.strip() and isinstance(targets, list):
+            out[rule] = Suppression(reason.strip(), tuple(t for t in targets if isinstance(t, str) and t))
     return out
 
 
@@ -192,13 +205,35 @@ class Finding:
 
 
 def evaluate_resource(resource: SynthResource, rules: Sequence[Rule], context: RuleContext) -> list[Finding]:
-    """Run every rule on one resource; the one code path under both entry points."""
+    """Run every rule on one resource; the one code path under both entry points.
+
+    A rule that raises is reported as a finding of that rule (its resource could not be shown
+    compliant), not a crash, as cdk-nag reports a rule's validation failure."""
     findings = []
     for rule in rules:
-        verdict = rule.check(resource, context)
+        try:
+            verdict = rule.check(resource, context)
+        except Exception as exc:  # noqa: BLE001 - any bug in a rule must not hide the other rules' findings
+            verdict = Verdict.non_compliant(f"the rule raised {type(exc).__name__}: {exc}, so this resource could "
+                                            "not be checked")
         if verdict.outcome is Outcome.NON_COMPLIANT:
-            findings.append(Finding(rule, resource, verdict.detail, resource.suppressions.get(rule.id, "")))
+            findings += _split(rule, resource, verdict)
     return findings
+
+
+def _split(rule: Rule, resource: SynthResource, verdict: Verdict) -> list[Finding]:
+    """The verdict's problems as findings: those a targeted suppression covers are suppressed, the
+    rest stay one finding; a whole-rule suppression covers them all."""
+    suppression = resource.suppressions.get(rule.id)
+    if suppression is None:
+        return [Finding(rule, resource, verdict.detail)]
+    if not suppression.applies_to:
+        return [Finding(rule, resource, verdict.detail, suppression.reason)]
+    problems = verdict.problems or (verdict.detail,)
+    covered = [p for p in problems if suppression.covers(p)]
+    left = [p for p in problems if not suppression.covers(p)]
+    out = [Finding(rule, resource, "; ".join(covered), suppression.reason)] if covered else []
+    return out + ([Finding(rule, resource, "; ".join(left))] if left else [])
 
 
 def summarize(findings: Sequence[Finding]) -> str:

@@ -86,23 +86,104 @@ def _is_block_list(value: Any) -> bool:
 
 
 def compare_stack(stack: str, base: dict[str, Resource], head: dict[str, Resource]) -> list[ResourceChange]:
-    """Every change between two versions of one stack, destroys and replacements first."""
-    removed = {a: r for a, r in base.items() if a not in head}
-    added = {a: r for a, r in head.items() if a not in base}
+    """Every change between two versions of one stack, destroys and replacements first.
+
+    References are followed as Terraform follows them: a resource that refers to one being created
+    anew (replaced, renamed, created) sees the new value of a configured attribute and "known after
+    apply" for a computed one (its id); when that lands in a force-new attribute, it is replaced
+    too, and so on through the references until nothing more changes.
+    """
+    fresh: set[str] = set(head) - set(base)
+    while True:
+        changes = _compare_once(stack, base, head, fresh)
+        now = {c.address for c in changes if c.action in (Action.REPLACE, Action.RENAME, Action.CREATE)}
+        if now == fresh:
+            return sorted(changes, key=lambda c: (c.action.order, c.address))
+        fresh = now
+
+
+def _compare_once(stack: str, base: dict[str, Resource], head: dict[str, Resource],
+                  fresh: set[str]) -> list[ResourceChange]:
+    before = {a: _resolved(r, base, set()) for a, r in base.items()}
+    after = {a: _resolved(r, head, fresh) for a, r in head.items()}
+    removed = {a: before[a] for a in base if a not in head}
+    added = {a: after[a] for a in head if a not in base}
     changes: list[ResourceChange] = []
     for old, new in _renames(removed, added):
         del removed[old.address], added[new.address]
         changes.append(_renamed(stack, old, new))
     for address in sorted(set(base) & set(head)):
-        diffs = attr_changes(base[address].type, base[address].attrs, head[address].attrs)
+        diffs = attr_changes(base[address].type, before[address].attrs, after[address].attrs)
         if diffs:
-            changes.append(_updated(stack, base[address], diffs))
+            changes.append(_updated(stack, base[address], diffs, _cascade(head[address], diffs, fresh)))
     for resource in removed.values():
         changes.append(_deleted(stack, resource))
     for resource in added.values():
         changes.append(ResourceChange(stack, resource.address, resource.type, Action.CREATE,
                                       attr_changes(resource.type, None, resource.attrs)))
-    return sorted(changes, key=lambda c: (c.action.order, c.address))
+    return changes
+
+
+# `${<address>.<attribute><rest>}`: a reference to another resource's attribute (rest: an index or a
+# nested path). Anything more complex (functions, operators) is not followed.
+_REFERENCE = re.compile(r"\$\{((?:data\.)?[a-z0-9_]+\.[A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)((?:\[\d+\]|\.[A-Za-z0-9_]+)*)\}")
+UNKNOWN = "(known after apply)"
+
+
+def _resolved(resource: Resource, side: dict[str, Resource], fresh: set[str]) -> Resource:
+    """`resource` with each reference replaced by what Terraform will see: the target's configured
+    value, "known after apply" for a computed attribute of a target created anew, and the reference
+    itself (a value that stays what it is) otherwise."""
+    def value_of(match: re.Match[str], depth: int) -> Any:
+        address, attribute, rest = match.groups()
+        target = side.get(address)
+        if target is not None and not rest and attribute in target.attrs and depth < 8:
+            return resolve(target.attrs[attribute], depth + 1)
+        return UNKNOWN if address in fresh else match.group(0)
+
+    def resolve(value: Any, depth: int = 0) -> Any:
+        if isinstance(value, dict):
+            return {k: resolve(v, depth) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, depth) for v in value]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return value_of(whole, depth)
+        return _REFERENCE.sub(lambda m: _text(value_of(m, depth)), value)
+
+    return Resource(resource.stack, resource.address, resource.type, resolve(resource.attrs), resource.path)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _cascade(resource: Resource, diffs: list[AttrChange], fresh: set[str]) -> list[str]:
+    """The resources created anew that a force-new change of `resource` comes from."""
+    found: set[str] = set()
+    for diff in diffs:
+        if diff.forces_replacement:
+            raw = json.dumps(_at(resource.attrs, diff.path))
+            found |= {m.group(1) for m in _REFERENCE.finditer(raw) if m.group(1) in fresh}
+    return sorted(found)
+
+
+def _at(attrs: Any, path: str) -> Any:
+    """The synthesized value at an attribute path ("a.b[0].c"); cdktf writes a single nested block
+    as an object where the plan has a one-element list, so an index into an object is skipped."""
+    node = attrs
+    for part in re.split(r"\.|(?=\[)", path):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            if isinstance(node, list):
+                node = node[index] if index < len(node) else None
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return None
+    return node
 
 
 def _renames(removed: dict[str, Resource], added: dict[str, Resource]) -> list[tuple[Resource, Resource]]:
@@ -128,27 +209,40 @@ def _renamed(stack: str, old: Resource, new: Resource) -> ResourceChange:
               f"add `moved {{ from = {old.address}, to = {new.address} }}` to keep it")
     if what:
         reason += f" ({what} otherwise)"
+    reason += _runs_deleted(old)
     return ResourceChange(stack, new.address, new.type, Action.RENAME, attr_changes(new.type, old.attrs, new.attrs),
                           dangerous=bool(what), reason=reason, renamed_from=old.address)
 
 
-def _updated(stack: str, resource: Resource, diffs: list[AttrChange]) -> ResourceChange:
+def _updated(stack: str, resource: Resource, diffs: list[AttrChange], cascade: list[str]) -> ResourceChange:
     causes = [d.path for d in diffs if d.forces_replacement]
     if not causes:
         return ResourceChange(stack, resource.address, resource.type, Action.UPDATE, diffs)
     what = STATEFUL.get(resource.type)
     reason = f"{', '.join(causes)} cannot change in place"
+    if cascade:
+        reason += f" (it follows {', '.join(cascade)}, created anew)"
     if what:
         reason += f"; replacing a {what}"
+    reason += _runs_deleted(resource)
     return ResourceChange(stack, resource.address, resource.type, Action.REPLACE, diffs,
-                          dangerous=bool(what), reason=reason)
+                          dangerous=bool(what), reason=reason, cascade_from=cascade)
+
+
+def _runs_deleted(resource: Resource) -> str:
+    """What the Data Science service deletes with a job: every run of it, not only the declared ones."""
+    if resource.type == "oci_datascience_job" and resource.attrs.get("delete_related_job_runs") is True:
+        return ("; the service deletes every run of this job with it (delete_related_job_runs), "
+                "runs started outside Terraform included")
+    return ""
 
 
 def _deleted(stack: str, resource: Resource) -> ResourceChange:
     what = STATEFUL.get(resource.type)
+    reason = (f"deletes a {what}" if what else "") + _runs_deleted(resource)
     return ResourceChange(stack, resource.address, resource.type, Action.DELETE,
                           attr_changes(resource.type, resource.attrs, None),
-                          dangerous=bool(what), reason=f"deletes a {what}" if what else "")
+                          dangerous=bool(what), reason=reason.removeprefix("; "))
 
 
 def plan_changes(stack: str, plan: dict[str, Any]) -> list[ResourceChange]:

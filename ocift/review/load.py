@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,12 @@ def synth_ref(ref: str, repo: Path, workdir: Path) -> Path:
     return outdir
 
 
-def synth_dir(source: Path, outdir: Path) -> Path:
-    """Run the stacks app of the checkout at `source` (its own code, this interpreter)."""
+def synth_dir(source: Path, outdir: Path, environments: Sequence[str] = ()) -> Path:
+    """Run the stacks app of the checkout at `source` (its own code, this interpreter), for the
+    named environments (default: those the app picks, all unless OCIFT_ENVIRONMENTS says)."""
     env = {**os.environ, "CDKTF_OUTDIR": str(outdir), "PYTHONPATH": str(source)}
+    if environments:
+        env["OCIFT_ENVIRONMENTS"] = ",".join(environments)
     proc = subprocess.run([sys.executable, "-m", "stacks.main"], cwd=source, env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:

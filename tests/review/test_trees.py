@@ -42,6 +42,29 @@ def test_renaming_a_bucket_replaces_it_dangerously(base):
     assert report.stacks[0].changes[0].action is Action.REPLACE  # replacements come first
 
 
+def test_renaming_a_bucket_replaces_its_lifecycle_policy_with_the_cause(base):
+    _, changes = _review(base, outputs_name="ocift-prod-results")
+    policy = changes["oci_objectstorage_object_lifecycle_policy.outputs_bucket_Lifecycle"]
+    assert policy.action is Action.REPLACE
+    assert policy.cascade_from == [changes["oci_objectstorage_bucket.outputs_bucket"].address]
+    assert "bucket cannot change in place" in policy.reason and "follows" in policy.reason
+    bucket_change = next(a for a in policy.changes if a.path == "bucket")
+    assert (bucket_change.before, bucket_change.after) == ("ocift-prod-outputs", "ocift-prod-results")
+
+
+def test_a_replaced_job_replaces_its_declared_runs_and_says_what_the_service_deletes(base):
+    _, changes = _review(base, replicas=4)
+    job, run = changes["oci_datascience_job.finetune_job"], changes["oci_datascience_job_run.finetune_job_first_run"]
+    assert job.action is Action.REPLACE and "every run of this job" in job.reason
+    assert run.action is Action.REPLACE and run.cascade_from == [job.address]
+    assert next(a for a in run.changes if a.path == "job_id").after == "(known after apply)"
+
+
+def test_a_referenced_value_that_does_not_change_cascades_nothing(base):
+    _, changes = _review(base, retention_days=60)  # the log is updated in place: its id stays
+    assert {a: c.action for a, c in changes.items()} == {"oci_logging_log.train_log": Action.UPDATE}
+
+
 def test_new_image_digest_replaces_the_job_but_is_not_dangerous(base):
     report, changes = _review(base, digest=DIGEST_B)
     job = changes["oci_datascience_job.finetune_job"]
@@ -59,7 +82,7 @@ def test_broad_statement_is_a_widening_and_a_new_finding(base):
     assert policy.removed == []
     assert "scope widened to the whole tenancy" in policy.widenings[0]
     assert "where-conditions dropped" in policy.widenings[0]
-    assert any("OCI-IAM" in f for f in report.stacks[0].new_findings)
+    assert any(f.rule.startswith("OCI-IAM") for f in report.stacks[0].new_findings)
     assert report.dangerous
 
 
@@ -76,6 +99,18 @@ def test_renaming_a_construct_id_is_a_destroy_create_with_a_moved_hint(base):
     assert bucket.action is Action.RENAME and bucket.dangerous
     assert "scratch_bucket" in bucket.renamed_from and "temp_bucket" in bucket.address
     assert "moved {" in bucket.reason
+
+
+def test_added_and_removed_suppressions_are_shown(base):
+    silenced = synth(dataclasses.replace(Variant(), suppressed="versions are kept by the backup job"))
+    added = review_trees({STACK: base}, {STACK: silenced}).stacks[0].suppressions
+    assert {(s.rule, s.added, s.reason) for s in added} == {("OCI-OS-1", True, "versions are kept by the backup job")}
+    assert sorted(s.address.split(".")[0] for s in added) == [  # the bucket and what the construct holds
+        "oci_objectstorage_bucket", "oci_objectstorage_object_lifecycle_policy"]
+    report = review_trees({STACK: silenced}, {STACK: base})
+    assert [s.added for s in report.stacks[0].suppressions] == [False, False]
+    assert "OCI-OS-1 no longer suppressed" in to_markdown(report)
+    assert "**OCI-OS-1 suppressed**" in to_markdown(review_trees({STACK: base}, {STACK: silenced}))
 
 
 def test_tag_only_change_is_a_plain_update(base):
@@ -106,7 +141,7 @@ def test_markdown_matches_golden(base):
         GOLDEN.write_text(text)
     assert text == GOLDEN.read_text()
     assert text.index("replace") < text.index("| update |")
-    assert "**Attribute changes**" in text and "```mermaid" in text
+    assert "Attribute changes" in text and "```mermaid" in text
 
 
 @pytest.mark.parametrize(("changes", "expected"), [({}, 0), ({"digest": DIGEST_B}, 0), ({"scratch_id": None}, EXIT_DANGEROUS)])

@@ -244,3 +244,38 @@ _JSON = st.recursive(
                      "job_configuration_details", "job_node_configuration_details", "//"]), _JSON, max_size=4))
 def test_evaluate_never_raises_on_odd_attribute_shapes(tf_type: str, attributes: dict[str, Any]) -> None:
     assert isinstance(evaluate({"resource": {tf_type: {"r": attributes}}}, PROD), list)
+
+
+def test_a_rule_that_raises_is_a_finding_naming_it_and_the_other_rules_still_run() -> None:
+    from cdk.rules import Rule, Severity
+
+    def broken(resource, context):
+        raise KeyError("statements")
+
+    rule = Rule("TEST-BROKEN", Severity.ERROR, "a broken rule", "it has a bug", broken)
+    body = {"compartment_id": COMPARTMENT, "name": "b", "access_type": "ObjectRead", "freeform_tags": TAGS}
+    stack_json = {"resource": {"oci_objectstorage_bucket": {"b": body}}}
+    findings = evaluate(stack_json, DEV, [rule, *RULES])
+    (raised,) = [f for f in findings if f.rule.id == "TEST-BROKEN"]
+    assert "the rule raised KeyError" in raised.message and raised.blocking
+    assert any(f.rule.id == "OCI-OS-1" for f in findings)  # the rules after it still ran
+
+
+def test_a_suppression_can_target_one_finding(tmp_path: Path) -> None:
+    app, stack, pack = stack_with_pack(tmp_path, DEV)
+    tenancy_wide = "Allow group A to read metrics in tenancy"
+    other = "Allow group B to read buckets in tenancy"
+    policy = Raw(stack, "policy", "oci_identity_policy", {**GOOD["oci_identity_policy"],
+                                                          "statements": [tenancy_wide, other]})
+    suppress(policy, "OCI-IAM-2", "metrics are read tenancy-wide by the dashboard", applies_to=[tenancy_wide])
+    with pytest.raises(Exception):
+        app.synth()  # the other tenancy-wide statement is still an error
+    found = [f for f in pack.findings if f.rule.id == "OCI-IAM-2"]
+    assert [(tenancy_wide in f.detail, other in f.detail, f.suppressed) for f in found] == [
+        (True, False, True), (False, True, False)]
+
+
+def test_applies_to_must_be_a_list_of_texts(stack) -> None:
+    policy = Raw(stack, "policy", "oci_identity_policy", GOOD["oci_identity_policy"])
+    with pytest.raises(SuppressionError, match="applies_to is a list"):
+        suppress(policy, "OCI-IAM-2", "reason", applies_to="Allow group A")
