@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
+from launcher.train.attention import resolve_implementation
 from launcher.train.config import TrainingPlan
 from launcher.train.parallelize import parallelize
 
@@ -31,11 +32,11 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-def _load(cfg: TrainingPlan, rank: int) -> nn.Module:
+def _load(cfg: TrainingPlan, rank: int, device: torch.device) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = torch.bfloat16 if cfg.pure_bf16 else torch.float32
-    attn = cfg.train.attn_implementation
+    attn = resolve_implementation(cfg.train.attn_implementation, device.type, cfg.train.document_masking)
     if rank == 0:
         model = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=dtype, attn_implementation=attn)
     else:
@@ -64,7 +65,7 @@ def _add_lora(model: nn.Module, cfg: TrainingPlan, rank: int) -> nn.Module:
 def build_model(cfg: TrainingPlan, mesh: DeviceMesh, device: torch.device) -> nn.Module:
     """The trainable, sharded model on `device`, identical on every rank to rank 0's load."""
     rank = cfg.ranks.rank
-    model = _load(cfg, rank)
+    model = _load(cfg, rank, device)
     if cfg.method == "lora":
         model = _add_lora(model, cfg, rank)
         if cfg.pure_bf16:
