@@ -29,11 +29,23 @@ from launcher.train.data import IGNORE, Dataset
 from launcher.train.loss import AUTO, chunk_size, linear_cross_entropy
 from launcher.train.metrics import Metrics
 from launcher.train.model import decoder
+from launcher.train.optim import AnyPrecisionAdamW
 
 
 def build_optimizer(model: nn.Module, cfg: TrainingPlan, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; the fused kernel on CUDA."""
+    """AdamW over the trainable parameters (the fused kernel on CUDA); with `--pure_bf16` and
+    `--fsdp_config.optimizer anyprecision`, the Kahan-compensated AdamW (optim.py), as in
+    llama-recipes, where anyprecision applies to pure_bf16 only."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.pure_bf16 and cfg.fsdp.optimizer == "anyprecision":
+        return AnyPrecisionAdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    if cfg.fsdp.optimizer == "anyprecision":
+        log.event("optimizer_adamw", note="optimizer anyprecision applies to pure_bf16 only (as in llama-recipes); "
+                  "fp32 weights train with AdamW")
+    elif cfg.pure_bf16 and cfg.method == "full":
+        log.event("pure_bf16_adamw", level="warning",
+                  note="AdamW on bf16 weights leaves small updates unapplied; add --fsdp_config.optimizer anyprecision "
+                  "(Kahan-compensated) or drop --pure_bf16 for fp32 master weights")
     return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                              fused=device.type == "cuda")
 

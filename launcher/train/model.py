@@ -62,14 +62,22 @@ def _add_lora(model: nn.Module, cfg: TrainingPlan, rank: int) -> nn.Module:
     return get_peft_model(model, config)
 
 
+def cast_parameters(model: nn.Module, dtype: torch.dtype) -> None:
+    """Floating-point parameters to `dtype`, buffers untouched: `model.to(dtype)` would also cast the
+    rotary `inv_freq` buffers, and bf16 frequencies put the angle at position 4095 off by radians."""
+    for p in model.parameters():
+        if p.is_floating_point() and p.dtype != dtype:
+            p.data = p.data.to(dtype)
+
+
 def build_model(cfg: TrainingPlan, mesh: DeviceMesh, device: torch.device) -> nn.Module:
     """The trainable, sharded model on `device`, identical on every rank to rank 0's load."""
     rank = cfg.ranks.rank
     model = _load(cfg, rank, device)
     if cfg.method == "lora":
         model = _add_lora(model, cfg, rank)
-        if cfg.pure_bf16:
-            model.to(torch.bfloat16)  # PEFT keeps adapters in fp32 by default; pure means all bf16
+        if cfg.pure_bf16:  # PEFT keeps adapters in fp32 by default; pure means all parameters bf16
+            cast_parameters(model, torch.bfloat16)
     return parallelize(model, decoder_layers(model), cfg, mesh, device)
 
 
