@@ -260,3 +260,15 @@ def test_hsdp_all_reduces_across_replicas_once_per_optimizer_step(tiny, tmp_path
     assert result["units"] == 3  # two decoder layers and the root
     assert result["replicate_all_reduces"] == result["units"], result
     assert result["replicas_agree"] and result["grad_norm"] > 0, result
+
+
+@pytest.mark.parametrize("work, timeout, ok", [(3, 30, True), (8, 2, False)])
+def test_ranks_wait_for_rank_0_on_the_cpu_group_with_an_explicit_timeout(work, timeout, ok):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(REPO / "tests" / "train" / "wait_worker.py"), str(work), str(timeout)]
+    proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0 and proc.stdout.count("passed") == 2, proc.stderr[-3000:]
+    else:
+        assert proc.returncode != 0
+        assert "waiting for all ranks after rank 0's export: not all arrived within 2 s" in proc.stderr
