@@ -118,7 +118,8 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     meta = {"method": cfg.method, "world_size": ranks.world_size, "model_name": cfg.model_name, "seed": t.seed}
     checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=ranks.rank, writer_group=writer_group,
-                                writes=writes, control_group=control, meta=meta)
+                                writes=writes, control_group=control, meta=meta, keep=t.checkpoint_keep,
+                                background=t.checkpoint_async, grace_s=t.term_grace_seconds)
     resume_from = resolve_resume(t.resume, cfg.checkpoint_root, control)
     state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
     if t.resume == "auto" and resume_from is None:

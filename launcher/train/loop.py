@@ -211,9 +211,9 @@ def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer,
             metrics.evaluation(state.step, state.epoch, loss)
         metrics.start_window()
 
-    def checkpoint() -> None:
+    def checkpoint(background: bool = False) -> None:
         metrics.flush()
-        checkpointer.save(model, optimizer, state)
+        checkpointer.save(model, optimizer, state, background=background)
         metrics.start_window()
 
     if t.max_train_step and state.step >= t.max_train_step:  # resumed from a checkpoint already that far
@@ -247,7 +247,7 @@ def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer,
             if t.eval_every_steps and state.step % t.eval_every_steps == 0 and reason != "terminated":
                 run_eval()  # not while the grace period runs
             if reason or (t.checkpoint_interval_steps and state.step % t.checkpoint_interval_steps == 0):
-                checkpoint()
+                checkpoint(background=t.checkpoint_async and not reason)  # the last one is synchronous
             if reason == "terminated":
                 stop.report()
             if reason:

@@ -58,6 +58,15 @@ def save_merged(cfg: TrainingPlan, adapter_dir: Path, target: Path, tokenizer, c
     wait(control, "merging LoRA into the base model")
 
 
+def base_dtype(model_name: str) -> torch.dtype:
+    """The dtype the base model's config declares (what its weights were published in: bf16 for Llama),
+    so a fine-tune trained with fp32 master weights is exported at the base's size, not twice it."""
+    from transformers import AutoConfig
+
+    declared = AutoConfig.from_pretrained(model_name).dtype
+    return declared if isinstance(declared, torch.dtype) else torch.float32
+
+
 def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer, control) -> None:
     """Full fine-tune as a Hugging Face model in the base model's dtype."""
     from safetensors.torch import save_file
@@ -65,7 +74,8 @@ def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer, 
     state = gather_full(model, trainable_only=False)
     if cfg.ranks.rank == 0:
         config = model.config
-        dtype = config.dtype if isinstance(config.dtype, torch.dtype) else torch.float32
+        dtype = base_dtype(cfg.model_name)
+        config.dtype = dtype  # what the files hold; training may have run in fp32
         if getattr(config, "tie_word_embeddings", False):
             state.pop("lm_head.weight", None)  # tied: stored once, as the embedding
         state = {k: v.to(dtype).contiguous() for k, v in state.items()}
