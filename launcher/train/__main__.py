@@ -113,6 +113,7 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
     params, trainable, embedding = count_parameters(model)
     base_config = model.config
     log.event("model_ready", method=cfg.method, parameters=params, trainable=trainable, mesh=str(cfg.mesh_shape),
+              attention=base_config._attn_implementation,
               pure_bf16=cfg.pure_bf16, mixed_precision=cfg.mixed_precision,
               activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing, steps_per_epoch=steps_per_epoch)
 
