@@ -17,6 +17,8 @@ away as well.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import torch
 
 
@@ -27,6 +29,19 @@ class AnyPrecisionAdamW(torch.optim.Optimizer):
                  weight_decay: float = 0.0, moment_dtype: torch.dtype = torch.float32):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
                                   "moment_dtype": moment_dtype})
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """As torch's, but the moments keep their own dtype: `Optimizer.load_state_dict` casts every
+        floating-point state tensor except `step` to its parameter's dtype (torch/optim/optimizer.py,
+        `_process_value_according_to_param_policy`, v2.13), which would turn fp32 moments into bf16."""
+        saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        params = dict(zip(saved_ids, chain.from_iterable(g["params"] for g in self.param_groups)))
+        moments = {i: {k: v for k, v in s.items() if k in ("exp_avg", "exp_avg_sq")}
+                   for i, s in state_dict["state"].items()}
+        super().load_state_dict(state_dict)
+        for i, kept in moments.items():
+            for key, value in kept.items():
+                self.state[params[i]][key] = value.to(device=params[i].device)
 
     @torch.no_grad()
     def step(self, closure=None):

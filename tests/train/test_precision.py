@@ -73,3 +73,25 @@ def test_cpu_offload_allocates_shards_on_the_cpu_and_buffers_on_the_gpu(tmp_path
     assert placement(_plan(tmp_path, "--fsdp_cpu_offload"), cuda) == (cpu, cuda)
     assert placement(_plan(tmp_path), cuda) == (cuda, cuda)
     assert placement(_plan(tmp_path, "--fsdp_cpu_offload"), cpu) == (cpu, cpu)
+
+
+def test_anyprecision_state_reloads_with_fp32_moments_and_continues_identically():
+    def run(steps: int, start: int = 0, resume_from: dict | None = None):
+        torch.manual_seed(0)
+        param = torch.nn.Parameter((torch.randn(64) * 0.02).to(torch.bfloat16))
+        optimizer = AnyPrecisionAdamW([param], lr=1e-3)
+        if resume_from:
+            param.data.copy_(resume_from["param"])
+            optimizer.load_state_dict(resume_from["optim"])
+        for step in range(start, start + steps):
+            param.grad = torch.randn(64, generator=torch.Generator().manual_seed(step)).to(torch.bfloat16)
+            optimizer.step()
+        return param.detach(), optimizer
+
+    param, optimizer = run(3)
+    saved = {"param": param.clone(), "optim": optimizer.state_dict()}
+    _, resumed = run(0, resume_from=saved)
+    assert {resumed.state[p]["exp_avg"].dtype for p in resumed.param_groups[0]["params"]} == {torch.float32}
+    continued, _ = run(2, start=3, resume_from=saved)
+    straight, _ = run(5)
+    assert torch.equal(continued, straight)  # torch's load_state_dict alone would round the moments to bf16
