@@ -139,7 +139,8 @@ def append_row(args, where: str, attention: str, losses: list[float], reference:
     title = "## Launcher path against the eager reference (`bench/gpu_check.py`)\n"
     header = ("| date (UTC) | machine | preset | seq | attention | step-1 loss / eager fp32 | last tokens/s | check |\n"
               "|---|---|---|---|---|---|---|---|\n")
-    line = (f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {where} | {args.preset} LoRA | {args.seq} | {attention} | "
+    line = (f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {where} | {args.preset} LoRA | {args.seq} | "
+            f"{attention} | "
             f"{losses[0] if losses else float('nan'):.4f} / {reference:.4f} | {rates[-1] if rates else 0:,.0f} | "
             f"{'passed' if passed else 'FAILED'} |\n")
     text = args.results.read_text() if args.results.exists() else "# Benchmarks\n"

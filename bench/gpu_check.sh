@@ -21,7 +21,7 @@ fail() { echo "gpu_check.sh FAILED: $*" >&2; exit 1; }
 
 command -v nvidia-smi >/dev/null || fail "no nvidia-smi: not a GPU machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || fail "nvidia-smi cannot read the GPU"
-"$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'torch ' + torch.__version__ + ' sees no CUDA device')" \
+"$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else f'torch {torch.__version__}: no CUDA')" \
     || fail "torch has no CUDA"
 command -v gcc >/dev/null || command -v clang >/dev/null || [ -n "${CC:-}" ] \
     || fail "no C compiler: Triton (flex_attention, torch.compile) needs gcc, clang or \$CC"
