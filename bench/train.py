@@ -12,10 +12,17 @@ decoder layer compiled), alternating with Trainer, so every variant is timed bes
 baseline in one go.
 
 Both run in their own process (one device, no activation checkpointing, AdamW, bf16 on GPU,
-fp32 on CPU) on the same random-weight model and the same packed samsum-like tokens. Reported
-per side: tokens/s after the first 10 steps, TFLOP/s and % of a matmul peak measured here on
-this machine, peak memory, and the first losses; the best of `--repeats` alternating runs per
-side. A row is appended to bench/RESULTS.md.
+fp32 on CPU; LoRA adapters bf16 on both sides on GPU, rotary buffers fp32) on the same
+random-weight model and the same packed samsum-like tokens. Both sides wait for the device at the
+same rate: ours reads its losses every 10 steps (metrics.FLUSH_EVERY), Trainer logs every 10 steps
+and is timed with one synchronize at each end of the timed span. Reported per side: tokens/s after
+the first 10 steps, TFLOP/s and % of a matmul peak measured here on this machine, peak memory, and
+the mean loss of each 10-step window; the best of `--repeats` alternating runs per side. A row is
+appended to bench/RESULTS.md.
+
+Fit: the model is built in a child process (the parent never holds it on the GPU), and each run's
+output directory (with its final DCP checkpoint: ~40 GB for a 7B full fine-tune) is removed as soon
+as its metrics are read. `--model-dir` reuses a model directory (bench/gpu_check.sh shares one).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +49,7 @@ PRESETS = {  # random-init shapes: (hidden, layers, heads, kv heads, intermediat
     "llama2-7b": (4096, 32, 32, 32, 11008, 32000),
 }
 WARMUP_STEPS = 10
+LOG_EVERY = 10  # ours: launcher.train.metrics.FLUSH_EVERY (asserted in main)
 LORA_TARGETS = ["q_proj", "v_proj"]
 FEATURES = {  # ocift flags per variant feature
     "unmasked": ["--document_masking", "false"],
@@ -62,7 +71,16 @@ def variant_flags(variant: str) -> list[str]:
 
 
 def make_model(preset: str, directory: Path, gpu: bool) -> Path:
-    """The tiny preset uses the tiny tokenizer; the others a random Llama of that shape."""
+    """The tiny preset uses the tiny tokenizer; the others a random Llama of that shape. Built in a
+    child process, so that none of its memory stays with the caller; kept when it exists already."""
+    if not (directory / "config.json").is_file():
+        subprocess.run([sys.executable, __file__, "--make-model-child", "--preset", preset, "--model", str(directory)]
+                       + (["--gpu-model"] if gpu else []), check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return directory
+
+
+def _build_model(preset: str, directory: Path, gpu: bool) -> None:
+    """Child process: the random model, made on the device in its storage dtype, saved to `directory`."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -76,11 +94,13 @@ def make_model(preset: str, directory: Path, gpu: bool) -> Path:
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          initializer_range=0.1 if preset == "cpu-tiny" else 0.02)
     torch.manual_seed(0)
+    dtype = torch.bfloat16 if gpu else torch.float32
+    torch.set_default_dtype(dtype)  # built in bf16 directly: never a 7B fp32 copy on the GPU
     with torch.device("cuda" if gpu else "cpu"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16 if gpu else torch.float32)
+        model = LlamaForCausalLM(config)
+    model.config.dtype = dtype
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    return directory
 
 
 def model_shape(preset: str) -> tuple[int, int, int, int]:
@@ -113,10 +133,18 @@ def run_ours(args, model: Path, data: Path, out: Path, gpu: bool, variant: str) 
     subprocess.run([sys.executable, "-m", "launcher.train", *flags], check=True, env=env, cwd=ROOT,
                    stdout=subprocess.DEVNULL)
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    shutil.rmtree(out)  # its final checkpoint: the next run must find the disk as this one did
     steady = [r for r in records if r.get("step", 0) > WARMUP_STEPS and "loss" in r] or records
+    losses = [r["loss"] for r in records if "loss" in r]
     return {"tokens_per_s": sum(r["tokens_per_s"] for r in steady) / len(steady),
             "peak_memory_bytes": max(r["peak_memory_bytes"] for r in records),
-            "first_losses": [round(r["loss"], 4) for r in records[:5]]}
+            "first_losses": window_means(losses)}
+
+
+def window_means(losses: list[float]) -> list[float]:
+    """Mean loss of each LOG_EVERY-step window: what Trainer logs, so the two sides compare."""
+    return [round(sum(losses[i:i + LOG_EVERY]) / len(losses[i:i + LOG_EVERY]), 4)
+            for i in range(0, len(losses), LOG_EVERY)]
 
 
 def run_trainer(args) -> None:
@@ -140,24 +168,32 @@ def run_trainer(args) -> None:
     if args.method == "lora":
         from peft import LoraConfig, get_peft_model
 
+        from launcher.train.model import cast_parameters
+
         model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05,
                                                  target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+        if gpu:
+            cast_parameters(model, torch.bfloat16)  # as ours with --pure_bf16: bf16 adapters, fp32 rotary buffers
 
     class Clock(TrainerCallback):
+        """Synchronizes twice: at the start and at the end of the timed steps, never in between."""
+
         def __init__(self):
             self.start = None
             self.end = None
 
         def on_step_end(self, a, state, control, **kw):
-            if gpu:
-                torch.cuda.synchronize()
-            if state.global_step == WARMUP_STEPS:
-                self.start = time.perf_counter()
-            self.end = time.perf_counter()
+            if state.global_step in (WARMUP_STEPS, args.steps):
+                if gpu:
+                    torch.cuda.synchronize()
+                if state.global_step == WARMUP_STEPS:
+                    self.start = time.perf_counter()
+                else:
+                    self.end = time.perf_counter()
 
     clock = Clock()
     targs = TrainingArguments(output_dir=args.out, per_device_train_batch_size=args.batch, max_steps=args.steps,
-                              learning_rate=1e-4, logging_steps=1, report_to=[], save_strategy="no",
+                              learning_rate=1e-4, logging_steps=LOG_EVERY, report_to=[], save_strategy="no",
                               bf16=False, optim="adamw_torch_fused" if gpu else "adamw_torch",
                               dataloader_num_workers=0, disable_tqdm=True, seed=42, lr_scheduler_type="constant",
                               torch_compile=args.compile)
@@ -165,7 +201,7 @@ def run_trainer(args) -> None:
     trainer.train()
     steps = args.steps - WARMUP_STEPS
     tokens = steps * args.batch * args.seq
-    losses = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h][:5]
+    losses = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
     print(json.dumps({"tokens_per_s": tokens / (clock.end - clock.start), "peak_memory_bytes": peak_memory_bytes(device),
                       "first_losses": losses}))
 
@@ -192,13 +228,19 @@ def main() -> int:
     parser.add_argument("--variants", default="unmasked,masked",
                         help=f"comma-separated variants of our loop, or 'all' ({','.join(ALL_VARIANTS)})")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
+    parser.add_argument("--model-dir", type=Path, help="reuse (or create) the model here instead of a temp dir")
     parser.add_argument("--hf-trainer-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--make-model-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--gpu-model", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.hf_trainer_child:
         run_trainer(args)
+        return 0
+    if args.make_model_child:
+        _build_model(args.preset, args.model, args.gpu_model)
         return 0
     if args.steps <= WARMUP_STEPS:
         parser.error(f"--steps must exceed the {WARMUP_STEPS} warm-up steps")
@@ -208,14 +250,16 @@ def main() -> int:
 
     import torch
 
-    from launcher.train.metrics import flops_per_token, measure_matmul_peak
+    from launcher.train.metrics import FLUSH_EVERY, flops_per_token, measure_matmul_peak
     from launcher.train.tiny import make_samsum_like
+
+    assert FLUSH_EVERY == LOG_EVERY, "Trainer must log (and so sync) as often as our loop reads its losses"
 
     gpu = torch.cuda.is_available()
     device = torch.device("cuda" if gpu else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        model = make_model(args.preset, tmp / "model", gpu)
+        model = make_model(args.preset, args.model_dir or tmp / "model", gpu)
         samples = args.steps * args.batch * args.seq // 60 + 200  # ~60+ tokens per dialogue, with margin
         data = make_samsum_like(tmp / "data", n_train=samples, n_val=0)
         ours_runs: dict[str, list[dict]] = {v: [] for v in variants}

@@ -80,12 +80,18 @@ class TrainConfig(_Section):
     merge_lora: bool = Field(False, description="Also save the base model with the adapter merged in.")
     compile: bool = Field(False, description="torch.compile each decoder layer.")
     term_grace_seconds: float = Field(120.0, gt=0, description="Time to checkpoint after SIGTERM.")
-    attn_implementation: Literal["sdpa", "eager", "flex_attention"] = "sdpa"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention"] = Field(
+        "auto", description="auto: flex_attention for document-masked rows on a GPU, else sdpa (flash-causal).")
     document_masking: bool = Field(True, description="Packed rows: attend only within each document, positions "
                                    "restarting per document (llama-recipes' packing lets documents see each other: "
-                                   "false). Cheapest with attn_implementation flex_attention.")
-    loss_chunk_size: int = Field(0, ge=0, description="Compute the LM head and loss this many tokens at a time, "
-                                 "never holding the whole batch's logits (e.g. 1024); 0 = all at once.")
+                                   "false).")
+    loss_chunk_size: int = Field(-1, ge=-1, description="Compute the LM head and loss this many tokens at a time, "
+                                 "never holding the whole batch's logits (e.g. 1024); 0 = all at once; -1 = "
+                                 "automatic (chunked above a vocabulary size, see docs/performance.md).")
+    checkpoint_keep: int = Field(0, ge=0, description="Keep the newest N local checkpoints, remove older ones; "
+                                 "0 = keep all.")
+    checkpoint_async: bool = Field(False, description="Write checkpoints in the background (DCP async_save): "
+                                   "training goes on while the files are written.")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":

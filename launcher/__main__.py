@@ -126,7 +126,7 @@ def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: 
         log.event("interface", **ifnames)
     elif not all(env.get(v) for v in cluster.IFNAME_VARS):
         log.event("interface_unknown", level="warning", node_addr=topology.node_addr)
-    return {**env, **ifnames}
+    return torchrun.worker_env({**env, **ifnames})
 
 
 def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:

@@ -17,13 +17,32 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from launcher.cluster import ClusterTopology
 from contract.settings import LauncherSettings
 
 #: Exit status when rendezvous fails (a peer listed in the metadata never joined).
 EXIT_RENDEZVOUS = 75
+
+#: The workers' environment defaults; a value the job's environment sets wins.
+#: - NCCL flight recorder: keep the last 2000 collectives per rank and dump them when the watchdog
+#:   times out, so a hang names the collective and the rank that stopped (ProcessGroupNCCL
+#:   environment variables, pytorch.org/docs/stable/torch_nccl_environment_variables.html: the dump
+#:   needs a trace buffer size above 0). Dumps go to TORCH_NCCL_DEBUG_INFO_TEMP_FILE (/tmp/nccl_trace_rank_).
+#: - expandable_segments: the CUDA caching allocator grows segments instead of leaving fragments
+#:   between fixed-size blocks, which otherwise costs GBs at 7B shapes with varying sequence lengths
+#:   (pytorch.org/docs/stable/notes/cuda.html, "Optimizing memory usage with PYTORCH_CUDA_ALLOC_CONF").
+WORKER_ENV_DEFAULTS = {
+    "TORCH_NCCL_TRACE_BUFFER_SIZE": "2000",
+    "TORCH_NCCL_DUMP_ON_TIMEOUT": "1",
+    "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
+}
+
+
+def worker_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` with `WORKER_ENV_DEFAULTS` filled in where it sets nothing."""
+    return {**WORKER_ENV_DEFAULTS, **environ}
 
 
 def gpu_count() -> int:

@@ -18,6 +18,7 @@ from contract.recipe import Recipe, RecipeError
 from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState, clean_stale, output_dir_is_shared,
                                        resolve_resume)
 from launcher.train.config import TrainingPlan, ProcessRanks, derive
+from launcher.train.control import new_control_group, wait
 from launcher.train.data import DataError, Formatter, find_splits, hold_out, load_examples, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
 from launcher.train.metrics import Metrics, flops_per_token, peak_flops
@@ -51,7 +52,8 @@ def _writers(cfg: TrainingPlan, mesh, control) -> tuple[object, bool]:
     ranks = cfg.ranks
     if ranks.nodes == 1:
         return None, True
-    shared = output_dir_is_shared(cfg.output_dir, ranks.rank, ranks.local_rank, dist.barrier, control)
+    shared = output_dir_is_shared(cfg.output_dir, ranks.rank, ranks.local_rank,
+                                  lambda: wait(control, "the shared-disk check"), control)
     if shared:
         return None, True
     replicate, shard = cfg.mesh_shape
@@ -68,13 +70,13 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     t, ranks = cfg.train, cfg.ranks
     torch.manual_seed(t.seed)
-    control = dist.new_group(backend="gloo")
+    control = new_control_group()
     stop = StopSignal(control, t.term_grace_seconds)  # from here on a SIGTERM is handled, not fatal
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     if ranks.local_rank == 0:
         for path in clean_stale(cfg.checkpoint_root):
             log.event("stale_checkpoint_removed", path=str(path))
-    dist.barrier()
+    wait(control, "removing stale checkpoints")
     mesh = build_mesh(cfg, device.type)
     writer_group, writes = _writers(cfg, mesh, control)
 
@@ -85,7 +87,7 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     def examples(path):
         return load_examples(path, tokenizer, formatter, cache_dir=cfg.output_dir, is_writer=ranks.local_rank == 0,
-                             barrier=dist.barrier)
+                             barrier=lambda: wait(control, f"tokenizing {path.name}"))
 
     train_examples, val_examples = examples(train_file), examples(val_file) if val_file else None
     if val_examples is None and t.val_split_ratio > 0:
@@ -111,12 +113,14 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
     params, trainable, embedding = count_parameters(model)
     base_config = model.config
     log.event("model_ready", method=cfg.method, parameters=params, trainable=trainable, mesh=str(cfg.mesh_shape),
+              attention=base_config._attn_implementation,
               pure_bf16=cfg.pure_bf16, mixed_precision=cfg.mixed_precision,
               activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing, steps_per_epoch=steps_per_epoch)
 
     meta = {"method": cfg.method, "world_size": ranks.world_size, "model_name": cfg.model_name, "seed": t.seed}
     checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=ranks.rank, writer_group=writer_group,
-                                writes=writes, control_group=control, meta=meta)
+                                writes=writes, control_group=control, meta=meta, keep=t.checkpoint_keep,
+                                background=t.checkpoint_async, grace_s=t.term_grace_seconds)
     resume_from = resolve_resume(t.resume, cfg.checkpoint_root, control)
     state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
     if t.resume == "auto" and resume_from is None:
@@ -130,13 +134,13 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     if outcome.reason != "terminated" and t.save_model:
         if cfg.method == "lora":
-            save_adapter(model, cfg, cfg.output_dir)
+            save_adapter(model, cfg, cfg.output_dir, control)
             if t.merge_lora:
-                save_merged(cfg, cfg.output_dir, cfg.output_dir / "merged", tokenizer)
+                save_merged(cfg, cfg.output_dir, cfg.output_dir / "merged", tokenizer, control)
         else:
-            save_hf_model(model, cfg, cfg.output_dir / "model", tokenizer)
+            save_hf_model(model, cfg, cfg.output_dir / "model", tokenizer, control)
             if t.dist_checkpoint_root_folder:
-                save_dist_checkpoint(model, cfg)
+                save_dist_checkpoint(model, cfg, control)
     metrics.finish({
         "outcome": outcome.reason, "step": outcome.state.step, "epoch": outcome.state.epoch,
         "method": cfg.method, "world_size": ranks.world_size, "nodes": ranks.nodes, "mesh": list(cfg.mesh_shape),

@@ -15,6 +15,12 @@ form fit the attention kernel:
 - `sdpa`: a dense boolean (batch, 1, seq, seq) mask. Correct, but SDPA cannot use its flash
   kernel with an arbitrary mask: the cheap choice on a GPU is `flex_attention`.
 - `eager`: the same mask as additive float biases, which eager attention adds to its scores.
+
+`--attn_implementation auto` (the default) picks by device (`resolve_implementation`): on CUDA,
+document-masked rows go to flex_attention, because with a dense mask transformers' SDPA path
+drops `is_causal` (and repeats K/V per head for GQA) and CUDA runs a full (seq x seq) kernel with
+no block skipping; unmasked rows stay on SDPA, whose flash kernel runs causal without a mask. On
+CPU it is SDPA either way: flex_attention there is an unfused reference implementation.
 """
 
 from __future__ import annotations
@@ -22,6 +28,13 @@ from __future__ import annotations
 import functools
 
 import torch
+
+
+def resolve_implementation(requested: str, device_type: str, document_masking: bool) -> str:
+    """The transformers `attn_implementation` for `--attn_implementation requested` on `device_type`."""
+    if requested != "auto":
+        return requested
+    return "flex_attention" if device_type == "cuda" and document_masking else "sdpa"
 
 
 def allowed(document_ids: torch.Tensor) -> torch.Tensor:

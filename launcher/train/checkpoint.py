@@ -16,6 +16,15 @@ What the training state needs, and where it lives:
 - RNG: reseeded at every step from (seed, step, rank), so the step restores it as well and
   dropout masks after resume are those the uninterrupted run would have drawn.
 
+Real sizes: a 7B full fine-tune checkpoint (fp32 weights and AdamW moments) is ~81 GB. Each save
+logs its size, time and write rate, and warns when that time would not fit `term_grace_seconds`
+(the checkpoint a SIGTERM asks for must fit the grace period the launcher gives), naming the grace
+that would. `--checkpoint_keep N` removes all but the newest N local checkpoints (remote copies stay:
+the storage sync never deletes). `--checkpoint_async` writes the periodic checkpoints with DCP's
+`async_save`: the state is staged to host memory, training goes on, and the checkpoint is committed
+when its files are written (at the next save or at the end); the final and SIGTERM checkpoints are
+always written synchronously.
+
 On several nodes each node has its own output_dir. With HSDP, replica 0 (node 0's shard group)
 holds a complete copy and writes the checkpoint alone, so node 0's directory is complete.
 Sharding a model across nodes therefore needs an output_dir they share (checked at start-up).
@@ -26,6 +35,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -36,7 +47,7 @@ from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from launcher import log
-from contract.manifest import ManifestError, is_committed, verify, write_manifest
+from contract.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d{8})$")
@@ -92,7 +103,7 @@ class Checkpointer:
     """Saves and loads the training state; every rank calls every method."""
 
     def __init__(self, root: Path, *, method: str, rank: int, writer_group, writes: bool,
-                 control_group, meta: dict):
+                 control_group, meta: dict, keep: int = 0, background: bool = False, grace_s: float = 0.0):
         self.root = root
         self.method = method
         self.rank = rank
@@ -100,12 +111,26 @@ class Checkpointer:
         self.writes = writes  # whether this rank is in it
         self.control = control_group
         self.meta = meta
+        self.keep = keep  # newest committed checkpoints kept locally; 0 = all
+        self.grace_s = grace_s
         self.last_saved_step: int | None = None
+        self.pending: _Pending | None = None
+        # Async writes plan and finish with collectives from a background thread: on a group of
+        # their own (gloo, as async_save needs a CPU backend), never one training uses meanwhile.
+        # With HSDP on per-node disks only replica 0 writes, and it has no such group: synchronous.
+        self.background_group = dist.new_group(backend="gloo") if background and writer_group is None else None
+        if background and writer_group is not None:
+            log.event("checkpoint_async_off", level="warning",
+                      note="per-node output_dir with HSDP: replica 0 writes alone, synchronously")
 
-    def save(self, model: nn.Module, optimizer, state: TrainState) -> Path:
+    def save(self, model: nn.Module, optimizer, state: TrainState, background: bool = False) -> Path:
+        """Write the state at `state.step`; with `background` (and --checkpoint_async) return once it is staged."""
         final = step_dir(self.root, state.step)
+        if self.last_saved_step != state.step or not background:
+            self.finish()  # the previous checkpoint is committed before another starts or training ends
         if self.last_saved_step == state.step:
             return final
+        started = time.monotonic()
         tmp = self.root / f".tmp-step-{state.step:08d}"
         error = ""
         if self.rank == 0:
@@ -117,21 +142,44 @@ class Checkpointer:
         self._agree(error)
         # Every rank takes part in gathering the state dict (HSDP replicas too), only writers write.
         model_sd, optim_sd = get_state_dict(model, optimizer, options=_options(self.method))
+        future = None
         try:
-            if self.writes:
-                dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
-                         process_group=self.writer_group)
             if self.rank == 0:
                 (tmp / STATE_FILE).write_text(json.dumps({**asdict(state), **self.meta}, indent=1))
+            if self.writes and background and self.background_group is not None:
+                future = dcp.async_save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
+                                        process_group=self.background_group)
+            elif self.writes:
+                dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
+                         process_group=self.writer_group)
         except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
             error = f"{type(exc).__name__}: {exc}"
+        self.last_saved_step = state.step
+        self.pending = _Pending(state.step, tmp, final, future, started, error)
+        if future is None:
+            self.finish()
+        else:
+            log.event("checkpoint_staged", step=state.step, seconds=f"{time.monotonic() - started:.1f}")
+        return final
+
+    def finish(self) -> None:
+        """Commit the pending checkpoint once every rank's files are written (every rank calls)."""
+        if self.pending is None:
+            return
+        pending, self.pending = self.pending, None
+        tmp, final, error = pending.tmp, pending.final, pending.error
+        if pending.future is not None:
+            try:
+                pending.future.result()
+            except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
+                error = f"{type(exc).__name__}: {exc}"
         error = self._agree(error)
         if not error and self.rank == 0:
             try:
                 if final.exists():  # an uncommitted leftover, or a step taken again after an earlier resume
                     shutil.rmtree(final)
                 tmp.rename(final)
-                write_manifest(final, extra={"step": state.step})
+                write_manifest(final, extra={"step": pending.step})
             except OSError as exc:
                 error = str(exc)
         error = self._agree(error)
@@ -141,15 +189,38 @@ class Checkpointer:
                 if final.exists() and not is_committed(final):
                     shutil.rmtree(final, ignore_errors=True)
             previous = latest(self.root)
+            self.last_saved_step = None
             raise CheckpointError(
                 f"writing checkpoint {final.name} in {self.root} failed ({error}); "
                 f"{'the previous checkpoint ' + previous.name + ' is intact' if previous else 'no earlier checkpoint exists'}"
             )
-        self.last_saved_step = state.step
-        log.event("checkpoint_saved", step=state.step, path=str(final))
-        return final
+        if self.rank == 0:
+            self._report(pending, final)
+            self._prune()
+
+    def _report(self, pending: "_Pending", final: Path) -> None:
+        """The write rate, and whether a checkpoint this size fits the SIGTERM grace period."""
+        seconds = max(time.monotonic() - pending.started, 1e-6)
+        size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
+        log.event("checkpoint_saved", step=pending.step, path=str(final), bytes=size, seconds=f"{seconds:.1f}",
+                  mb_per_s=f"{size / seconds / 1e6:.1f}")
+        needed = grace_needed(seconds)
+        if self.grace_s and needed > self.grace_s:
+            log.event("checkpoint_exceeds_grace", level="warning", seconds=f"{seconds:.1f}", grace_s=self.grace_s,
+                      note=f"a checkpoint at SIGTERM would not fit: set term_grace_seconds and the launcher's "
+                           f"term_grace_s to at least {needed:.0f}")
+
+    def _prune(self) -> None:
+        """Rank 0: all but the newest `keep` committed checkpoints go, each uncommitted first."""
+        if not self.keep:
+            return
+        for old in committed(self.root)[:-self.keep]:
+            (old / MANIFEST).unlink(missing_ok=True)  # not a checkpoint from here on, even if removal stops
+            shutil.rmtree(old, ignore_errors=True)
+            log.event("checkpoint_pruned", path=str(old), keep=self.keep)
 
     def load(self, path: Path, model: nn.Module, optimizer) -> TrainState:
+        self.finish()
         try:
             verify(path, checksums=False)
         except ManifestError as exc:
@@ -176,6 +247,23 @@ class Checkpointer:
         flags: list = [None] * dist.get_world_size()
         dist.all_gather_object(flags, error, group=self.control)
         return next((f"rank {i}: {e}" for i, e in enumerate(flags) if e), "")
+
+
+def grace_needed(checkpoint_seconds: float) -> float:
+    """The grace period for a checkpoint that took `checkpoint_seconds`: 1.5x plus 30 s to finish the step."""
+    return 1.5 * checkpoint_seconds + 30
+
+
+@dataclass
+class _Pending:
+    """A checkpoint written (or being written) into `tmp`, to commit as `final`."""
+
+    step: int
+    tmp: Path
+    final: Path
+    future: Future | None
+    started: float
+    error: str
 
 
 def resolve_resume(resume: str, root: Path, control_group=None) -> Path | None:

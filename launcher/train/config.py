@@ -111,8 +111,6 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
         problems.append(f"data_path is required: {t.dataset} is read from a file or directory you give")
     if t.use_fp16 or f.use_fp16:
         problems.append("use_fp16 is not supported (fp16 needs loss scaling): use pure_bf16 or mixed_precision")
-    if f.optimizer != "AdamW":
-        problems.append(f"fsdp_config.optimizer {f.optimizer!r} is not available: use AdamW")
     if t.resume and t.resume != "auto" and not Path(t.resume).is_dir():
         problems.append(f"resume: {t.resume!r} is neither 'auto' nor a checkpoint directory")
     if t.from_peft_checkpoint and not (Path(t.from_peft_checkpoint) / "adapter_config.json").is_file():

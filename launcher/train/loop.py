@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.distributed.fsdp import FSDPModule
 
 from launcher import log
 from contract.recipe import TrainConfig
@@ -25,14 +26,26 @@ from launcher.train.attention import document_mask
 from launcher.train.checkpoint import Checkpointer, TrainState
 from launcher.train.config import TrainingPlan
 from launcher.train.data import IGNORE, Dataset
-from launcher.train.loss import linear_cross_entropy
+from launcher.train.loss import AUTO, chunk_size, linear_cross_entropy
 from launcher.train.metrics import Metrics
 from launcher.train.model import decoder
+from launcher.train.optim import AnyPrecisionAdamW
 
 
 def build_optimizer(model: nn.Module, cfg: TrainingPlan, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW over the trainable parameters; the fused kernel on CUDA."""
+    """AdamW over the trainable parameters (the fused kernel on CUDA); with `--pure_bf16` and
+    `--fsdp_config.optimizer anyprecision`, the Kahan-compensated AdamW (optim.py), as in
+    llama-recipes, where anyprecision applies to pure_bf16 only."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.pure_bf16 and cfg.fsdp.optimizer == "anyprecision":
+        return AnyPrecisionAdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    if cfg.fsdp.optimizer == "anyprecision":
+        log.event("optimizer_adamw", note="optimizer anyprecision applies to pure_bf16 only (as in llama-recipes); "
+                  "fp32 weights train with AdamW")
+    elif cfg.pure_bf16 and cfg.method == "full":
+        log.event("pure_bf16_adamw", level="warning",
+                  note="AdamW on bf16 weights leaves small updates unapplied; add --fsdp_config.optimizer anyprecision "
+                  "(Kahan-compensated) or drop --pure_bf16 for fp32 master weights")
     return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
                              fused=device.type == "cuda")
 
@@ -70,19 +83,8 @@ def model_inputs(model: nn.Module, batch: dict, device: torch.device, document_m
     return {"input_ids": ids, "attention_mask": batch["attention_mask"].to(device, non_blocking=True)}
 
 
-def plain_head_weight(model: nn.Module) -> torch.Tensor:
-    """The LM head's weight, when the logits are just hidden @ weight.T (Llama, Mistral, Qwen):
-    the chunked loss computes them itself, so a head with a bias, scaling or soft-capping is refused."""
-    head = model.get_output_embeddings()
-    extras = [name for name in ("final_logit_softcapping", "logit_scale") if getattr(model.config, name, None)]
-    if getattr(head, "bias", None) is not None or extras:
-        raise ValueError(f"loss_chunk_size: this model's LM head is not a plain linear layer "
-                         f"({', '.join(extras) or 'it has a bias'}); use loss_chunk_size 0")
-    return head.weight
-
-
 def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_masking: bool = True,
-               loss_chunk_size: int = 0) -> tuple[torch.Tensor, float]:
+               loss_chunk_size: int = AUTO) -> tuple[torch.Tensor, float]:
     """(sum of next-token losses over the labelled positions, as fp32; their count as a divisor).
 
     Computed here rather than by the model so that a micro-batch without labelled tokens gives 0
@@ -91,6 +93,7 @@ def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_mas
     over all positions comes from the final hidden states, `loss_chunk_size` tokens at a time
     (loss.py), so the whole row's logits never exist.
     """
+    loss_chunk_size = chunk_size(model, loss_chunk_size)
     inputs = model_inputs(model, batch, device, document_masking)
     labels = batch["labels"]
     targets = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], IGNORE)], dim=1).to(device, non_blocking=True)
@@ -105,7 +108,7 @@ def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_mas
             model(**inputs, logits_to_keep=1)
         finally:
             hook.remove()
-        total = linear_cross_entropy(captured[0], plain_head_weight(model), targets, loss_chunk_size)
+        total = linear_cross_entropy(captured[0], model.get_output_embeddings().weight, targets, loss_chunk_size)
     else:
         logits = model(**inputs).logits.float()
         total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,
@@ -118,9 +121,17 @@ def accumulate(model: nn.Module, window: list[dict], device: torch.device, t: Tr
 
     Each micro-batch contributes its token-mean loss over the number of micro-batches. Every
     divisor is a host number, so nothing here waits for the device.
+
+    With HSDP, the all-reduce across replicas (across nodes) runs after the window's last backward
+    only: earlier micro-batches reduce-scatter within the shard group and FSDP2 sums those partial
+    results until the all-reduce (`FSDPModule.set_requires_all_reduce`; the accumulation is
+    `partial_reduce_output` in torch/distributed/fsdp/_fully_shard/_fsdp_collectives.py, v2.13).
+    Gradient memory stays sharded, unlike `set_requires_gradient_sync(False)`.
     """
     step_loss = torch.zeros((), device=device)
-    for batch in window:
+    for i, batch in enumerate(window):
+        if isinstance(model, FSDPModule):
+            model.set_requires_all_reduce(i == len(window) - 1)
         total, count = batch_loss(model, batch, device, t.document_masking, t.loss_chunk_size)
         loss = total / (count * len(window))
         loss.backward()
@@ -200,9 +211,9 @@ def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer,
             metrics.evaluation(state.step, state.epoch, loss)
         metrics.start_window()
 
-    def checkpoint() -> None:
+    def checkpoint(background: bool = False) -> None:
         metrics.flush()
-        checkpointer.save(model, optimizer, state)
+        checkpointer.save(model, optimizer, state, background=background)
         metrics.start_window()
 
     if t.max_train_step and state.step >= t.max_train_step:  # resumed from a checkpoint already that far
@@ -236,7 +247,7 @@ def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer,
             if t.eval_every_steps and state.step % t.eval_every_steps == 0 and reason != "terminated":
                 run_eval()  # not while the grace period runs
             if reason or (t.checkpoint_interval_steps and state.step % t.checkpoint_interval_steps == 0):
-                checkpoint()
+                checkpoint(background=t.checkpoint_async and not reason)  # the last one is synchronous
             if reason == "terminated":
                 stop.report()
             if reason:

@@ -8,13 +8,22 @@ give its loss and, while they exist, their gradient with respect to the hidden s
 head's weight, and are then freed. Backward only scales those stored gradients. The arithmetic
 per element is the plain path's: logits in the compute dtype, upcast to fp32 for the softmax,
 gradient cast back to the compute dtype before the two matmuls.
+
+`--loss_chunk_size -1` (the default) chunks by `AUTO_CHUNK_SIZE` when the vocabulary exceeds
+`AUTO_CHUNK_VOCABULARY` and the head is a plain linear layer: at Llama-3's 128,256 entries one fp32
+copy of 4096 tokens' logits is 2.1 GB; at Llama-2's 32,000 it is 0.5 GB, not worth a change of path.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from launcher.train.data import IGNORE
+
+AUTO_CHUNK_VOCABULARY = 65_536  # above this, `--loss_chunk_size -1` chunks
+AUTO_CHUNK_SIZE = 1024
+AUTO = -1
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -58,3 +67,22 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
     """The summed next-token loss of `hidden` (..., H) through a bias-free head `weight` (V, H)
     against `targets` (...) where IGNORE marks positions without a label; fp32 scalar."""
     return _LinearCrossEntropy.apply(hidden.reshape(-1, hidden.shape[-1]), weight, targets.reshape(-1), chunk)
+
+
+def head_extras(model: nn.Module) -> list[str]:
+    """What makes the LM head more than hidden @ weight.T (a bias, logit scaling, soft-capping); empty
+    for Llama, Mistral, Qwen. The chunked loss computes the plain product only."""
+    extras = [name for name in ("final_logit_softcapping", "logit_scale") if getattr(model.config, name, None)]
+    return extras + (["a bias"] if getattr(model.get_output_embeddings(), "bias", None) is not None else [])
+
+
+def chunk_size(model: nn.Module, requested: int) -> int:
+    """The chunk for `--loss_chunk_size requested`: AUTO decides by vocabulary size and head; 0 = off.
+    An explicit size on a head the chunked loss cannot compute is refused."""
+    if requested == AUTO:
+        large = model.get_output_embeddings().weight.shape[0] > AUTO_CHUNK_VOCABULARY
+        return AUTO_CHUNK_SIZE if large and not head_extras(model) else 0
+    if requested and head_extras(model):
+        raise ValueError(f"loss_chunk_size: this model's LM head is not a plain linear layer "
+                         f"({', '.join(head_extras(model))}); use loss_chunk_size 0")
+    return requested

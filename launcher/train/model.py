@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh
 
+from launcher.train.attention import resolve_implementation
 from launcher.train.config import TrainingPlan
 from launcher.train.parallelize import parallelize
 
@@ -31,11 +32,11 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     return layers
 
 
-def _load(cfg: TrainingPlan, rank: int) -> nn.Module:
+def _load(cfg: TrainingPlan, rank: int, device: torch.device) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = torch.bfloat16 if cfg.pure_bf16 else torch.float32
-    attn = cfg.train.attn_implementation
+    attn = resolve_implementation(cfg.train.attn_implementation, device.type, cfg.train.document_masking)
     if rank == 0:
         model = AutoModelForCausalLM.from_pretrained(cfg.model_name, dtype=dtype, attn_implementation=attn)
     else:
@@ -61,14 +62,22 @@ def _add_lora(model: nn.Module, cfg: TrainingPlan, rank: int) -> nn.Module:
     return get_peft_model(model, config)
 
 
+def cast_parameters(model: nn.Module, dtype: torch.dtype) -> None:
+    """Floating-point parameters to `dtype`, buffers untouched: `model.to(dtype)` would also cast the
+    rotary `inv_freq` buffers, and bf16 frequencies put the angle at position 4095 off by radians."""
+    for p in model.parameters():
+        if p.is_floating_point() and p.dtype != dtype:
+            p.data = p.data.to(dtype)
+
+
 def build_model(cfg: TrainingPlan, mesh: DeviceMesh, device: torch.device) -> nn.Module:
     """The trainable, sharded model on `device`, identical on every rank to rank 0's load."""
     rank = cfg.ranks.rank
-    model = _load(cfg, rank)
+    model = _load(cfg, rank, device)
     if cfg.method == "lora":
         model = _add_lora(model, cfg, rank)
-        if cfg.pure_bf16:
-            model.to(torch.bfloat16)  # PEFT keeps adapters in fp32 by default; pure means all bf16
+        if cfg.pure_bf16:  # PEFT keeps adapters in fp32 by default; pure means all parameters bf16
+            cast_parameters(model, torch.bfloat16)
     return parallelize(model, decoder_layers(model), cfg, mesh, device)
 
 

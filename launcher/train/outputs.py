@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -25,6 +24,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 from launcher import log
 from contract.manifest import write_manifest
 from launcher.train.config import TrainingPlan
+from launcher.train.control import wait
 
 SHARD_BYTES = 5 * 1024**3
 
@@ -35,16 +35,16 @@ def gather_full(model: nn.Module, trainable_only: bool) -> dict[str, torch.Tenso
     return get_model_state_dict(model, options=options)
 
 
-def save_adapter(model: nn.Module, cfg: TrainingPlan, target: Path) -> None:
+def save_adapter(model: nn.Module, cfg: TrainingPlan, target: Path, control) -> None:
     state = gather_full(model, trainable_only=True)
     if cfg.ranks.rank == 0:
         target.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(target, state_dict=state, safe_serialization=True)
         log.event("adapter_saved", path=str(target), tensors=len(state))
-    dist.barrier()
+    wait(control, "saving the adapter")
 
 
-def save_merged(cfg: TrainingPlan, adapter_dir: Path, target: Path, tokenizer) -> None:
+def save_merged(cfg: TrainingPlan, adapter_dir: Path, target: Path, tokenizer, control) -> None:
     """Rank 0: base + saved adapter through plain PEFT, merged, saved as a Hugging Face model."""
     if cfg.ranks.rank == 0:
         from peft import PeftModel
@@ -55,17 +55,27 @@ def save_merged(cfg: TrainingPlan, adapter_dir: Path, target: Path, tokenizer) -
         merged.save_pretrained(target, safe_serialization=True)
         tokenizer.save_pretrained(target)
         log.event("merged_saved", path=str(target))
-    dist.barrier()
+    wait(control, "merging LoRA into the base model")
 
 
-def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer) -> None:
+def base_dtype(model_name: str) -> torch.dtype:
+    """The dtype the base model's config declares (what its weights were published in: bf16 for Llama),
+    so a fine-tune trained with fp32 master weights is exported at the base's size, not twice it."""
+    from transformers import AutoConfig
+
+    declared = AutoConfig.from_pretrained(model_name).dtype
+    return declared if isinstance(declared, torch.dtype) else torch.float32
+
+
+def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer, control) -> None:
     """Full fine-tune as a Hugging Face model in the base model's dtype."""
     from safetensors.torch import save_file
 
     state = gather_full(model, trainable_only=False)
     if cfg.ranks.rank == 0:
         config = model.config
-        dtype = config.dtype if isinstance(config.dtype, torch.dtype) else torch.float32
+        dtype = base_dtype(cfg.model_name)
+        config.dtype = dtype  # what the files hold; training may have run in fp32
         if getattr(config, "tie_word_embeddings", False):
             state.pop("lm_head.weight", None)  # tied: stored once, as the embedding
         state = {k: v.to(dtype).contiguous() for k, v in state.items()}
@@ -96,17 +106,17 @@ def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer) 
             model.generation_config.save_pretrained(target)
         tokenizer.save_pretrained(target)
         log.event("model_saved", path=str(target), tensors=len(state))
-    dist.barrier()
+    wait(control, "writing the Hugging Face model")
 
 
-def save_dist_checkpoint(model: nn.Module, cfg: TrainingPlan) -> Path:
+def save_dist_checkpoint(model: nn.Module, cfg: TrainingPlan, control) -> Path:
     """llama-recipes' full fine-tune location: `<root>/<folder>-<model name>`, sharded, committed."""
     name = Path(cfg.model_name.rstrip("/")).name
     target = Path(cfg.train.dist_checkpoint_root_folder) / f"{cfg.train.dist_checkpoint_folder}-{name}"
     dcp.save({"model": get_model_state_dict(model)}, checkpoint_id=target)
-    dist.barrier()
+    wait(control, "writing the model's DCP checkpoint")
     if cfg.ranks.rank == 0:
         write_manifest(target)
         log.event("dist_checkpoint_saved", path=str(target))
-    dist.barrier()
+    wait(control, "committing the model's DCP checkpoint")
     return target

@@ -28,6 +28,21 @@ def build_mesh(cfg: TrainingPlan, device_type: str) -> DeviceMesh:
     return init_device_mesh(device_type, (replicate, shard), mesh_dim_names=("replicate", "shard"))
 
 
+def placement(cfg: TrainingPlan, device: torch.device) -> tuple[torch.device, torch.device]:
+    """(where parameter shards live before training, where buffers live) for `device`.
+
+    With `--fsdp_cpu_offload` (on CUDA) FSDP2's offload policy keeps rank 0's shards on the CPU
+    (torch/distributed/fsdp/_fully_shard/_fsdp_param.py, v2.13: `offload_to_cpu` moves the padded
+    shard to CPU), so the other ranks must allocate theirs there too: a rank with CUDA shards would
+    take part in rank 0's state-dict broadcast on another backend and hang. Buffers (rotary
+    frequencies) stay on the GPU, where forward reads them. torchtitan's train.py does the same
+    (init_device "cpu", buffer_device the accelerator, under enable_cpu_offload).
+    """
+    if cfg.fsdp.fsdp_cpu_offload and device.type == "cuda":
+        return torch.device("cpu"), device
+    return device, device
+
+
 def parallelize(model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh: DeviceMesh,
                 device: torch.device) -> nn.Module:
     """`model` sharded over `mesh` on `device`, its weights those rank 0 loaded."""
@@ -42,7 +57,8 @@ def parallelize(model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh
     kwargs: dict = {"mesh": mesh, "reshard_after_forward": cfg.reshard_after_forward}
     if cfg.mixed_precision:
         kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    if cfg.fsdp.fsdp_cpu_offload and device.type == "cuda":
+    init_device, buffer_device = placement(cfg, device)
+    if init_device != device:
         kwargs["offload_policy"] = CPUOffloadPolicy()
     for layer in layers:
         fully_shard(layer, **kwargs)
@@ -52,10 +68,14 @@ def parallelize(model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh
     fully_shard(model, **{**kwargs, "reshard_after_forward": None})
 
     if rank != 0:
-        model.to_empty(device=device)
+        model.to_empty(device=init_device)
     set_model_state_dict(model, full_state,
                          options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
     del full_state
+    for module in model.modules():
+        for name, buffer in module.named_buffers(recurse=False):
+            if buffer.device != buffer_device:
+                setattr(module, name, buffer.to(buffer_device))  # stays a buffer, persistent or not
     for buffer in model.buffers():
         dist.broadcast(buffer, src=0)
     model.train()

@@ -98,3 +98,61 @@ def test_disk_full_is_a_clear_error_and_previous_checkpoint_stays(group, tmp_pat
         ckpt.save(model, optimizer, TrainState(step=9))
     assert [p.name for p in tmp_path.iterdir()] == ["step-00000005"]
     assert is_committed(tmp_path / "step-00000005")
+
+
+def test_keep_prunes_all_but_the_newest_committed_checkpoints(group, tmp_path):
+    model, optimizer = sharded_model()
+    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
+                        meta={"method": "full"}, keep=2)
+    for step in (1, 2, 3, 4):
+        ckpt.save(model, optimizer, TrainState(step=step))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003", "step-00000004"]
+    assert all(is_committed(p) for p in tmp_path.iterdir())
+
+
+def test_async_save_commits_when_written_and_loads_like_a_synchronous_one(group, tmp_path):
+    model, optimizer = sharded_model()
+    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
+                        meta={"method": "full"}, background=True)
+    expected = [p.full_tensor().clone() for p in model.parameters()]
+    path = ckpt.save(model, optimizer, TrainState(step=2), background=True)
+    assert ckpt.pending is not None and not path.exists()  # staged; committed only once written
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)  # training goes on: the staged copy is what gets written
+    ckpt.save(model, optimizer, TrainState(step=4))  # a synchronous save commits the pending one first
+    assert ckpt.pending is None and is_committed(path) and is_committed(tmp_path / "step-00000004")
+    checkpointer(tmp_path, group).load(path, model, optimizer)
+    for p, e in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.full_tensor(), e)
+
+
+@pytest.mark.parametrize("grace_s, warned", [(1e-3, True), (1e6, False)])
+def test_each_save_reports_its_write_rate_and_whether_it_fits_the_grace(group, tmp_path, capsys, grace_s, warned):
+    model, optimizer = sharded_model()
+    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
+                        meta={"method": "full"}, grace_s=grace_s)
+    ckpt.save(model, optimizer, TrainState(step=1))
+    err = capsys.readouterr().err
+    assert "checkpoint_saved" in err and "mb_per_s" in err
+    assert ("checkpoint_exceeds_grace" in err) == warned
+    assert C.grace_needed(40.0) == 90.0
+
+
+def test_hf_export_keeps_the_base_models_dtype(group, tiny, tmp_path):
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from contract.recipe import Recipe
+    from launcher.train.config import ProcessRanks, derive
+    from launcher.train.outputs import save_hf_model
+
+    base = tmp_path / "base"
+    AutoModelForCausalLM.from_pretrained(tiny["model"], dtype=torch.bfloat16).save_pretrained(base)
+    AutoTokenizer.from_pretrained(tiny["model"]).save_pretrained(base)
+    trained = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)  # fp32 master weights, as trained
+    cfg = derive(Recipe.from_args(["--model_name", str(base), "--output_dir", str(tmp_path), "--data_path", "d"]),
+                 ProcessRanks())
+    save_hf_model(trained, cfg, tmp_path / "model", AutoTokenizer.from_pretrained(base), group)
+    assert {t.dtype for t in load_file(tmp_path / "model" / "model.safetensors").values()} == {torch.bfloat16}
+    assert AutoConfig.from_pretrained(tmp_path / "model").dtype == torch.bfloat16

@@ -23,7 +23,7 @@ from launcher.train.data import (
     make_dataset,
     tokenize,
 )
-from tests.support import REPO, base_args, metrics, torchrun, torchrun_cmd, train_env
+from tests.support import REPO, base_args, free_port, metrics, torchrun, torchrun_cmd, train_env
 
 pytestmark = pytest.mark.slow
 
@@ -246,3 +246,29 @@ def test_compiled_layers_match_eager(tiny, tmp_path, uninterrupted):
     compiled = [r["loss"] for r in metrics(out)[0]]
     eager = [r["loss"] for r in metrics(uninterrupted)[0][:2]]
     assert compiled == pytest.approx(eager, rel=1e-3)
+
+
+def test_hsdp_all_reduces_across_replicas_once_per_optimizer_step(tiny, tmp_path):
+    """4 processes, a 2 x 2 mesh, 3 micro-batches: one replicate-dimension all-reduce per FSDP unit
+    per optimizer step (not per micro-batch), and the replicas still end with equal gradients."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "4", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(REPO / "tests" / "train" / "hsdp_worker.py"),
+           str(tiny["model"]), str(tiny["data"]), str(tmp_path / "out")]
+    proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["units"] == 3  # two decoder layers and the root
+    assert result["replicate_all_reduces"] == result["units"], result
+    assert result["replicas_agree"] and result["grad_norm"] > 0, result
+
+
+@pytest.mark.parametrize("work, timeout, ok", [(3, 30, True), (8, 2, False)])
+def test_ranks_wait_for_rank_0_on_the_cpu_group_with_an_explicit_timeout(work, timeout, ok):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(free_port()), str(REPO / "tests" / "train" / "wait_worker.py"), str(work), str(timeout)]
+    proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0 and proc.stdout.count("passed") == 2, proc.stderr[-3000:]
+    else:
+        assert proc.returncode != 0
+        assert "waiting for all ranks after rank 0's export: not all arrived within 2 s" in proc.stderr

@@ -48,7 +48,6 @@ def test_mesh_layouts(extra, world, local, mesh):
         (["--batch_size_training", "many"], ["batch_size_training"]),
         (["--use_fp16"], ["use_fp16"]),
         (["--pure_bf16", "--use_fp16"], ["pure_bf16", "use_fp16"]),
-        (["--fsdp_config.optimizer", "anyprecision"], ["optimizer"]),
         (["--merge_lora"], ["merge_lora", "use_peft"]),
         (["--dataset", "custom_dataset"], ["prompt_template"]),
         (["--fsdp_config.sharding_group_size", "3"], ["sharding_group_size"]),

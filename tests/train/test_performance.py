@@ -206,3 +206,37 @@ def test_chunked_loss_refuses_a_head_it_would_compute_differently(tiny):
     with pytest.raises(ValueError, match="final_logit_softcapping"):
         batch_loss(model, batch, CPU, loss_chunk_size=8)
     assert batch_loss(model, batch, CPU, loss_chunk_size=0)[0] > 0
+
+
+# ---- automatic choices ---------------------------------------------------------------------------
+
+
+def test_auto_attention_takes_flex_for_masked_rows_on_cuda_and_sdpa_otherwise():
+    from launcher.train.attention import resolve_implementation
+
+    assert resolve_implementation("auto", "cuda", document_masking=True) == "flex_attention"
+    assert resolve_implementation("auto", "cuda", document_masking=False) == "sdpa"  # flash-causal, no mask
+    assert resolve_implementation("auto", "cpu", document_masking=True) == "sdpa"
+    assert resolve_implementation("eager", "cuda", document_masking=True) == "eager"  # an explicit choice stands
+    assert TrainConfig().attn_implementation == "auto"
+
+
+def test_auto_loss_chunking_turns_on_above_the_vocabulary_threshold():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from launcher.train.loss import AUTO, AUTO_CHUNK_SIZE, AUTO_CHUNK_VOCABULARY, chunk_size
+
+    def model(vocab: int):
+        config = LlamaConfig(vocab_size=vocab, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+                             num_attention_heads=2, num_key_value_heads=2)
+        with torch.device("meta"):
+            return LlamaForCausalLM(config)
+
+    assert TrainConfig().loss_chunk_size == AUTO
+    large, small = model(AUTO_CHUNK_VOCABULARY + 1), model(AUTO_CHUNK_VOCABULARY)
+    assert chunk_size(large, AUTO) == AUTO_CHUNK_SIZE and chunk_size(small, AUTO) == 0
+    assert chunk_size(large, 0) == 0 and chunk_size(small, 256) == 256  # explicit sizes stand
+    large.config.final_logit_softcapping = 30.0  # a head the chunked loss would compute differently
+    assert chunk_size(large, AUTO) == 0
+    with pytest.raises(ValueError, match="final_logit_softcapping"):
+        chunk_size(large, 512)
