@@ -41,7 +41,7 @@ trap cleanup EXIT
 
 start=$(date +%s)
 echo "build-base: debootstrap $SUITE minbase into $work/rootfs" >&2
-debootstrap --variant=minbase --include=python3,python3-venv "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+debootstrap --variant=minbase --include=python3,python3-venv,gcc,libc6-dev "$SUITE" "$work/rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 # The package cache and lists are only needed to install more, which this base never does.
 rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/*
