@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the *local* base image: a stand-in for the CUDA PyTorch base that image/Dockerfile
 # defaults to, so the launcher image can be built and run on a machine without a registry
-# or a GPU (CI, a laptop). It has what the real base gives the Dockerfile and nothing more:
+# or a GPU (CI, a laptop). It has what the real base gives the Dockerfile, and gcc (which the
+# Dockerfile would otherwise install from apt; Triton needs one):
 # a `python` on PATH whose environment already holds torch (CPU wheel, same version as the
 # project's `torch` extra) and pip.
 #
