@@ -129,8 +129,9 @@ class SamsumDataset(_Section):
     train_split: str = "train"
     test_split: str = "validation"
     input_length: int = Field(2048, ge=1, description="Accepted; without effect: context_length sets row length.")
-    # ocift addition: llama-recipes loads "samsum" (later "Samsung/samsum"), which the Hub has answered
-    # 404 since May 2025 (huggingface/datasets#7573, meta-llama/llama-cookbook#948).
+    # ocift addition: llama-recipes loads "samsum" (later "Samsung/samsum"), which the Hub has answered 404
+    # since May 2025 (huggingface/datasets#7573); llama-cookbook itself now loads "knkarthick/samsum"
+    # (src/llama_cookbook/datasets/samsum_dataset.py at 0e0033518623d03ac5c1654bf04b7e480f7d5e5a).
     hub_id: str = Field("knkarthick/samsum", description="Hugging Face dataset (or local dataset directory) "
                         "read with `datasets` when data_path is not given.")
 

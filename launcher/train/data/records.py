@@ -1,12 +1,13 @@
-"""Reading: find a dataset's splits and read its records (JSONL, JSON array, Parquet)."""
+"""Reading: find a dataset's splits and read its records (JSONL, JSON array, Parquet, CSV)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
 
-SUFFIXES = (".jsonl", ".json", ".parquet")
+SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 VALIDATION_NAMES = ("validation", "val", "valid", "dev")
 
 
@@ -32,18 +33,22 @@ def find_splits(data_path: str | Path) -> tuple[Path, Path | None]:
 
     train = pick(("train",))
     if train is None:
-        raise DataError(f"{path}: no train.jsonl, train.json or train.parquet")
+        raise DataError(f"{path}: no train.jsonl, train.json, train.parquet or train.csv")
     return train, pick(VALIDATION_NAMES)
 
 
 def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line or row number, record) pairs from JSONL, a JSON array, or Parquet."""
+    """(line or row number, record) pairs from JSONL, a JSON array, Parquet, or CSV with a header row."""
     if path.suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         return [(i + 1, row) for i, row in enumerate(pq.read_table(path).to_pylist())]
+    if path.suffix == ".csv":
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            return [(reader.line_num, row) for row in reader]
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".json" and text.lstrip().startswith("["):
         try:

@@ -18,7 +18,7 @@ class Dataset:
 
     examples: list[Example]
     pad_id: int
-    source: Path
+    source: str | Path
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -65,6 +65,6 @@ def hold_out(examples: list[Example], ratio: float, seed: int) -> tuple[list[Exa
     return ([e for i, e in enumerate(examples) if i not in val], [e for i, e in enumerate(examples) if i in val])
 
 
-def make_dataset(examples: list[Example], source: Path, *, strategy: str, context_length: int, pad_id: int) -> Dataset:
+def make_dataset(examples: list[Example], source: str | Path, *, strategy: str, context_length: int, pad_id: int) -> Dataset:
     chosen = pack(examples, context_length) if strategy == "packing" else truncate(examples, context_length)
     return Dataset(chosen, pad_id, source)

@@ -14,7 +14,7 @@ import torch
 from launcher.train.data.formats import Formatter, load_split
 
 IGNORE = -100
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -28,13 +28,14 @@ class Example:
     lengths: tuple[int, ...] = ()
 
 
-def tokenize(pairs: list[tuple[str, str]], tokenizer) -> list[Example]:
-    """Prompt with BOS (as the tokenizer adds it), response + EOS; labels only on the response."""
-    eos = tokenizer.eos_token_id
+def tokenize(pairs: list[tuple[str, str]], tokenizer, *, label_prompt: bool = False, eos: bool = True) -> list[Example]:
+    """Prompt with BOS (as the tokenizer adds it), then the response and EOS; labels on the response
+    and EOS, and on the prompt too with `label_prompt` (grammar_dataset, as llama-recipes has it)."""
+    tail = [tokenizer.eos_token_id] if eos else []
     prompts = tokenizer([p for p, _ in pairs], add_special_tokens=True)["input_ids"]
     responses = tokenizer([r for _, r in pairs], add_special_tokens=False)["input_ids"]
     return [
-        Example(input_ids=p + r + [eos], labels=[IGNORE] * len(p) + r + [eos])
+        Example(input_ids=p + r + tail, labels=(p if label_prompt else [IGNORE] * len(p)) + r + tail)
         for p, r in zip(prompts, responses)
     ]
 
@@ -56,6 +57,7 @@ def cache_key(path: Path, formatter: Formatter, tokenizer) -> str:
         "tokenizer": tokenizer_fingerprint(tokenizer),
         "template": formatter.template,
         "response": formatter.response_field,
+        "format": [formatter.dataset, formatter.label_prompt, formatter.eos],
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -97,6 +99,6 @@ def load_examples(path: Path, tokenizer, formatter: Formatter, *, cache_dir: Pat
     pairs = load_split(path, formatter)
     target = cache_path(path, cache_key(path, formatter, tokenizer), cache_dir)
     if is_writer and not target.is_file():
-        write_cache(target, tokenize(pairs, tokenizer))
+        write_cache(target, tokenize(pairs, tokenizer, label_prompt=formatter.label_prompt, eos=formatter.eos))
     barrier()
     return read_cache(target)
