@@ -61,7 +61,8 @@ def alpaca_records(n: int) -> list[dict[str, str]]:
 
 
 def write_grammar(path: Path, n: int) -> Path:
-    with open(path, "w", newline="") as handle:  # as the llama-recipes notebook writes it: a header, then rows
+    # as llama-recipes' grammar_dataset_process.ipynb writes it: a BOM (utf-8-sig), a header, then rows
+    with open(path, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow(["input", "target"])
         writer.writerows([[f"she go to school {i}, \"quoted\"", f"She goes to school {i}."] for i in range(n)])

@@ -46,7 +46,8 @@ def read_records(path: Path) -> list[tuple[int, dict[str, Any]]]:
             raise DataError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
         return [(i + 1, row) for i, row in enumerate(pq.read_table(path).to_pylist())]
     if path.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
+        # utf-8-sig: llama-recipes' grammar notebook writes its CSVs with a BOM (grammar_dataset_process.ipynb)
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             return [(reader.line_num, row) for row in reader]
     text = path.read_text(encoding="utf-8")
