@@ -134,6 +134,14 @@ def test_samsum_from_the_hub_reads_as_the_same_files_do(tiny, tokenizer, tmp_pat
     assert hub.train_source == f"{tiny['data']}:train"
 
 
+def test_samsum_hub_failure_says_what_to_do(tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"samsum_dataset: '.*empty' split 'train' could not be loaded from the "
+                                        r"Hugging Face Hub \(.*\); without network give --data_path"):
+        splits(recipe("--samsum_dataset.hub_id", str(tmp_path / "empty")), tokenizer, tmp_path)
+
+
 def test_samsum_without_data_path_offline_is_an_early_error(tmp_path, capsys, monkeypatch, tiny):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["--model_name", str(tiny["model"]), "--output_dir", str(tmp_path / "o")]) == 2
