@@ -184,6 +184,18 @@ def test_custom_file_error_names_the_function_and_line(tokenizer, tmp_path):
                tokenizer, tmp_path)
 
 
+def test_a_failing_custom_file_still_meets_the_other_processes_at_the_barrier(tokenizer, tmp_path):
+    """Local rank 0 runs the file first; when it fails it still reaches the barrier, so the others run it
+    and fail with the same message instead of waiting for a rank that is gone."""
+    (tmp_path / "my_dataset.py").write_text(CUSTOM_FILE)
+    r = recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py:broken")
+    met = []
+    for is_writer in (True, False):
+        with pytest.raises(DataError, match="raised KeyError"):
+            load_splits(r, tokenizer, cache_dir=tmp_path, is_writer=is_writer, barrier=lambda: met.append(is_writer))
+    assert met == [True, False]
+
+
 def test_custom_file_staged_from_a_uri_keeps_its_function(bucket, tmp_path):
     import boto3
 

@@ -79,8 +79,15 @@ def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: b
 
     def writer_first(build: Callable[[str], list[Example]], train: str, test: str) -> tuple[list[Example], Any]:
         def one(split: str) -> list[Example]:
-            built = build(split) if is_writer else None
+            built, failed = None, None
+            if is_writer:
+                try:
+                    built = build(split)
+                except DataError as exc:  # still meet the others at the barrier: they fail the same way
+                    failed = exc
             barrier()
+            if failed is not None:
+                raise failed
             return build(split) if built is None else built
         return one(train), (one(test) if validate else None)
 
