@@ -24,12 +24,22 @@ from tests.faults.cluster import events, tail
 from tests.support import REPO, clean_env
 
 CUSTOM_FILE = '''
+from __future__ import annotations
+
+import dataclasses
+
 import datasets
+
+
+@dataclasses.dataclass
+class Sizes:  # a dataclass in a file loaded by path needs its module registered, as an import does
+    train: int = 24
+    validation: int = 4
 
 
 def get_rows(dataset_config, tokenizer, split):
     """Question/answer rows, right-padded with attention_mask 0 as llama-recipes' alpaca pads them."""
-    count = 24 if split == dataset_config.train_split else 4
+    count = Sizes().train if split == dataset_config.train_split else Sizes().validation
     rows = []
     for i in range(count):
         prompt = tokenizer(f"Question {i}: what is {i} plus {i}?")["input_ids"]
@@ -164,7 +174,7 @@ def test_custom_file_rows_list_or_dataset_padding_dropped(tokenizer, tmp_path):
 
 
 @pytest.mark.parametrize(("file", "message"), [
-    ("{d}/my_dataset.py:nope", "has no function 'nope' (it defines: broken, get_custom_dataset, get_rows"),
+    ("{d}/my_dataset.py:nope", "has no function 'nope' (it defines: broken, get_custom_dataset, get_rows;"),
     ("{d}/absent.py", "'{d}/absent.py' does not exist"),
     ("{d}/my_dataset.txt", "is not a .py file"),
 ])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ def load_custom(dataset_config: Any, tokenizer: Any, split: str) -> list[Example
     if spec is None or spec.loader is None:
         raise DataError(f"custom_dataset.file: {path} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would: dataclasses and pickling look the module up there
     try:
         spec.loader.exec_module(module)
         function = getattr(module, dataset_config.function, None)
