@@ -57,7 +57,7 @@ class TrainConfig(_Section):
     use_fp16: bool = False
     mixed_precision: bool = True
     val_split_ratio: float = Field(0.0, ge=0, lt=1, description="Hold out this share of train when no validation split exists.")
-    dataset: Literal["samsum_dataset", "custom_dataset"] = "samsum_dataset"
+    dataset: Literal["samsum_dataset", "alpaca_dataset", "grammar_dataset", "custom_dataset"] = "samsum_dataset"
     peft_method: Literal["lora"] = "lora"
     use_peft: bool = False
     from_peft_checkpoint: str = ""
@@ -69,9 +69,11 @@ class TrainConfig(_Section):
     use_fast_kernels: bool = False
     save_metrics: bool = False
     # ocift additions
-    data_path: str = Field("", description="Dataset file or directory (JSON/JSONL/Parquet); local path or URI.")
-    prompt_template: str = Field("", description="custom_dataset: Python format string over the record's fields.")
-    response_field: str = Field("response", description="custom_dataset: the field trained on.")
+    data_path: str = Field("", description="samsum_dataset, or custom_dataset with prompt_template: dataset file or "
+                           "directory (JSON/JSONL/Parquet/CSV); local path or URI. samsum without it: the Hub.")
+    prompt_template: str = Field("", description="custom_dataset from data_path: Python format string over the "
+                                 "record's fields (instead of custom_dataset.file).")
+    response_field: str = Field("response", description="custom_dataset from data_path: the field trained on.")
     resume: str = Field("", description="'' (fresh), 'auto' (latest committed checkpoint) or a checkpoint path.")
     checkpoint_interval_steps: int = Field(0, ge=0, description="0 = only at epoch ends.")
     eval_every_steps: int = Field(0, ge=0, description="0 = only at epoch ends.")
@@ -92,12 +94,6 @@ class TrainConfig(_Section):
                                  "0 = keep all.")
     checkpoint_async: bool = Field(False, description="Write checkpoints in the background (DCP async_save): "
                                    "training goes on while the files are written.")
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
-        if self.dataset == "custom_dataset" and not self.prompt_template:
-            raise ValueError("dataset=custom_dataset needs prompt_template")
-        return self
 
 
 class FsdpConfig(_Section):
@@ -128,11 +124,81 @@ class LoraConfig(_Section):
     inference_mode: bool = False
 
 
+# The dataset sections: llama-recipes `configs/datasets.py` (meta-llama/llama-cookbook at
+# 1aecd00924738239f8d86f342b36bacad180d2b3), one per `--dataset`, names and defaults as there. Its
+# `dataset` field (the section's own name) is left out; `--dataset` chooses.
+
+
+class SamsumDataset(_Section):
+    """llama-recipes `samsum_dataset`: the Hub's samsum when `--data_path` is not given."""
+
+    train_split: str = "train"
+    test_split: str = "validation"
+    input_length: int = Field(2048, ge=1, description="Accepted; without effect: context_length sets row length.")
+    # ocift addition: llama-recipes loads "samsum" (later "Samsung/samsum"), which the Hub has answered 404
+    # since May 2025 (huggingface/datasets#7573); llama-cookbook itself now loads "knkarthick/samsum"
+    # (src/llama_cookbook/datasets/samsum_dataset.py at 0e0033518623d03ac5c1654bf04b7e480f7d5e5a).
+    hub_id: str = Field("knkarthick/samsum", description="Hugging Face dataset (or local dataset directory) "
+                        "read with `datasets` when data_path is not given.")
+
+
+class GrammarDataset(_Section):
+    """llama-recipes `grammar_dataset`: the splits are CSV files with `input` and `target` columns."""
+
+    train_split: str = Field("src/llama_recipes/datasets/grammar_dataset/gtrain_10k.csv",
+                             description="CSV file; local path or URI.")
+    test_split: str = Field("src/llama_recipes/datasets/grammar_dataset/grammar_validation.csv",
+                            description="CSV file; local path or URI; left at the default: no validation.")
+    input_length: int = Field(2048, ge=1, description="Accepted; without effect: context_length sets row length.")
+
+
+class AlpacaDataset(_Section):
+    """llama-recipes `alpaca_dataset`: one JSON array of `instruction`/`input`/`output` records."""
+
+    train_split: str = Field("train", description="'train' is every record, any other name the first 200.")
+    test_split: str = Field("val", description="'train' is every record, any other name the first 200.")
+    data_path: str = Field("src/llama_recipes/datasets/alpaca_data.json", description="JSON file; local path or URI.")
+
+
+class CustomDataset(_Section):
+    """llama-recipes `custom_dataset`: a Python file whose function builds each split."""
+
+    file: str = Field("examples/custom_dataset.py", description="my_dataset.py[:function] (default function "
+                      "get_custom_dataset(dataset_config, tokenizer, split)); local path or URI.")
+    train_split: str = "train"
+    test_split: str = "validation"
+
+    @property
+    def location(self) -> str:
+        """The file, without `:function`."""
+        return split_function(self.file)[0]
+
+    @property
+    def function(self) -> str:
+        return split_function(self.file)[1]
+
+
+def split_function(value: str) -> tuple[str, str]:
+    """`my_dataset.py:get_foo` -> (`my_dataset.py`, `get_foo`), as llama-recipes reads `custom_dataset.file`;
+    without `:function`, get_custom_dataset. A URI's `scheme:` is not a separator."""
+    head, sep, tail = value.rpartition(":")
+    if sep and tail.isidentifier():
+        return head, tail
+    return value, "get_custom_dataset"
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "train_config": TrainConfig,
     "fsdp_config": FsdpConfig,
     "lora_config": LoraConfig,
+    "samsum_dataset": SamsumDataset,
+    "grammar_dataset": GrammarDataset,
+    "alpaca_dataset": AlpacaDataset,
+    "custom_dataset": CustomDataset,
 }
+#: Addressed only with their section (`--custom_dataset.file`): their names (`train_split`, `data_path`)
+#: recur across datasets and in train_config, and a bare `--data_path` stays train_config's.
+DATASET_SECTIONS = ("samsum_dataset", "grammar_dataset", "alpaca_dataset", "custom_dataset")
 
 
 class Recipe(_Section):
@@ -141,6 +207,10 @@ class Recipe(_Section):
     train_config: TrainConfig = Field(default_factory=TrainConfig)
     fsdp_config: FsdpConfig = Field(default_factory=FsdpConfig)
     lora_config: LoraConfig = Field(default_factory=LoraConfig)
+    samsum_dataset: SamsumDataset = Field(default_factory=SamsumDataset)
+    grammar_dataset: GrammarDataset = Field(default_factory=GrammarDataset)
+    alpaca_dataset: AlpacaDataset = Field(default_factory=AlpacaDataset)
+    custom_dataset: CustomDataset = Field(default_factory=CustomDataset)
 
     @model_validator(mode="after")
     def _contradictions(self) -> "Recipe":
@@ -154,9 +224,36 @@ class Recipe(_Section):
             problems.append("merge_lora needs use_peft")
         if t.from_peft_checkpoint and not t.use_peft:
             problems.append("from_peft_checkpoint needs use_peft")
+        problems += self._dataset_contradictions()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _dataset_contradictions(self) -> list[str]:
+        t = self.train_config
+        if t.dataset == "custom_dataset" and t.prompt_template and "file" in self.custom_dataset.model_fields_set:
+            return ["custom_dataset: give custom_dataset.file or prompt_template (with data_path), not both"]
+        if t.data_path and t.dataset in ("alpaca_dataset", "grammar_dataset"):
+            flag = "alpaca_dataset.data_path" if t.dataset == "alpaca_dataset" else "grammar_dataset.train_split"
+            return [f"data_path is not read by {t.dataset}: give the file as {flag}"]
+        if t.data_path and t.dataset == "custom_dataset" and not t.prompt_template:
+            return ["data_path with custom_dataset needs prompt_template (or use custom_dataset.file, not data_path)"]
+        return []
+
+    def inputs(self) -> dict[str, str]:
+        """The options naming a model or data to stage onto each node (`section.field` -> the value as
+        given), for the chosen dataset; a custom dataset's `:function` is not part of its file."""
+        t = self.train_config
+        found = {f"train_config.{f}": getattr(t, f) for f in ("model_name", "tokenizer_name", "data_path")}
+        dataset_files = {"alpaca_dataset": ["data_path"], "grammar_dataset": ["train_split", "test_split"],
+                         "custom_dataset": ["file"] if not t.prompt_template else []}
+        section = getattr(self, t.dataset)
+        for field in dataset_files.get(t.dataset, []):
+            if field in section.model_fields_set:  # a default names llama-recipes' own tree: nothing to stage
+                found[f"{t.dataset}.{field}"] = getattr(section, field)
+        if "custom_dataset.file" in found:
+            found["custom_dataset.file"] = self.custom_dataset.location
+        return {k: v for k, v in found.items() if v}
 
     # ---- construction -------------------------------------------------------------
 
@@ -233,7 +330,7 @@ class Recipe(_Section):
                 value = getattr(section, field)
                 if value == getattr(default, field):
                     continue
-                sectioned = section_name == "lora_config" or len(_resolve(field)) > 1
+                sectioned = section_name in ("lora_config", *DATASET_SECTIONS) or len(_resolve(field)) > 1
                 flag = f"{section_name}.{field}" if sectioned else field
                 if value is True:
                     args.append(f"--{flag}")
@@ -260,14 +357,15 @@ def _resolve(name: str) -> list[tuple[str, str]]:
         if section in SECTIONS and field in SECTIONS[section].model_fields:
             return [(section, field)]
         return []
-    return [(s, name) for s, cls in SECTIONS.items() if name in cls.model_fields]
+    return [(s, name) for s, cls in SECTIONS.items() if name in cls.model_fields and s not in DATASET_SECTIONS]
 
 
 def _all_names() -> list[str]:
     names = set()
     for section, cls in SECTIONS.items():
         for field in cls.model_fields:
-            names.add(field)
+            if section not in DATASET_SECTIONS:
+                names.add(field)
             names.add(f"{section}.{field}")
     return sorted(names)
 

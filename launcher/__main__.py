@@ -93,19 +93,18 @@ def outputs(recipe: Recipe, settings: LauncherSettings) -> Outputs:
 
 
 def stage_inputs(recipe: Recipe, settings: LauncherSettings) -> None:
-    """Download model, tokenizer and data once per node; point the recipe at local copies."""
-    from launcher.staging import stage
+    """Download model, tokenizer and data (a dataset's files, a custom dataset's .py) once per node;
+    point the recipe at local copies."""
+    from launcher.staging import stage, staged_value
 
-    config = recipe.train_config
-    for field in ("model_name", "tokenizer_name", "data_path"):
-        value = getattr(config, field)
-        if not value:
-            continue
+    for option, value in recipe.inputs().items():
         started = time.monotonic()
         local = str(stage(value, cache_dir(settings)))
         if local != value:
-            setattr(config, field, local)
-            log.event("staged", flag=field, source=value, path=local,
+            section, _, field = option.partition(".")
+            config = getattr(recipe, section)
+            setattr(config, field, staged_value(option, getattr(config, field), local))
+            log.event("staged", flag=field if section == "train_config" else option, source=value, path=local,
                       seconds=round(time.monotonic() - started, 1))
 
 

@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from contract.recipe import split_function
 from launcher import log
 from launcher.storage import StorageError, open_store, parse_uri
 
@@ -44,6 +45,15 @@ def stage(uri_or_path: str, cache_dir: Path) -> Path:
     if not parsed.prefix:
         raise StorageError(f"{uri_or_path!r}: names a whole bucket; stage an object or a prefix inside it")
     return _stage_remote(uri_or_path, Path(cache_dir))
+
+
+def staged_value(option: str, given: str, local: str) -> str:
+    """The option's new value once its input is staged at `local`: a custom dataset file keeps the
+    `:function` it was given with (`oci://.../ds.py:get_foo` -> `<local>/ds.py:get_foo`)."""
+    if option == "custom_dataset.file":
+        _, function = split_function(given)
+        return f"{local}:{function}"
+    return local
 
 
 def _stage_remote(uri: str, cache_dir: Path) -> Path:

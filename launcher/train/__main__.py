@@ -19,7 +19,7 @@ from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState
                                        resolve_resume)
 from launcher.train.config import TrainingPlan, ProcessRanks, derive
 from launcher.train.control import new_control_group, wait
-from launcher.train.data import DataError, Formatter, find_splits, hold_out, load_examples, make_dataset
+from launcher.train.data import DataError, load_splits, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
 from launcher.train.metrics import Metrics, flops_per_token, peak_flops
 from launcher.train.model import build_model, count_parameters
@@ -82,31 +82,25 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer_name)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    formatter = Formatter(t.dataset, t.prompt_template, t.response_field)
-    train_file, val_file = find_splits(cfg.data_path)
-
-    def examples(path):
-        return load_examples(path, tokenizer, formatter, cache_dir=cfg.output_dir, is_writer=ranks.local_rank == 0,
-                             barrier=lambda: wait(control, f"tokenizing {path.name}"))
-
-    train_examples, val_examples = examples(train_file), examples(val_file) if val_file else None
-    if val_examples is None and t.val_split_ratio > 0:
-        train_examples, val_examples = hold_out(train_examples, t.val_split_ratio, t.seed)
+    splits = load_splits(cfg.recipe, tokenizer, cache_dir=cfg.output_dir, is_writer=ranks.local_rank == 0,
+                         barrier=lambda: wait(control, f"preparing the {t.dataset} data"))
     shape = {"strategy": t.batching_strategy, "context_length": t.context_length, "pad_id": pad_id}
-    train_ds = make_dataset(train_examples, train_file, **shape)
-    val_ds = make_dataset(val_examples, val_file or train_file, **shape) if val_examples else None
+    train_ds = make_dataset(splits.train, splits.train_source, **shape)
+    val_ds = make_dataset(splits.validation, splits.validation_source, **shape) if splits.validation else None
+    log.event("data_ready", dataset=t.dataset, train=splits.train_source, train_rows=len(train_ds),
+              validation=splits.validation_source if val_ds else "none", validation_rows=len(val_ds) if val_ds else 0)
     steps_per_epoch = train_ds.steps_per_epoch(cfg.global_batch_samples)
     if steps_per_epoch == 0:
         raise DataError(
-            f"{train_file}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than one step "
-            f"needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
+            f"{splits.train_source}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than "
+            f"one step needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
             f"{t.gradient_accumulation_steps} x {ranks.world_size} processes = {cfg.global_batch_samples}")
     # The schedule spans the epochs; --max_train_step stops early without reshaping it, so a run
     # stopped that way and resumed follows the same learning rates as one never stopped.
     total_steps = steps_per_epoch * t.num_epochs
     shown_steps = min(total_steps, t.max_train_step) if t.max_train_step else total_steps
     if val_ds is None and t.run_validation:
-        log.event("no_validation_split", note="no validation file and val_split_ratio 0: evaluation skipped")
+        log.event("no_validation_split", note="no validation split and val_split_ratio 0: evaluation skipped")
 
     model = build_model(cfg, mesh, device)
     optimizer = build_optimizer(model, cfg, device)

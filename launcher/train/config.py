@@ -70,7 +70,6 @@ class TrainingPlan:
     output_dir: Path
     model_name: str
     tokenizer_name: str
-    data_path: str
 
     @property
     def train(self):
@@ -107,8 +106,9 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
         problems += _local_model_problems(Path(t.model_name), t, explicit="train_config.context_length" in recipe.non_default())
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
-    if not t.data_path:
-        problems.append(f"data_path is required: {t.dataset} is read from a file or directory you give")
+    from launcher.train.data.sources import problems as data_problems  # loads torch: only once options parsed
+
+    problems += data_problems(recipe)
     if t.use_fp16 or f.use_fp16:
         problems.append("use_fp16 is not supported (fp16 needs loss scaling): use pure_bf16 or mixed_precision")
     if t.resume and t.resume != "auto" and not Path(t.resume).is_dir():
@@ -139,7 +139,6 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
         output_dir=Path(t.output_dir),
         model_name=t.model_name,
         tokenizer_name=t.tokenizer_name or t.model_name,
-        data_path=t.data_path,
     )
 
 

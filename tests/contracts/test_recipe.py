@@ -58,7 +58,10 @@ def test_defaults_render_to_nothing():
         (["stray"], "unexpected argument 'stray'"),
         (["--batching_strategy", "zip"], "train_config.batching_strategy"),
         (["--merge_lora"], "merge_lora needs use_peft"),
-        (["--dataset", "custom_dataset"], "custom_dataset needs prompt_template"),
+        (["--dataset", "custom_dataset", "--prompt_template", "{x}", "--custom_dataset.file", "d.py"],
+         "give custom_dataset.file or prompt_template"),
+        (["--dataset", "alpaca_dataset", "--data_path", "a.json"], "give the file as alpaca_dataset.data_path"),
+        (["--train_split", "t"], "unknown option 'train_split'"),
         (["--lora_config.nope", "1"], "unknown option 'lora_config.nope'"),
     ],
 )
@@ -74,3 +77,18 @@ def test_all_problems_reported_at_once():
     assert {p.split(":")[0] for p in info.value.problems} == {
         "unknown option 'bogus'", "train_config.lr", "train_config.num_epochs"}
     assert str(info.value).startswith("stacks/dev.yaml: training.recipe: ")
+
+
+def test_dataset_sections_are_llama_recipes_and_render_with_their_section():
+    recipe = Recipe.from_args(["--dataset", "custom_dataset", "--custom_dataset.file", "oci://b@ns/ds.py:get_foo",
+                               "--custom_dataset.test_split", "dev"])
+    assert recipe.custom_dataset.location == "oci://b@ns/ds.py" and recipe.custom_dataset.function == "get_foo"
+    assert recipe.custom_dataset.train_split == "train"
+    assert Recipe.from_args(["--custom_dataset.file", "ds.py"]).custom_dataset.function == "get_custom_dataset"
+    args = recipe.to_args()
+    assert "--custom_dataset.file" in args and Recipe.from_args(args) == recipe
+    assert recipe.inputs() == {"custom_dataset.file": "oci://b@ns/ds.py"}
+    # llama-recipes' defaults name files of its own tree: left at them, nothing is staged
+    assert Recipe.from_args(["--dataset", "grammar_dataset", "--grammar_dataset.train_split", "g.csv"]).inputs() == {
+        "grammar_dataset.train_split": "g.csv"}
+    assert Recipe().alpaca_dataset.data_path == "src/llama_recipes/datasets/alpaca_data.json"

@@ -97,7 +97,7 @@ def test_tokenized_once_and_cached_beside_the_data(tiny, tokenizer, tmp_path, mo
     def no_tokenizing(*args, **kwargs):
         raise AssertionError("tokenized again")
 
-    monkeypatch.setattr(D, "tokenize", no_tokenizing)
+    monkeypatch.setattr(D.tokens, "tokenize", no_tokenizing)
     assert D.load_examples(data / "train.jsonl", tokenizer, fmt, **kwargs) == first
     write_lines(data / "train.jsonl", [json.dumps({"dialogue": "A: hi", "summary": "changed"})])
     with pytest.raises(AssertionError, match="tokenized again"):  # new data -> new key

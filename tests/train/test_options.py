@@ -79,7 +79,8 @@ def test_bad_options_exit_2_naming_the_option(argv, names, capsys, tmp_path, mon
 
 
 @pytest.mark.parametrize("missing", ["model_name", "output_dir", "data_path"])
-def test_required_paths(missing, capsys):
+def test_required_paths(missing, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # samsum without data_path would come from the Hub
     argv = {"model_name": "m", "output_dir": "o", "data_path": "d"}
     argv.pop(missing)
     assert main([x for k, v in argv.items() for x in (f"--{k}", v)]) == 2
