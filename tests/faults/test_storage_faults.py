@@ -38,15 +38,17 @@ PHASE_S = 3.0
 
 def last_step(text: str) -> int:
     steps = events(text, "train", rank="0")
-    return int(steps[-1]["step"]) if steps else 0
+    return int(steps[-1]["step"].split("/")[0]) if steps else 0  # step=N/total
 
 
 def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: Cluster, chaos: ChaosProxy,
                                                                  bucket: str, s3_env: str, tmp_path: Path) -> None:
     uri = f"s3://{bucket}/run"
-    chaos.mode, chaos.status = "error", 500  # failing from the start
     nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10"), env={"AWS_ENDPOINT_URL": chaos.url})
     node0 = nodes[0]
+    # Failing from the start of training (each node's write check, before it, found the store working).
+    wait_for(lambda: all(events(n.output, "torchrun_start") for n in nodes), 240, "training to start", nodes)
+    chaos.mode, chaos.status = "error", 500
     wait_for(lambda: last_step(node0.output), 240, "training to take steps", nodes)
     began, first_step = time.monotonic(), last_step(node0.output)
     for mode, outcome in (("error", "error 500"), ("throttle", "throttled"), ("drop", "dropped")):

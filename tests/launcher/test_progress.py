@@ -94,3 +94,27 @@ def test_training_lines_carry_step_of_total_tokens_and_eta_and_the_plot_names_th
     assert records[0]["total_steps"] == 12 and records[-1]["eta_s"] == 0
     title = Image.open(out / "loss.png").text["Title"]
     assert title == "job aaaaaajobxyz · run exp-7 · model · LoRA"
+
+
+@pytest.mark.slow
+def test_the_docs_by_hand_example_trains_the_steps_it_says(tmp_path: Path) -> None:
+    """docs/launcher.md's `ocift local` example, on the data `make demo` makes: its processes
+    (2 nodes x 1) under torchrun, with the example's training flags as written."""
+    import shlex
+
+    from launcher.train.tiny import make_samsum_like, make_tiny_model
+    from tests.support import torchrun
+
+    text = (REPO / "docs" / "launcher.md").read_text()
+    block = text[text.index("ocift local --nnodes 2 --nproc-per-node 1 --timeout 900"):]
+    command = shlex.split(block[:block.index("```")].replace("\\\n", " "))
+    training = command[command.index("--") + 1:]
+    steps = int(training[training.index("--max_train_step") + 1])
+    make_tiny_model(tmp_path / "demo-out" / "tiny" / "model")
+    make_samsum_like(tmp_path / "demo-out" / "tiny" / "data")
+    paths = {"./demo-out/tiny/model": str(tmp_path / "demo-out/tiny/model"),
+             "./demo-out/tiny/data": str(tmp_path / "demo-out/tiny/data")}
+    args = [paths.get(a, a) for a in training] + ["--output_dir", str(tmp_path / "out")]
+    torchrun(args, nproc=2, timeout=600)
+    done = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert done["step"] == steps and done["outcome"] == "max_train_step", done
