@@ -349,3 +349,17 @@ def test_ocift_local_reports_each_nodes_own_status(tmp_path: Path, start: Start)
     status, out = finish(proc, timeout=90)
     assert status == 2, out
     assert "node 0 exited with status 2" in out and "node 1 exited with status 2" in out, out
+
+
+def test_two_ocift_local_runs_into_one_output_uri_keep_both(tmp_path: Path, start: Start) -> None:
+    """Same --output-uri, same --work-dir: each invocation is a new job run with a prefix of its own."""
+    remote = tmp_path / "remote"
+    args = ["local", "--nnodes", "1", "--work-dir", str(tmp_path / "local"), "--output-uri", remote.as_uri()]
+    for _ in range(2):
+        status, out = finish(start(args, clean_env(tmp_path, CHILD_MODE="checkpoint"), module="ocift.cli"), timeout=90)
+        assert status == 0, out
+    runs = sorted(p for p in remote.iterdir() if p.is_dir())
+    assert len(runs) == 2, runs
+    for run in runs:  # each a first run: its own step 1, nothing of the other's
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000001"]
+        assert (run / "metrics.json").is_file()

@@ -42,6 +42,23 @@ def test_the_bar_is_drawn_on_a_terminal_only() -> None:
     assert plain.getvalue() == "[node 0] a log line\n"
 
 
+def test_ocift_local_moves_the_bar_with_node_0s_training_lines() -> None:
+    import threading
+
+    from ocift.local import pump
+
+    lines = (b"2026-12-01T20:00:00Z ocift info node=0 rank=0 event=model_ready method=lora\n"
+             b"2026-12-01T20:00:09Z ocift info node=0 rank=0 event=train step=10/24 loss=2.1000 tokens_per_s=900 "
+             b"eta=14s eta_s=14\n")
+    screen = io.StringIO()
+    bar = Bar(screen, enabled=True)
+    pump(io.BytesIO(lines), b"[node 0] ", io.BytesIO(), threading.Lock(), bar)
+    bar.close()
+    text = screen.getvalue()
+    assert "[node 0] 2026-12-01T20:00:00Z ocift info node=0 rank=0 event=model_ready" in text  # lines kept
+    assert "10/24" in text and "eta=14s" in text
+
+
 def test_a_decided_failure_is_not_turned_into_a_signal_status() -> None:
     """Once the launcher reports its own failure (exit 2), a SIGTERM from `ocift local` stopping
     the other nodes is only recorded: the status stays 2, not 143."""
