@@ -112,8 +112,9 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
         if replicas is not None:
             raise UsageError(f"--replicas: job {job.id} is not a multi-node job")
         config = job.job_configuration_details
+        base = getattr(config, "command_line_arguments", None) or ""
         return {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
-            job_type="DEFAULT", command_line_arguments=_join(getattr(config, "command_line_arguments", None) or "", args),
+            job_type="DEFAULT", command_line_arguments=_join(base, args),
             environment_variables={**(getattr(config, "environment_variables", None) or {}), **(env or {})})}
     groups = nodes.job_node_group_configuration_details_list or []
     names = [g.name for g in groups]
@@ -358,7 +359,8 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
                     print("(this run has no log configured: states only)", file=sys.stderr, flush=True)
                 uri = run_outputs(client, run)
                 metrics = MetricsFollower(uri) if uri else None
-            banner = f"== {run.id} {run.lifecycle_state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else "")
+            details = f": {run.lifecycle_details}" if run.lifecycle_details else ""
+            banner = f"== {run.id} {run.lifecycle_state}{details}"
             final = run.lifecycle_state in EXIT
             if run.lifecycle_state != state and not final:
                 state = run.lifecycle_state

@@ -310,3 +310,10 @@ def test_watch_shows_progress_from_the_synced_metrics(fake_oci, tmp_path: Path, 
     assert runcmd.main(["watch", RUN, "--poll-s", "0.01"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out.count("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s") == 1, out
+
+
+def test_run_name_on_a_single_node_job(fake_oci) -> None:
+    _fake, server = fake_oci(["ACCEPTED"], groups=[])
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--run-name", "exp-3"]) == 0
+    body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
+    assert body["jobConfigurationOverrideDetails"]["environmentVariables"] == {"OCIFT_RUN_NAME": "exp-3"}
