@@ -209,9 +209,9 @@ class LocalCluster:
             proc = subprocess.Popen(cmd, env=self.node_env(rank, metadata, port, peer_port), stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             self.procs.append(proc)
-            bar = self.bar if rank == 0 else None  # node 0's training lines move the bar
+            # Every node's lines go through the bar (one writer keeps them in order); rank 0's training lines move it.
             threads.append(threading.Thread(target=pump, args=(proc.stdout, f"[node {rank}] ".encode(),
-                                                                 sys.stdout.buffer, lock, bar), daemon=True))
+                                                                 sys.stdout.buffer, lock, self.bar), daemon=True))
         for thread in threads:
             thread.start()
         try:
