@@ -13,7 +13,7 @@ launcher before any heavy import.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -337,6 +337,20 @@ class Recipe(_Section):
                 else:
                     args.extend([f"--{flag}", _render(value)])
         return args
+
+    @classmethod
+    def help(cls) -> str:
+        """Every flag with its type, default and description, generated from the sections above."""
+        lines = []
+        for section_name, section_cls in SECTIONS.items():
+            lines.append(f"{section_name} (--name or --{section_name}.name):")
+            for field, info in section_cls.model_fields.items():
+                default = info.get_default(call_default_factory=True)
+                choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else ()
+                kind = "|".join(map(str, choices)) or getattr(info.annotation, "__name__", str(info.annotation))
+                text = f"  --{field} {kind} (default {_render(default) if default != '' else chr(39) * 2})"
+                lines.append(text + (f": {info.description}" if info.description else ""))
+        return "\n".join(lines)
 
     def non_default(self) -> dict[str, Any]:
         """The options that differ from the defaults, as `section.field -> value`."""

@@ -20,6 +20,14 @@ from contract.ocids import ocid_type
 
 PREFIX = "OCIFT_"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+RUN_NAME_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,99})?$"
+"""A run name is one path segment of the output prefix: no slashes, no leading dot."""
+
+
+def default_run_name(job_run_ocid: str) -> str:
+    """The name of a run that was not given one: its job run OCID's unique last part, so every
+    job run writes a prefix of its own. One definition for the launcher and `ocift run`."""
+    return job_run_ocid.rsplit(".", 1)[-1]
 
 
 class SettingsError(ValueError):
@@ -30,6 +38,10 @@ class LauncherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     output_uri: str = Field("", description="Where checkpoints and outputs are synced (oci://, s3://, file://).")
+    run_name: str = Field(
+        "", pattern=RUN_NAME_PATTERN,
+        description="The logical run: outputs land under <output>/<run_name>/. '' = a new run named after this job "
+                    "run (JOB_RUN_OCID's last part); an earlier run's name continues that run.")
     nproc_per_node: int = Field(0, ge=0, description="Processes per node; 0 = one per GPU, else cpu_procs_per_node.")
     cpu_procs_per_node: int = Field(1, ge=1, description="Processes per node when the node has no GPU.")
     rdzv_port: int = Field(29400, ge=1, le=65535)

@@ -9,8 +9,10 @@ status is the training child's, or one of the codes below for the launcher's own
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from launcher import cluster, log, torchrun
 from contract.recipe import Recipe, RecipeError
-from contract.settings import PREFIX, LauncherSettings, SettingsError
+from contract.settings import PREFIX, LauncherSettings, SettingsError, default_run_name
 from launcher.signals import Supervisor, Terminated
 
 if TYPE_CHECKING:  # the storage stack loads only when there is a remote output
@@ -68,8 +70,12 @@ class LauncherFailure(Exception):
 
 @dataclass(frozen=True)
 class Outputs:
-    """Where training writes (always local) and where it is synced to ('' = nowhere)."""
+    """Where this run's outputs go: the logical run's name, where training writes (always local)
+    and the remote prefix it is synced to ('' = nowhere). Both are the run's own: two runs never
+    share them unless the second continues the first by name (`OCIFT_RUN_NAME`)."""
 
+    run: str
+    continued: bool
     local: Path
     remote: str
 
@@ -82,29 +88,125 @@ def work_dir(settings: LauncherSettings) -> Path:
     return Path(settings.work_dir).expanduser() if settings.work_dir else cache_dir(settings) / "work"
 
 
-def outputs(recipe: Recipe, settings: LauncherSettings) -> Outputs:
-    """The remote output is `output_uri`, else the recipe's `output_dir` when it is a URI.
-    With a remote, training writes under the work dir; without, to `output_dir` as given."""
+def run_name(settings: LauncherSettings, environ: Mapping[str, str], nnodes: int) -> str:
+    """`OCIFT_RUN_NAME`, else this job run's id; outside a job run, one node makes up a fresh name
+    while several must be told one (they could not agree on a made-up one)."""
+    if settings.run_name:
+        return settings.run_name
+    if environ.get("JOB_RUN_OCID"):
+        return default_run_name(environ["JOB_RUN_OCID"])
+    if nnodes > 1:
+        raise LauncherFailure(EXIT_BAD_INPUT, "no_run_name",
+                              f"{PREFIX}RUN_NAME is required when {nnodes} nodes start outside an OCI job run "
+                              "(no JOB_RUN_OCID): every node must write to the same run's outputs")
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + os.urandom(3).hex()
+
+
+def outputs(recipe: Recipe, settings: LauncherSettings, run: str) -> Outputs:
+    """The remote base is `output_uri`, else the recipe's `output_dir` when it is a URI; the run's
+    outputs are `<base>/<run>/`. With a remote, training writes under the work dir
+    (`<work>/runs/<run>/`); without, to `<output_dir>/<run>/`."""
     given = recipe.train_config.output_dir
-    remote = settings.output_uri or (given if given.startswith(REMOTE_SCHEMES) else "")
-    if remote or not given:
-        return Outputs(work_dir(settings) / "output", remote)
-    return Outputs(Path(given), "")
+    base = settings.output_uri or (given if given.startswith(REMOTE_SCHEMES) else "")
+    continued = bool(settings.run_name)
+    if base:
+        return Outputs(run, continued, work_dir(settings) / "runs" / run, f"{base.rstrip('/')}/{run}")
+    if not given:
+        return Outputs(run, continued, work_dir(settings) / "runs" / run, "")
+    return Outputs(run, continued, Path(given) / run, "")
+
+
+def output_flag(settings: LauncherSettings) -> str:
+    return f"{PREFIX}OUTPUT_URI" if settings.output_uri else "--output_dir"
+
+
+class WorkDirLock:
+    """An exclusive flock on `<work dir>/.ocift.lock` for the launcher's lifetime: a second run on
+    the same disk is refused while the first lives, and a dead process holds nothing (the kernel
+    drops a flock with its last descriptor)."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / ".ocift.lock"
+        self._fd: int | None = None
+
+    def acquire(self, run: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another launcher"
+            os.close(fd)
+            raise LauncherFailure(EXIT_BAD_INPUT, "work_dir_in_use",
+                                  f"{PREFIX}WORK_DIR {self.path.parent} is in use by a live run ({holder}): give each "
+                                  "run its own work dir, or wait for that one to end") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"run {run}, pid {os.getpid()}".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def check_training_options(recipe: Recipe, settings: LauncherSettings, topology: cluster.ClusterTopology,
+                           nproc: int, out: Outputs) -> None:
+    """What `launcher.train` would refuse after torchrun started (a missing --data_path, a model
+    directory without config.json, a context length beyond the model's), refused here instead:
+    one error line, no torchrun failure block. Other training modules check their own options."""
+    if settings.train_module != "launcher.train":
+        return
+    from launcher.train.config import ProcessRanks, derive
+
+    trial = recipe.model_copy(deep=True)
+    trial.train_config.output_dir = str(out.local)
+    ranks = ProcessRanks(world_size=topology.nnodes * nproc, local_world_size=nproc)
+    try:
+        derive(trial, ranks)
+    except RecipeError as exc:
+        raise LauncherFailure(EXIT_BAD_INPUT, "bad_recipe", str(exc)) from None
+
+
+def check_output_writable(out: Outputs, settings: LauncherSettings, node: int) -> None:
+    """A real write (then delete) at the run's remote prefix from this node, before anything is
+    downloaded or trained: a wrong or read-only output URI otherwise shows only when training
+    ends, when the node's disk is about to vanish."""
+    from launcher.storage import open_store
+    from launcher.sync import SYNC_RETRY
+
+    key = f".ocift/write-check-node-{node}"
+    try:
+        store = open_store(out.remote, retry=SYNC_RETRY)  # bounded like a sync pass, not a whole upload
+        with tempfile.NamedTemporaryFile("w", suffix=".tmp") as probe:
+            probe.write(f"run {out.run}, node {node}\n")
+            probe.flush()
+            store.upload_file(Path(probe.name), key)
+        store.delete(key)
+    except Exception as exc:  # noqa: BLE001 - any reason is reported the same way, naming the flag
+        raise LauncherFailure(EXIT_STORAGE, "output_unwritable",
+                              f"{output_flag(settings)} {out.remote}: node {node} cannot write there: "
+                              f"{type(exc).__name__}: {exc}") from None
 
 
 def stage_inputs(recipe: Recipe, settings: LauncherSettings) -> None:
     """Download model, tokenizer and data (a dataset's files, a custom dataset's .py) once per node;
     point the recipe at local copies."""
     from launcher.staging import stage, staged_value
+    from launcher.storage import StorageError
 
     for option, value in recipe.inputs().items():
+        section, _, field = option.partition(".")
+        flag = field if section == "train_config" else option
         started = time.monotonic()
-        local = str(stage(value, cache_dir(settings)))
+        try:
+            local = str(stage(value, cache_dir(settings)))
+        except StorageError as exc:  # name the flag: the URI alone may not say which input it was
+            raise LauncherFailure(EXIT_STORAGE, "staging_failed", f"--{flag}: {exc}") from None
         if local != value:
-            section, _, field = option.partition(".")
             config = getattr(recipe, section)
             setattr(config, field, staged_value(option, getattr(config, field), local))
-            log.event("staged", flag=field if section == "train_config" else option, source=value, path=local,
+            log.event("staged", flag=flag, source=value, path=local,
                       seconds=round(time.monotonic() - started, 1))
 
 
@@ -118,8 +220,10 @@ def child_recipe(recipe: Recipe, settings: LauncherSettings, out: Outputs) -> li
     return recipe.to_args()
 
 
-def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.ClusterTopology) -> dict[str, str]:
-    env = {**environ, **secrets}
+def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.ClusterTopology,
+              run: str) -> dict[str, str]:
+    """The training processes' environment; `OCIFT_RUN_NAME` tells training which run it is (plot titles)."""
+    env = {**environ, **secrets, f"{PREFIX}RUN_NAME": run}
     ifnames = cluster.socket_ifname_env(topology, env)
     if ifnames:
         log.event("interface", **ifnames)
@@ -190,11 +294,28 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
     nproc = torchrun.procs_per_node(settings)
     log.event("topology", nproc_per_node=nproc, waited_s=waited_s, **topology.fields())
 
-    out = outputs(recipe, settings)
+    out = outputs(recipe, settings, run_name(settings, environ, topology.nnodes))
+    summary["run"] = out.run
+    log.event("run", run=out.run, continued=out.continued, output_dir=out.local, remote=out.remote or "none")
+    check_training_options(recipe, settings, topology, nproc, out)  # missing flags, before any download
+    lock = WorkDirLock(work_dir(settings))
+    lock.acquire(out.run)
+    try:
+        return _run_locked(recipe, settings, environ, topology, nproc, out, supervisor, summary)
+    finally:
+        lock.release()
+
+
+def _run_locked(recipe: Recipe, settings: LauncherSettings, environ: Mapping[str, str],
+                topology: cluster.ClusterTopology, nproc: int, out: Outputs, supervisor: Supervisor,
+                summary: dict[str, object]) -> int:
     sync: CheckpointSync | None = None
     try:
         secrets = resolve_secrets(settings)
+        if out.remote:
+            check_output_writable(out, settings, topology.node_rank)
         stage_inputs(recipe, settings)
+        check_training_options(recipe, settings, topology, nproc, out)  # the staged model's config.json
         out.local.mkdir(parents=True, exist_ok=True)
         if out.remote:
             from launcher.sync import CheckpointSync, fetch_latest_checkpoint
@@ -215,7 +336,7 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
     log.event("torchrun_start", module=settings.train_module, output_dir=out.local, remote=out.remote or "none")
     synced = True
     try:
-        status, killed = supervisor.run(cmd, child_env(environ, secrets, topology))
+        status, killed = supervisor.run(cmd, child_env(environ, secrets, topology, out.run))
         log.event("torchrun_exit", status=status, killed_after_grace=killed,
                   signal=supervisor.received or "none")
         if watch is not None:
@@ -251,14 +372,21 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
     supervisor = Supervisor(grace_s=LauncherSettings.model_fields["term_grace_s"].default)
     supervisor.install()
     summary: dict[str, object] = {}
+    failure: LauncherFailure | None = None
     try:
-        status = run(argv, environ, supervisor, summary)
-    except LauncherFailure as exc:
-        log.error(exc.event, message=str(exc))
-        status = exc.status
+        try:
+            status = run(argv, environ, supervisor, summary)
+        except LauncherFailure as exc:
+            failure = exc
+            supervisor.settle()  # decided: a SIGTERM now (the others stopping) must not turn 2 into 143
+            log.error(exc.event, message=str(exc))
+            status = exc.status
     except Terminated as exc:
-        log.error("terminated", message=f"{exc} before training started")
-        status = 128 + exc.signum
+        if failure is not None:
+            status = failure.status
+        else:
+            log.error("terminated", message=f"{exc} before training started")
+            status = 128 + exc.signum
     log.event("summary", level="info" if status == EXIT_OK else "error", exit_code=status,
               seconds=round(time.monotonic() - started, 1), **summary)
     return status

@@ -44,6 +44,16 @@ def _format(value: Any) -> str:
     return text
 
 
+def format_eta(seconds: float) -> str:
+    """`1h02m03s`, `4m05s`, `6s`: short enough for a log field."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 def event(name: str, level: str = "info", **fields: Any) -> None:
     """Write one event line: `<UTC time> ocift <level> <context> event=<name> k=v ...`."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"

@@ -105,6 +105,11 @@ class Supervisor:
             except OSError:
                 pass
 
+    def settle(self) -> None:
+        """The outcome is decided (the launcher is reporting its own failure): a signal from here on
+        is only recorded, so the exit status stays the one that was decided."""
+        self._child_done = True
+
     def abort(self, grace_s: float) -> None:
         """Stop the child from another thread (e.g. a peer node was lost): SIGTERM now, and the
         whole tree is killed after `grace_s` (plus the margin) if it is still there."""

@@ -29,6 +29,8 @@ from contract.manifest import MANIFEST, ManifestError, is_committed, read_manife
 from launcher.storage import RetryPolicy, StorageError, Store, open_store
 
 CHECKPOINTS = "checkpoints"
+PROGRESS = "metrics.jsonl"
+"""Also sent on every pass (not only at the end), so `ocift run watch` can show a live run's progress."""
 SYNC_RETRY = RetryPolicy(attempts=4, base_s=1.0, max_backoff_s=15.0, deadline_s=120.0)
 """Shorter than the default: a pass that cannot upload gives up quickly and tries again next pass."""
 FINAL_GIVE_UP = 2
@@ -104,7 +106,24 @@ class CheckpointSync:
                     self._upload_checkpoint(checkpoint, failures)
             if final:
                 self._upload_outputs(failures)
+            else:
+                self._upload_progress()
         return failures
+
+    def _upload_progress(self) -> None:
+        """A snapshot of the metrics file (training appends to it while we read), under a temp name
+        the final pass skips; a failure waits for the next pass."""
+        source = self.local_dir / PROGRESS
+        if not source.is_file():
+            return
+        snapshot = self.local_dir / f".{PROGRESS}.sync.tmp"
+        try:
+            shutil.copyfile(source, snapshot)
+            self._send(snapshot, PROGRESS, snapshot.stat().st_size, sha256_file(snapshot))
+        except (OSError, StorageError) as exc:
+            log.event("sync_progress_later", level="warning", error=str(exc)[:300])
+        finally:
+            snapshot.unlink(missing_ok=True)
 
     def _upload_checkpoint(self, checkpoint: Path, failures: dict[str, str]) -> None:
         manifest = read_manifest(checkpoint)

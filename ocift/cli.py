@@ -23,8 +23,19 @@ def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = ["usage: ocift <command> [options]", "", "commands:"]
     lines += [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
-    lines += ["", "`ocift <command> --help` describes a command."]
+    lines += ["", "`ocift <command> --help` describes a command; `ocift --version` prints the version."]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml is its one definition)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("ocift")
+    except PackageNotFoundError:
+        return "unknown (not installed: `pip install -e .` from the repository)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(f"ocift {version()}")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         print(f"ocift: unknown command {name!r}\n\n{usage()}", file=sys.stderr)

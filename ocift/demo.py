@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 # The job Oracle documents, with its model and output swapped for the local ones.
@@ -30,7 +31,7 @@ def synthesize(out: Path) -> bool:
     return summary.ok
 
 
-def fine_tune(out: Path, nnodes: int) -> int:
+def fine_tune(out: Path, nnodes: int, run: str) -> int:
     from ocift import local
     from launcher.train.tiny import make_samsum_like, make_tiny_model
 
@@ -41,11 +42,12 @@ def fine_tune(out: Path, nnodes: int) -> int:
              "--output_dir", outputs.as_uri(), *SMALL_RUN]
     print(f"\nocift demo: fine-tuning on {nnodes} simulated nodes: ocift local --nnodes {nnodes} -- {' '.join(flags)}\n",
           flush=True)
-    return local.main(["--nnodes", str(nnodes), "--nproc-per-node", "1", "--work-dir", str(out / "nodes"), "--", *flags])
+    return local.main(["--nnodes", str(nnodes), "--nproc-per-node", "1", "--work-dir", str(out / "nodes"),
+                       "--run-name", run, "--", *flags])
 
 
-def report(out: Path) -> None:
-    outputs = out / "outputs"
+def report(out: Path, run: str) -> None:
+    outputs = out / "outputs" / run  # every run its own prefix (docs/launcher.md)
     summary = outputs / "summary.json"
     print(f"\nocift demo: outputs synced to {outputs}")
     checkpoints = sorted(p.name for p in (outputs / "checkpoints").glob("step-*"))
@@ -69,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.skip_train:
         return 0
-    status = fine_tune(args.out, args.nnodes)
+    run = time.strftime("demo-%Y%m%d-%H%M%S")
+    status = fine_tune(args.out, args.nnodes, run)
     if status:
         print(f"ocift demo: the fine-tune failed with status {status}", file=sys.stderr)
         return status
-    report(args.out)
+    report(args.out, run)
     return 0
 
 

@@ -1,7 +1,8 @@
 """`ocift run`: start, watch, inspect and cancel runs of a deployed job, through the OCI SDK.
 
     ocift run start <env> <job> [--job-ocid OCID] [--replicas N] [--args "--max_steps 10"] [--watch]
-    ocift run watch <run-ocid>     # status changes and every node's log lines until it ends
+                    [--run-name NAME] [--restarts N]
+    ocift run watch <run-ocid>     # status changes, progress and every node's log lines until it ends
     ocift run status <run-ocid>
     ocift run cancel <run-ocid>
 
@@ -11,7 +12,14 @@ as written by `cdktf deploy --outputs-file` or `terraform output -json`), which 
 output `<job>_job_id` or a map `job_ids` with a `<job>` entry. Compartment and project come
 from the job unless `--compartment-ocid` / `--project-ocid` say otherwise.
 
-`watch` exits with the run's outcome: 0 succeeded, 1 failed, 3 canceled or deleted.
+`watch` exits with the run's outcome: 0 succeeded, 1 failed, 3 canceled or deleted. It shows
+progress (step/total, loss, tokens/s, ETA) from the run's `metrics.jsonl`, which the launcher syncs
+to `<output uri>/<run name>/` on every pass.
+
+`--run-name NAME` sets `OCIFT_RUN_NAME` for the run: its outputs land under `<output uri>/NAME/`,
+and an earlier run's name continues that run. `--restarts N` watches the run and, when it fails
+for an infrastructure reason (a lost node, exit 75; the service failing the run), starts a new
+run that continues the same logical run from its latest committed checkpoint, at most N times.
 Credentials: `~/.oci/config` (`--config-file`, `--profile`), or a resource principal where one is set.
 Endpoints (tests, private endpoints): `--endpoint` / `OCI_DATA_SCIENCE_ENDPOINT` and
 `--logging-endpoint` / `OCI_LOGGING_SEARCH_ENDPOINT`.
@@ -23,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -33,7 +42,9 @@ from typing import Any
 import oci
 from oci.data_science import models as ds
 
+from contract.settings import PREFIX, RUN_NAME_PATTERN, default_run_name
 from launcher.storage import ociauth
+from ocift.progress import Bar, Progress, from_metrics
 
 EXIT = {"SUCCEEDED": 0, "FAILED": 1, "CANCELED": 3, "DELETED": 3}
 """Terminal lifecycle states and the exit code `watch` returns for each."""
@@ -41,6 +52,10 @@ LOG_OVERLAP = dt.timedelta(minutes=2)
 """Each search reaches this far behind the newest line seen: OCI Logging indexes lines with a delay."""
 _JOB_OCID = "ocid1.datasciencejob."
 _RUN_OCID = "ocid1.datasciencejobrun."
+EXIT_PEERS = 75
+"""The launcher's status for peers missing or lost (launcher/__main__.py): worth a restart."""
+EXIT_BAD_INPUT = 2
+"""The launcher's status for bad input: a restart would fail the same way."""
 
 
 class UsageError(ValueError):
@@ -86,24 +101,31 @@ def _outputs(data: Any) -> list[tuple[str, Any]]:
 
 
 # ---- start -------------------------------------------------------------------------------------
-def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: str | None) -> dict[str, Any]:
-    """CreateJobRunDetails fields that change replicas or append arguments for this run only."""
-    if replicas is None and not args:
+def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: str | None,
+              env: dict[str, str] | None = None) -> dict[str, Any]:
+    """CreateJobRunDetails fields that change replicas, append arguments or set environment
+    variables for this run only."""
+    if replicas is None and not args and not env:
         return {}
     nodes = job.job_node_configuration_details
     if not isinstance(nodes, ds.MultiNodeJobNodeConfigurationDetails):
         if replicas is not None:
             raise UsageError(f"--replicas: job {job.id} is not a multi-node job")
-        base = getattr(job.job_configuration_details, "command_line_arguments", None) or ""
+        config = job.job_configuration_details
+        base = getattr(config, "command_line_arguments", None) or ""
         return {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
-            job_type="DEFAULT", command_line_arguments=_join(base, args))}
+            job_type="DEFAULT", command_line_arguments=_join(base, args),
+            environment_variables={**(getattr(config, "environment_variables", None) or {}), **(env or {})})}
     groups = nodes.job_node_group_configuration_details_list or []
     names = [g.name for g in groups]
     if node_group is not None and node_group not in names:
         raise UsageError(f"--node-group {node_group!r}: job {job.id} has node groups {', '.join(names)}")
-    if node_group is None and len(groups) != 1:
+    if node_group is None and len(groups) != 1 and (replicas is not None or args):
         raise UsageError(f"job {job.id} has node groups {', '.join(names)}: choose one with --node-group")
     for group in groups:
+        config = group.job_configuration_details
+        if env:  # every node of the run must agree on the run's name
+            config.environment_variables = {**(config.environment_variables or {}), **env}
         if group.name != (node_group or group.name):
             continue
         if replicas is not None:
@@ -111,7 +133,6 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
             if group.minimum_success_replicas is not None:
                 group.minimum_success_replicas = min(group.minimum_success_replicas, replicas)
         if args:
-            config = group.job_configuration_details
             config.command_line_arguments = _join(config.command_line_arguments or "", args)
     return {"job_node_configuration_override_details": ds.MultiNodeJobNodeConfigurationDetails(
         job_node_type="MULTI_NODE", startup_order=nodes.startup_order,
@@ -125,19 +146,85 @@ def _join(base: str, extra: str | None) -> str:
     return " ".join(shlex.quote(a) for a in shlex.split(base) + shlex.split(extra or ""))
 
 
-def start(client: oci.data_science.DataScienceClient, opts: argparse.Namespace) -> str:
+def start(client: oci.data_science.DataScienceClient, opts: argparse.Namespace, run_name: str = "",
+          resume: bool = False, attempt: int = 1) -> str:
+    """Create one job run; `run_name` continues (or names) a logical run, `resume` adds `--resume auto`."""
     job_id = resolve_job(opts.env, opts.job, opts.job_ocid, opts.outputs)
     job = client.get_job(job_id).data
+    args = " ".join(a for a in (opts.args, "--resume auto" if resume else "") if a)
+    tags = {"ocift-env": opts.env}
+    if run_name:
+        tags["ocift-run"] = run_name
+    if getattr(opts, "restarts", 0):
+        tags["ocift-attempt"] = str(attempt)
     details = ds.CreateJobRunDetails(
         job_id=job_id,
         compartment_id=opts.compartment_ocid or job.compartment_id,
         project_id=opts.project_ocid or job.project_id,
         display_name=opts.display_name or f"{job.display_name or opts.job}-{time.strftime('%Y%m%d-%H%M%S')}",
-        freeform_tags={"ocift-env": opts.env},
-        **overrides(job, opts.replicas, opts.node_group, opts.args),
+        freeform_tags=tags,
+        **overrides(job, opts.replicas, opts.node_group, args, {f"{PREFIX}RUN_NAME": run_name} if run_name else None),
     )
     run = client.create_job_run(details, opc_retry_token=uuid.uuid4().hex).data
     return run.id
+
+
+_EXIT_CODE = re.compile(r"exit(?:ed)?(?: with)?(?: status| code)[ :=]*(\d+)", re.IGNORECASE)
+
+
+def failure_cause(run: ds.JobRun) -> tuple[bool, str]:
+    """(whether a restart can help, why) for a run that ended FAILED.
+
+    The service puts a container's exit code in the run's lifecycle details (Oracle's sample
+    "jobs-custom-exit-code", oracle-samples/oci-data-science-ai-samples); the wording is not
+    documented, so this one function reads it: an exit code of 75 (peers lost) is an
+    infrastructure failure, any other code is the job's own (2 = bad input); a failure without
+    an exit code is the service's (capacity, a node it lost) and is restarted too.
+    """
+    texts = [run.lifecycle_details or ""]
+    texts += [g.lifecycle_details or "" for g in run.node_group_details_list or []]
+    codes = [int(m.group(1)) for text in texts for m in _EXIT_CODE.finditer(text)]
+    details = "; ".join(t for t in texts if t) or "no details"
+    if not codes:
+        return True, f"the service failed the run ({details})"
+    if EXIT_PEERS in codes:
+        return True, f"a node was lost (exit {EXIT_PEERS}: {details})"
+    kind = "bad input" if EXIT_BAD_INPUT in codes else "the job's own failure"
+    return False, f"{kind} (exit {', '.join(map(str, sorted(set(codes))))}: {details})"
+
+
+def start_with_restarts(client: oci.data_science.DataScienceClient, follow: "LogFollower",
+                        opts: argparse.Namespace) -> int:
+    """Start, watch, and on an infrastructure failure start again (continuing the same logical
+    run from its latest committed checkpoint), at most `opts.restarts` more times; every
+    attempt is printed, tagged on its run (`ocift-run`, `ocift-attempt`) and listed at the end."""
+    name = opts.run_name
+    attempts: list[tuple[str, str]] = []
+    outcome = 1
+    for attempt in range(1, opts.restarts + 2):
+        run_id = start(client, opts, run_name=name, resume=attempt > 1, attempt=attempt)
+        name = name or default_run_name(run_id)  # the first run's own name is the logical run's
+        print(f"ocift run: attempt {attempt}/{opts.restarts + 1}: {run_id} (run {name})", flush=True)
+        outcome = watch(client, follow, run_id, opts.poll_s)
+        run = client.get_job_run(run_id).data
+        if outcome == 0 or run.lifecycle_state != "FAILED":
+            attempts.append((run_id, run.lifecycle_state))
+            break
+        restartable, why = failure_cause(run)
+        attempts.append((run_id, f"FAILED: {why}"))
+        if not restartable:
+            print(f"ocift run: attempt {attempt} failed with {why}: not restarting", flush=True)
+            break
+        if attempt > opts.restarts:
+            print(f"ocift run: attempt {attempt} failed with {why}: no restarts left", flush=True)
+            break
+        print(f"ocift run: attempt {attempt} failed with {why}: restarting run {name} from its latest "
+              "committed checkpoint", flush=True)
+        follow = LogFollower(follow.client)
+    print(f"ocift run: run {name}: {len(attempts)} attempt(s)", flush=True)
+    for number, (run_id, state) in enumerate(attempts, 1):
+        print(f"  {number}. {run_id} {state}", flush=True)
+    return outcome
 
 
 # ---- status / watch ----------------------------------------------------------------------------
@@ -198,25 +285,99 @@ class LogFollower:
         return lines
 
 
+def run_outputs(client: oci.data_science.DataScienceClient, run: ds.JobRun) -> str:
+    """Where a run's outputs land, `<output uri>/<run name>/` as the launcher computes it, from the
+    job's and the run's environment and arguments ('' when the job has no remote output)."""
+    job = client.get_job(run.job_id).data
+    env: dict[str, str] = {}
+    args: list[str] = []
+    for config in [*_configs(job.job_node_configuration_details, job.job_configuration_details),
+                   *_configs(run.job_node_configuration_override_details, run.job_configuration_override_details)]:
+        env.update(getattr(config, "environment_variables", None) or {})
+        args += shlex.split(getattr(config, "command_line_arguments", None) or "")
+    base = env.get(f"{PREFIX}OUTPUT_URI", "")
+    if not base and "--output_dir" in args[:-1]:
+        base = args[len(args) - 1 - args[::-1].index("--output_dir") + 1]  # the last one wins
+    if "://" not in base:
+        return ""
+    return f"{base.rstrip('/')}/{env.get(f'{PREFIX}RUN_NAME') or default_run_name(run.id)}"
+
+
+def _configs(nodes: Any, single: Any) -> list[Any]:
+    """The job configuration details of a job (or a run's overrides): every node group's, or the one."""
+    groups = getattr(nodes, "job_node_group_configuration_details_list", None) or []
+    return [g.job_configuration_details for g in groups if g.job_configuration_details] + ([single] if single else [])
+
+
+class MetricsFollower:
+    """The latest progress in a run's synced `metrics.jsonl`; storage trouble is said once, then quiet."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.last: Progress | None = None
+        self._warned = False
+
+    def poll(self) -> Progress | None:
+        """New progress since the last call, or None."""
+        import tempfile
+
+        from launcher.storage import open_store
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="ocift-watch-") as tmp:
+                target = Path(tmp) / "metrics.jsonl"
+                open_store(self.uri).download_file("metrics.jsonl", target)
+                lines = target.read_text().splitlines()
+        except Exception as exc:  # noqa: BLE001 - not there yet, or unreachable: progress is optional
+            if not self._warned:
+                print(f"(no progress yet from {self.uri}/metrics.jsonl: {str(exc)[:200]})", file=sys.stderr, flush=True)
+                self._warned = True
+            return None
+        for line in reversed(lines):
+            try:
+                progress = from_metrics(json.loads(line))
+            except ValueError:
+                continue  # a line cut by the snapshot
+            if progress is not None:
+                if progress == self.last:
+                    return None
+                self.last = progress
+                return progress
+        return None
+
+
 def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id: str, poll_s: float) -> int:
-    """Print state changes and log lines until the run ends; the outcome is the last line."""
+    """Print state changes, progress and log lines until the run ends; the outcome is the last line."""
     state = None
-    while True:
-        run = client.get_job_run(run_id).data
-        if state is None and not run.log_details:
-            print("(this run has no log configured: states only)", file=sys.stderr, flush=True)
-        banner = f"== {run.id} {run.lifecycle_state}" + (f": {run.lifecycle_details}" if run.lifecycle_details else "")
-        if run.lifecycle_state in EXIT:
+    metrics: MetricsFollower | None = None
+    bar = Bar(sys.stderr, desc="run")
+    try:
+        while True:
+            run = client.get_job_run(run_id).data
+            if state is None:
+                if not run.log_details:
+                    print("(this run has no log configured: states only)", file=sys.stderr, flush=True)
+                uri = run_outputs(client, run)
+                metrics = MetricsFollower(uri) if uri else None
+            details = f": {run.lifecycle_details}" if run.lifecycle_details else ""
+            banner = f"== {run.id} {run.lifecycle_state}{details}"
+            final = run.lifecycle_state in EXIT
+            if run.lifecycle_state != state and not final:
+                state = run.lifecycle_state
+                print(banner, flush=True)
             for line in logs.poll(run):  # the last lines land around the state change
                 print(line, flush=True)
-            print(banner, flush=True)
-            return EXIT[run.lifecycle_state]
-        if run.lifecycle_state != state:
-            state = run.lifecycle_state
-            print(banner, flush=True)
-        for line in logs.poll(run):
-            print(line, flush=True)
-        time.sleep(poll_s)
+            progress = metrics.poll() if metrics is not None and run.lifecycle_state != "ACCEPTED" else None
+            if progress is not None:
+                print(f"== progress {progress.line()}", flush=True)
+                bar.update(progress)
+            if final:
+                bar.close()
+                print(banner, flush=True)
+                return EXIT[run.lifecycle_state]
+            time.sleep(poll_s)
+    finally:
+        bar.close()
 
 
 # ---- command line ------------------------------------------------------------------------------
@@ -243,6 +404,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--node-group", help="which node group --replicas/--args change (needed if several)")
     s.add_argument("--args", help="extra arguments appended to the job's command line for this run")
     s.add_argument("--watch", action="store_true", help="then follow it as `watch` does")
+    s.add_argument("--run-name", default="", help="OCIFT_RUN_NAME for this run: outputs under <output uri>/NAME/; "
+                   "an earlier run's name continues it (default: the new run's own id)")
+    s.add_argument("--restarts", type=int, default=0,
+                   help="on an infrastructure failure (lost node, the service failing the run) start again from the "
+                        "latest committed checkpoint, at most N times; implies --watch (default 0)")
     for name, text in (("watch", "follow a run's state and logs until it ends"), ("status", "show a run"),
                        ("cancel", "cancel a run")):
         p = sub.add_parser(name, parents=[common], help=text)
@@ -250,10 +416,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logs_client(opts: argparse.Namespace) -> oci.loggingsearch.LogSearchClient:
+    return ociauth.client(oci.loggingsearch.LogSearchClient, endpoint=opts.logging_endpoint,
+                          config_file=opts.config_file, profile=opts.profile, instance_principal=False,
+                          retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if opts.command == "start" and opts.replicas is not None and opts.replicas < 1:
         print("ocift run start: --replicas must be at least 1", file=sys.stderr)
+        return 2
+    if opts.command == "start" and opts.restarts < 0:
+        print("ocift run start: --restarts must be 0 or more", file=sys.stderr)
+        return 2
+    if opts.command == "start" and opts.run_name and not re.match(RUN_NAME_PATTERN, opts.run_name):
+        print(f"ocift run start: --run-name {opts.run_name!r}: letters, digits, '.', '_' and '-', "
+              "starting with a letter or digit", file=sys.stderr)
         return 2
     if opts.command != "start" and not opts.run.startswith(_RUN_OCID):
         print(f"ocift run {opts.command}: {opts.run!r} is not a job run OCID ({_RUN_OCID}...)", file=sys.stderr)
@@ -262,8 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         client = ociauth.client(oci.data_science.DataScienceClient, endpoint=opts.endpoint,
                                 config_file=opts.config_file, profile=opts.profile, instance_principal=False,
                                 retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+        if opts.command == "start" and opts.restarts:
+            return start_with_restarts(client, LogFollower(_logs_client(opts)), opts)
         if opts.command == "start":
-            run_id = start(client, opts)
+            run_id = start(client, opts, run_name=opts.run_name)
             print(run_id, flush=True)
             if not opts.watch:
                 print(f"follow it with: ocift run watch {run_id}", file=sys.stderr)
@@ -276,10 +457,7 @@ def main(argv: list[str] | None = None) -> int:
             client.cancel_job_run(opts.run)
             print(f"cancel requested for {opts.run}")
             return 0
-        logs = ociauth.client(oci.loggingsearch.LogSearchClient, endpoint=opts.logging_endpoint,
-                              config_file=opts.config_file, profile=opts.profile, instance_principal=False,
-                              retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
-        return watch(client, LogFollower(logs), opts.run, opts.poll_s)
+        return watch(client, LogFollower(_logs_client(opts)), opts.run, opts.poll_s)
     except UsageError as exc:
         print(f"ocift run {opts.command}: {exc}", file=sys.stderr)
         return 2

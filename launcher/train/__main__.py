@@ -21,7 +21,7 @@ from launcher.train.config import TrainingPlan, ProcessRanks, derive
 from launcher.train.control import new_control_group, wait
 from launcher.train.data import DataError, load_splits, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
-from launcher.train.metrics import Metrics, flops_per_token, peak_flops
+from launcher.train.metrics import Metrics, flops_per_token, peak_flops, run_title
 from launcher.train.model import build_model, count_parameters
 from launcher.train.parallelize import build_mesh
 from launcher.train.outputs import save_adapter, save_dist_checkpoint, save_hf_model, save_merged
@@ -123,7 +123,9 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
     peak, peak_source = peak_flops(device)
     fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
                           base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
-    metrics = Metrics(cfg.output_dir, device, ranks.rank, ranks.world_size, fpt, peak, peak_source, shown_steps)
+    title = run_title(os.environ.get("JOB_OCID", ""), os.environ.get("OCIFT_RUN_NAME", ""), cfg.model_name, cfg.method)
+    metrics = Metrics(cfg.output_dir, device, ranks.rank, ranks.world_size, fpt, peak, peak_source, shown_steps,
+                      title=title)
     outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
 
     if outcome.reason != "terminated" and t.save_model:
@@ -147,6 +149,9 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: python -m launcher.train <training flags>\n\n{__doc__.strip()}\n\n{Recipe.help()}")
+        return 0
     ranks = ProcessRanks.from_env()
     log.configure(node=ranks.node, rank=ranks.rank)
     try:

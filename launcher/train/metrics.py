@@ -108,6 +108,7 @@ class Metrics:
     window_start: float = field(default_factory=time.perf_counter)
     train_seconds: float = 0.0
     train_tokens: int = 0
+    title: str = ""
     _bar: Any = None
 
     def __post_init__(self) -> None:
@@ -145,11 +146,13 @@ class Metrics:
         self.train_seconds += elapsed
         self.train_tokens += int(global_tokens)
         memory = peak_memory_bytes(self.device)
+        # Steps left at this process's pace so far (a resumed run counts only its own steps).
+        eta_s = (self.total_steps - self.pending[-1].step) * self.train_seconds / (len(self.history) + n)
         for p, loss_sum, tok in zip(self.pending, values[:n], values[n:]):
             record = {
                 "step": p.step, "epoch": p.epoch, "loss": loss_sum / self.world_size, "lr": p.lr,
                 "tokens": int(tok), "tokens_per_s": tps, "tflops_per_s": tps * self.flops_per_token / 1e12,
-                "mfu": mfu, "peak_memory_bytes": memory,
+                "mfu": mfu, "peak_memory_bytes": memory, "total_steps": self.total_steps, "eta_s": eta_s,
             }
             self.history.append(record)
             if self.rank == 0:
@@ -159,11 +162,11 @@ class Metrics:
             last = self.history[-1]
             if self._bar is not None:
                 self._bar.n = last["step"]
-                self._bar.set_postfix(loss=f"{last['loss']:.4f}", tok_s=f"{tps:,.0f}")
+                self._bar.set_postfix(loss=f"{last['loss']:.4f}", tok_s=f"{tps:,.0f}", eta=log.format_eta(eta_s))
                 self._bar.refresh()
-            log.event("train", step=last["step"], epoch=last["epoch"], loss=f"{last['loss']:.4f}",
-                      lr=f"{last['lr']:.3g}", tokens_per_s=f"{tps:.0f}",
-                      mfu=f"{mfu:.3f}" if mfu is not None else "n/a")
+            log.event("train", step=f"{last['step']}/{self.total_steps}", epoch=last["epoch"],
+                      loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.3g}", tokens_per_s=f"{tps:.0f}",
+                      eta=log.format_eta(eta_s), eta_s=f"{eta_s:.0f}", mfu=f"{mfu:.3f}" if mfu is not None else "n/a")
         self.pending.clear()
         self.window_start = time.perf_counter()
 
@@ -199,12 +202,20 @@ class Metrics:
                 self._bar.close()
             self._file.close()
             (self.output_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
-            plot_losses(self.output_dir / "metrics.jsonl", self.output_dir / "loss.png")
+            plot_losses(self.output_dir / "metrics.jsonl", self.output_dir / "loss.png", self.title)
         return summary
 
 
-def plot_losses(metrics_file: Path, target: Path) -> None:
-    """Loss curve from the whole metrics file (a resumed run's lines included; later wins)."""
+def run_title(job_ocid: str, run: str, model_name: str, method: str) -> str:
+    """What a plot or report names a run by: job, run, model, method."""
+    job = job_ocid.rsplit(".", 1)[-1][-12:] if job_ocid else "local"
+    model = Path(model_name.rstrip("/")).name or model_name
+    return f"job {job} · run {run or 'unnamed'} · {model} · {'LoRA' if method == 'lora' else 'full fine-tune'}"
+
+
+def plot_losses(metrics_file: Path, target: Path, title: str = "") -> None:
+    """Loss curve from the whole metrics file (a resumed run's lines included; later wins), titled
+    with the run (also the PNG's Title text, for tools that index images)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -229,6 +240,8 @@ def plot_losses(metrics_file: Path, target: Path) -> None:
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
+    if title:
+        ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(target, dpi=100)
+    fig.savefig(target, dpi=100, metadata={"Title": title} if title else None)
     plt.close(fig)

@@ -28,9 +28,13 @@ from tests.support import REPO, clean_env
 #: Many epochs so a run lasts until a test breaks it; `--max_train_step` ends a rerun early.
 TRAIN = ["--use_peft", "--context_length", "64", "--batch_size_training", "1", "--run_validation", "false",
          "--lr", "3e-3", "--num_epochs", "100"]
+#: Every launch of a test is one logical run (a rerun continues it): its outputs are under
+#: `<output URI>/ft/`, its local ones under `<work dir>/runs/ft/`.
+RUN_NAME = "ft"
 #: Launcher settings for fault tests: quick sync passes, a short heartbeat timeout.
 FAST = {"OCIFT_SYNC_INTERVAL_S": "0.5", "OCIFT_PEER_TIMEOUT_S": "5", "OCIFT_TERM_GRACE_S": "30",
-        "OCIFT_CLUSTER_TIMEOUT_S": "120", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+        "OCIFT_CLUSTER_TIMEOUT_S": "120", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+        "OCIFT_RUN_NAME": RUN_NAME}
 
 
 def train_flags(tiny: dict[str, Path], output: str, *extra: str) -> list[str]:
@@ -52,7 +56,7 @@ class Node:
 
     @property
     def local_out(self) -> Path:
-        return self.work / "output"
+        return self.work / "runs" / RUN_NAME
 
     def tree(self) -> list[psutil.Process]:
         """The launcher and everything below it (torchrun, workers in their own sessions)."""

@@ -110,3 +110,37 @@ def test_entrypoint_on_bad_input_writes_nothing_to_the_output(case: str, status:
     assert message in out
     assert events(out, "summary")[-1]["exit_code"] == str(status)
     assert not remote.exists() or not [p for p in remote.rglob("*") if p.is_file()], sorted(remote.rglob("*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-data-path", "data_path is required"),
+        ("no-config-json", "model_name: '{model}' is not a model directory (no config.json there)"),
+        ("context-too-long", "context_length 100000 is longer than the model supports (max_position_embeddings 512"),
+    ],
+)
+def test_training_options_are_refused_before_torchrun(case: str, message: str, tiny, tmp_path: Path) -> None:
+    """What training itself would refuse is refused by the launcher before torchrun starts: one
+    error line naming the option, exit 2, no torchrun failure block, nothing at the output URI."""
+    model = tiny["model"]
+    if case == "no-config-json":
+        model = tmp_path / "not-a-model"
+        model.mkdir()
+    args = flags(model, tiny["data"], (tmp_path / "remote").as_uri())
+    if case == "no-data-path":
+        cut = args.index("--data_path")
+        del args[cut:cut + 2]
+    elif case == "context-too-long":
+        args += ["--context_length", "100000"]
+    env = clean_env(tmp_path, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", "OCIFT_WORK_DIR": str(tmp_path / "w")})
+    done = subprocess.run([sys.executable, "-m", "launcher", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=180)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, tail(out)
+    errors = [line for line in out.splitlines() if " ocift error " in line and "event=summary" not in line]
+    assert len(errors) == 1 and "event=bad_recipe" in errors[0], tail(out)
+    assert message.format(model=model) in errors[0]
+    assert "torchrun_start" not in out and "Traceback" not in out and "ChildFailedError" not in out
+    assert not (tmp_path / "remote").exists()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import (
+    RUN_NAME,
     FAST,
     Cluster,
     committed_steps,
@@ -25,9 +26,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_cancel_commits_a_checkpoint_within_the_grace_and_rerun_resumes(tiny, cluster: Cluster, tmp_path: Path) -> None:
-    remote = tmp_path / "remote"
+    remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
+    output = remote.parent.as_uri()
     grace = float(FAST["OCIFT_TERM_GRACE_S"])
-    run = cluster.local(["--nnodes", "2", "--work-dir", str(tmp_path / "job-1")], train_flags(tiny, remote.as_uri()))
+    run = cluster.local(["--nnodes", "2", "--work-dir", str(tmp_path / "job-1")], train_flags(tiny, output))
     wait_for(lambda: events(run.output, "train"), 240, "training to take steps", [run])
 
     cancelled = time.monotonic()
@@ -48,7 +50,7 @@ def test_cancel_commits_a_checkpoint_within_the_grace_and_rerun_resumes(tiny, cl
     assert events(out, "sigterm") and events(out, "summary")[-1]["exit_code"] == "143"
 
     rerun = cluster.local(["--nnodes", "2", "--work-dir", str(tmp_path / "job-2")],
-                          train_flags(tiny, remote.as_uri(), "--resume", "auto", "--max_train_step", str(stopped_at + 3)))
+                          train_flags(tiny, output, "--resume", "auto", "--max_train_step", str(stopped_at + 3)))
     assert rerun.wait(timeout=240) == 0, tail(rerun.output)
     loaded = [e for e in events(rerun.output, "checkpoint_loaded")]
     assert loaded and all(int(e["step"]) == stopped_at for e in loaded), loaded

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import (
+    RUN_NAME,
     Cluster,
     committed_steps,
     events,
@@ -42,14 +43,15 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_disk_full_during_a_checkpoint(tiny, cluster: Cluster, small_disk: Path, tmp_path: Path) -> None:
-    remote = tmp_path / "remote"
-    nodes = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "2"),
+    remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
+    output = remote.parent.as_uri()
+    nodes = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "2"),
                            work_dirs={0: small_disk / "work"})
     statuses = wait_all(nodes, 240)
     out = nodes[0].output
     assert statuses[0] == 1 and statuses[1] != 0, tail(out)
     [failed] = events(out, "train_failed", rank="0")
-    local = small_disk / "work" / "output" / "checkpoints"
+    local = small_disk / "work" / "runs" / RUN_NAME / "checkpoints"
     kept = committed_steps(local)  # every checksum verified
     assert kept, tail(out)
     assert "No space left on device" in failed["error"], failed

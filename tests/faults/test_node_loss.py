@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import (
+    RUN_NAME,
     Cluster,
     committed_steps,
     events,
@@ -30,8 +31,9 @@ LOSS_BOUND_S = 40
 
 
 def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Cluster, tmp_path: Path) -> None:
-    remote = tmp_path / "remote"
-    nodes = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "5"))
+    remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
+    output = remote.parent.as_uri()
+    nodes = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "5"))
     wait_for(lambda: committed_steps(remote / "checkpoints"), 240, "a checkpoint synced to the output URI", nodes)
 
     killed = time.monotonic()
@@ -53,7 +55,7 @@ def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Clust
     assert committed_steps(nodes[0].local_out / "checkpoints") == steps
 
     # A new job run (fresh disks) continues from the last checkpoint at the output URI.
-    rerun = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "5", "--resume", "auto",
+    rerun = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "5", "--resume", "auto",
                                        "--max_train_step", str(last + 3)))
     statuses = wait_all(rerun, 240)
     assert statuses == [0, 0], tail(rerun[0].output) + tail(rerun[1].output)
@@ -70,8 +72,9 @@ def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Clust
 def test_node_frozen_is_named_within_the_heartbeat_bound(tiny, cluster: Cluster, tmp_path: Path) -> None:
     """A frozen node keeps its connections open, so gloo alone would wait 30 minutes: the
     launchers' heartbeats find it."""
-    remote = tmp_path / "remote"
-    nodes = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "5"))
+    remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
+    output = remote.parent.as_uri()
+    nodes = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "5"))
     wait_for(lambda: committed_steps(remote / "checkpoints"), 240, "a checkpoint synced to the output URI", nodes)
     frozen = nodes[1].tree()
     for proc in frozen:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.faults.chaos import ChaosProxy
 from tests.faults.cluster import (
+    RUN_NAME,
     Cluster,
     committed_steps,
     events,
@@ -26,8 +27,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_killed_while_writing_a_checkpoint(tiny, cluster: Cluster, tmp_path: Path) -> None:
-    remote = tmp_path / "remote"
-    nodes = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "3"))
+    remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
+    output = remote.parent.as_uri()
+    nodes = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "3"))
     local = nodes[0].local_out / "checkpoints"
     wait_for(lambda: committed_steps(remote / "checkpoints"), 240, "a first checkpoint synced", nodes)
     procs = [p for node in nodes for p in reversed(node.tree())]  # workers first: they write
@@ -59,7 +61,7 @@ def test_killed_while_writing_a_checkpoint(tiny, cluster: Cluster, tmp_path: Pat
 
     # The same machines start again (same disks): the partial directory is removed, the last
     # committed checkpoint is resumed, and the step that was interrupted is written anew.
-    rerun = cluster.launch(train_flags(tiny, remote.as_uri(), "--checkpoint_interval_steps", "3", "--resume", "auto",
+    rerun = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "3", "--resume", "auto",
                                        "--max_train_step", str(step + 1)), run="run1")
     assert wait_all(rerun, 240) == [0, 0], tail(rerun[0].output)
     out = rerun[0].output
@@ -86,8 +88,8 @@ def test_killed_while_uploading_a_checkpoint(tiny, cluster: Cluster, chaos: Chao
     def half_uploaded() -> str | None:
         """A checkpoint with files stored but not its manifest, after one fully uploaded."""
         keys = chaos.puts("/checkpoints/")
-        done = {key.split("/")[3] for key in keys if key.endswith("/manifest.json")}
-        started = [key.split("/")[3] for key in keys if not key.endswith("/manifest.json")]
+        done = {key.split("/checkpoints/")[1].split("/")[0] for key in keys if key.endswith("/manifest.json")}
+        started = [key.split("/checkpoints/")[1].split("/")[0] for key in keys if not key.endswith("/manifest.json")]
         return next((name for name in started if name not in done), None) if done else None
 
     name = wait_for(half_uploaded, 240, "an upload caught half-way", nodes, interval=0.02)
@@ -95,7 +97,7 @@ def test_killed_while_uploading_a_checkpoint(tiny, cluster: Cluster, chaos: Chao
         node.kill()
     wait_all(nodes, 30)
     step = int(name.removeprefix("step-"))
-    seen = mirror(uri, tmp_path / "after-kill", s3_env) / "checkpoints"
+    seen = mirror(f"{uri}/{RUN_NAME}", tmp_path / "after-kill", s3_env) / "checkpoints"
     assert partial_steps(seen) == [name]  # files without a manifest at the output URI
     complete = committed_steps(seen)
     assert complete and complete[-1] < step
@@ -108,7 +110,7 @@ def test_killed_while_uploading_a_checkpoint(tiny, cluster: Cluster, chaos: Chao
     assert wait_all(rerun, 240) == [0, 0], tail(rerun[0].output)
     [fetched] = events(rerun[0].output, "resume_fetch")
     assert fetched["checkpoint"].endswith(f"step-{complete[-1]:08d}"), fetched
-    final = mirror(uri, tmp_path / "after-rerun", s3_env)
+    final = mirror(f"{uri}/{RUN_NAME}", tmp_path / "after-rerun", s3_env)
     assert partial_steps(final / "checkpoints") == []
     assert step in committed_steps(final / "checkpoints")  # every checksum verified
     assert summary(final)["resumed_from"].endswith(f"step-{complete[-1]:08d}")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.faults.chaos import ChaosProxy
 from tests.faults.cluster import (
+    RUN_NAME,
     Cluster,
     committed_steps,
     events,
@@ -37,15 +38,17 @@ PHASE_S = 3.0
 
 def last_step(text: str) -> int:
     steps = events(text, "train", rank="0")
-    return int(steps[-1]["step"]) if steps else 0
+    return int(steps[-1]["step"].split("/")[0]) if steps else 0  # step=N/total
 
 
 def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: Cluster, chaos: ChaosProxy,
                                                                  bucket: str, s3_env: str, tmp_path: Path) -> None:
     uri = f"s3://{bucket}/run"
-    chaos.mode, chaos.status = "error", 500  # failing from the start
     nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10"), env={"AWS_ENDPOINT_URL": chaos.url})
     node0 = nodes[0]
+    # Failing from the start of training (each node's write check, before it, found the store working).
+    wait_for(lambda: all(events(n.output, "torchrun_start") for n in nodes), 240, "training to start", nodes)
+    chaos.mode, chaos.status = "error", 500
     wait_for(lambda: last_step(node0.output), 240, "training to take steps", nodes)
     began, first_step = time.monotonic(), last_step(node0.output)
     for mode, outcome in (("error", "error 500"), ("throttle", "throttled"), ("drop", "dropped")):
@@ -72,7 +75,7 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     retries = events(out, "storage_retry")
     assert retries and max(int(e["attempt"]) for e in retries) >= 2 and all(float(e["delay_s"]) >= 0 for e in retries)
     saved = sorted({int(e["step"]) for e in events(out, "checkpoint_saved", rank="0")})
-    remote = mirror(uri, tmp_path / "remote", s3_env)
+    remote = mirror(f"{uri}/{RUN_NAME}", tmp_path / "remote", s3_env)
     assert committed_steps(remote / "checkpoints") == saved and len(saved) >= 3  # every one, checksums verified
     assert partial_steps(remote / "checkpoints") == []
     assert summary(remote)["step"] == saved[-1] and summary(remote)["outcome"] == "terminated"
@@ -82,10 +85,12 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
 def test_store_that_never_recovers_fails_the_run_at_the_end(tiny, cluster: Cluster, chaos: ChaosProxy,
                                                             bucket: str, tmp_path: Path) -> None:
     uri = f"s3://{bucket}/run"
-    chaos.mode = "throttle"
     nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "3", "--max_train_step", "6"),
                            env={"AWS_ENDPOINT_URL": chaos.url})
     node0 = nodes[0]
+    # Down from the moment training starts (each node's write check, before it, found the store working).
+    wait_for(lambda: all(events(n.output, "torchrun_start") for n in nodes), 240, "training to start", nodes)
+    chaos.mode = "throttle"
     wait_for(lambda: events(node0.output, "train_done", rank="0"), 240, "training to finish", nodes)
     trained = time.monotonic()
     status = node0.wait(timeout=600)
@@ -98,4 +103,4 @@ def test_store_that_never_recovers_fails_the_run_at_the_end(tiny, cluster: Clust
     assert int(events(out, "summary")[-1]["sync_failed"]) >= 1
     assert events(out, "sync_giving_up")  # the rest were not tried file by file
     assert took < STORE_DOWN_BOUND_S, f"{took:.0f}s from the end of training to the exit"
-    assert not chaos.puts()
+    assert not chaos.puts("/checkpoints/")

@@ -18,11 +18,13 @@ from ocift.local import write_metadata_gradually
 from tests.support import Start, clean_env, finish, wait_for
 
 pytestmark = pytest.mark.slow
+RUN = "t"  # OCIFT_RUN_NAME where a test reads a run's files: outputs under <work>/runs/t/
 
 
 def oci_node(tmp_path: Path, rank: int, size: int, metadata: Path, port: str, **extra: str) -> dict[str, str]:
     return clean_env(tmp_path, NODE_RANK=str(rank), INITIAL_CLUSTER_SIZE=str(size),
                      CLUSTER_NODES_METADATA_FILE=str(metadata), OCIFT_RDZV_PORT=port,
+                     JOB_RUN_OCID="ocid1.datasciencejobrun.oc1.local.entrypoint",
                      OCIFT_WORK_DIR=str(tmp_path / f"node-{rank}"), **extra)
 
 
@@ -58,15 +60,16 @@ def test_three_nodes_started_in_reverse_get_ranks_by_node_rank(tmp_path: Path, s
 def test_ocift_local_two_nodes(tmp_path: Path, start: Start) -> None:
     env = clean_env(tmp_path)
     proc = start(["local", "--nnodes", "2", "--nproc-per-node", "1", "--work-dir", str(tmp_path / "local"),
-                  "--timeout", "120", "--", "--num_epochs", "1"], env, module="ocift.cli")
+                  "--timeout", "120", "--run-name", RUN, "--", "--num_epochs", "1"], env, module="ocift.cli")
     status, out = finish(proc, timeout=150)
     assert status == 0, out
     for rank in (0, 1):
         assert f"[node {rank}] " in out and f"node={rank} event=summary exit_code=0" in out
         assert ranks_written(tmp_path / "local" / f"node-{rank}") == [
             {"rank": rank, "world_size": 2, "node_rank": rank, "sum": 1}]
-        args = json.loads((tmp_path / "local" / f"node-{rank}" / "work" / "output" / f"args-{rank}.json").read_text())
-        assert args == ["--num_epochs", "1", "--output_dir", str(tmp_path / "local" / f"node-{rank}" / "work" / "output")]
+        local = tmp_path / "local" / f"node-{rank}" / "work" / "runs" / RUN
+        args = json.loads((local / f"args-{rank}.json").read_text())
+        assert args == ["--num_epochs", "1", "--output_dir", str(local)]
 
 
 def test_child_exit_code_is_the_launchers(tmp_path: Path, start: Start) -> None:
@@ -93,24 +96,25 @@ def test_a_listed_peer_that_never_joins_fails_the_rendezvous(tmp_path: Path, sta
 
 
 def started(work: Path, rank: int) -> Path:
-    return work / "output" / f"started-{rank}"
+    return work / "runs" / RUN / f"started-{rank}"
 
 
 def test_sigterm_gives_training_its_grace(tmp_path: Path, start: Start) -> None:
     env = clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="2", OCIFT_TERM_GRACE_S="20",
-                    OCIFT_WORK_DIR=str(tmp_path / "work"))
+                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_RUN_NAME=RUN)
     proc = start([], env)
     wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the worker to start")
     signalled = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     status, out = finish(proc, timeout=40)
-    assert (tmp_path / "work" / "output" / "terminated-0").read_text() == "checkpointed", out
+    assert (tmp_path / "work" / "runs" / RUN / "terminated-0").read_text() == "checkpointed", out
     assert status != 0 and time.monotonic() - signalled < 20, out
     assert "event=torchrun_exit" in out and "killed_after_grace=False signal=15" in out
 
 
 def test_sigterm_ignored_is_killed_after_the_grace(tmp_path: Path, start: Start) -> None:
-    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="2", OCIFT_WORK_DIR=str(tmp_path / "work"))
+    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="2", OCIFT_WORK_DIR=str(tmp_path / "work"),
+                    OCIFT_RUN_NAME=RUN)
     proc = start([], env)
     marker = started(tmp_path / "work", 0)
     wait_for(marker.exists, 60, "the worker to start")
@@ -126,7 +130,8 @@ def test_sigterm_ignored_is_killed_after_the_grace(tmp_path: Path, start: Start)
 def test_a_hung_torchrun_is_killed_with_its_workers(tmp_path: Path, start: Start) -> None:
     """torchrun frozen (SIGSTOP) cannot forward SIGTERM: the launcher kills the whole tree,
     workers in their own sessions included, once the grace and margin are over."""
-    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="1", OCIFT_WORK_DIR=str(tmp_path / "work"))
+    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="1", OCIFT_WORK_DIR=str(tmp_path / "work"),
+                    OCIFT_RUN_NAME=RUN)
     proc = start([], env)
     marker = started(tmp_path / "work", 0)
     wait_for(marker.exists, 60, "the worker to start")
@@ -155,7 +160,7 @@ def test_sigterm_while_waiting_for_peers(tmp_path: Path, start: Start) -> None:
 
 def test_ocift_local_forwards_sigterm_to_every_node(tmp_path: Path, start: Start) -> None:
     work = tmp_path / "local"
-    proc = start(["local", "--nnodes", "2", "--work-dir", str(work)],
+    proc = start(["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
                  clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20"),
                  module="ocift.cli")
     wait_for(lambda: all(started(work / f"node-{r}" / "work", r).exists() for r in (0, 1)), 90, "both workers")
@@ -163,7 +168,7 @@ def test_ocift_local_forwards_sigterm_to_every_node(tmp_path: Path, start: Start
     status, out = finish(proc, timeout=40)
     assert status != 0, out
     for rank in (0, 1):
-        assert (work / f"node-{rank}" / "work" / "output" / f"terminated-{rank}").exists(), out
+        assert (work / f"node-{rank}" / "work" / "runs" / RUN / f"terminated-{rank}").exists(), out
 
 
 @pytest.mark.parametrize(
@@ -207,37 +212,78 @@ def test_bad_input_is_named(tmp_path: Path, start: Start, args: list[str], env: 
     assert time.monotonic() - began < 2 + 15, "errors come within the cluster timeout (plus start-up)"
 
 
-def test_outputs_sync_and_resume_auto_fetches_the_latest(tmp_path: Path, start: Start) -> None:
-    """Run 1 syncs its checkpoint to a file:// output; run 2, on a fresh disk with
-    `--resume auto` and the output given as the recipe's URI, starts with it in place."""
+def test_every_run_has_its_own_outputs_and_only_a_named_one_continues(tmp_path: Path, start: Start) -> None:
+    """Job run 1 syncs a checkpoint to <output>/<its id>/. Job run 2 with `--resume auto` is a new
+    run: its own prefix, nothing resumed, run 1's files untouched. Job run 3 names run 1
+    (OCIFT_RUN_NAME), on a fresh disk with the output as the recipe's URI: it continues run 1."""
     remote = tmp_path / "remote"
-    env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_OUTPUT_URI=f"file://{remote}",
-                    OCIFT_WORK_DIR=str(tmp_path / "disk-1"))
-    status, out = finish(start([], env), timeout=90)
-    assert status == 0, out
-    assert (remote / "checkpoints" / "step-00000001" / "manifest.json").exists(), out
-    assert (remote / "metrics.json").exists(), out
-    assert "checkpoints_synced=1 sync_failed=0" in out
 
-    env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_WORK_DIR=str(tmp_path / "disk-2"))
-    status, out = finish(start(["--resume", "auto", "--output_dir", f"file://{remote}"], env), timeout=90)
-    assert status == 0, out
-    local = tmp_path / "disk-2" / "output"
+    def job_run(n: int, args: list[str], **env: str) -> str:
+        env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_WORK_DIR=str(tmp_path / f"disk-{n}"),
+                        JOB_RUN_OCID=f"ocid1.datasciencejobrun.oc1.iad.amaaaarun{n}", **env)
+        status, out = finish(start(args, env), timeout=90)
+        assert status == 0, out
+        return out
+
+    out = job_run(1, [], OCIFT_OUTPUT_URI=f"file://{remote}")
+    assert (remote / "amaaaarun1" / "checkpoints" / "step-00000001" / "manifest.json").exists(), out
+    assert (remote / "amaaaarun1" / "metrics.json").exists(), out
+    assert "run=amaaaarun1" in out and "checkpoints_synced=1 sync_failed=0" in out
+    first = (remote / "amaaaarun1" / "metrics.json").read_bytes()
+
+    out = job_run(2, ["--resume", "auto"], OCIFT_OUTPUT_URI=f"file://{remote}")
+    assert json.loads((tmp_path / "disk-2" / "runs" / "amaaaarun2" / "seen-0.json").read_text()) == [], out
+    assert (remote / "amaaaarun2" / "checkpoints" / "step-00000001" / "manifest.json").exists(), out
+    assert (remote / "amaaaarun1" / "metrics.json").read_bytes() == first
+    assert sorted(p.name for p in (remote / "amaaaarun1" / "checkpoints").iterdir()) == ["step-00000001"]
+
+    out = job_run(3, ["--resume", "auto", "--output_dir", f"file://{remote}"], OCIFT_RUN_NAME="amaaaarun1")
+    local = tmp_path / "disk-3" / "runs" / "amaaaarun1"
     assert json.loads((local / "seen-0.json").read_text()) == ["step-00000001"]
     assert json.loads((local / "args-0.json").read_text()) == ["--output_dir", str(local), "--resume", "auto"]
-    assert (remote / "checkpoints" / "step-00000002" / "manifest.json").exists(), out
+    assert (remote / "amaaaarun1" / "checkpoints" / "step-00000002" / "manifest.json").exists(), out
+    assert not (remote / "amaaaarun3").exists()
+
+
+def test_a_work_dir_in_use_by_a_live_run_is_refused(tmp_path: Path, start: Start) -> None:
+    """The first run holds its work dir; a second on it is refused at once (exit 2) naming the
+    holder; once the first is killed outright (no clean-up), the lock is gone with it."""
+    work = str(tmp_path / "work")
+    first = start([], clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_WORK_DIR=work, OCIFT_RUN_NAME=RUN))
+    wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the first run's worker")
+    status, out = finish(start([], clean_env(tmp_path, OCIFT_WORK_DIR=work)), timeout=60)
+    assert status == 2, out
+    assert "event=work_dir_in_use" in out and f"run {RUN}, pid {first.pid}" in out and "torchrun_start" not in out
+    for proc in psutil.Process(first.pid).children(recursive=True):
+        proc.kill()
+    first.kill()
+    finish(first, timeout=30)
+    status, out = finish(start([], clean_env(tmp_path, OCIFT_WORK_DIR=work)), timeout=90)
+    assert status == 0, out
+
+
+def test_output_uri_that_cannot_be_written_fails_before_torchrun(tmp_path: Path, start: Start) -> None:
+    """A real write is tried (a file where the URI needs a directory: unwritable even for root)."""
+    (tmp_path / "a-file").write_text("not a directory")
+    uri = (tmp_path / "a-file" / "out").as_uri()
+    env = clean_env(tmp_path, OCIFT_OUTPUT_URI=uri, OCIFT_WORK_DIR=str(tmp_path / "work"))
+    status, out = finish(start([], env), timeout=60)
+    assert status == 74, out
+    [line] = [line for line in out.splitlines() if " ocift error " in line and "event=output_unwritable" in line]
+    assert f"OCIFT_OUTPUT_URI {uri}/" in line and "node 0 cannot write there" in line
+    assert "torchrun_start" not in out
 
 
 def test_checkpoint_written_after_sigterm_is_uploaded(tmp_path: Path, start: Start) -> None:
     remote = tmp_path / "remote"
     env = clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20",
-                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_SYNC_INTERVAL_S="60")
+                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_SYNC_INTERVAL_S="60", OCIFT_RUN_NAME=RUN)
     proc = start(["--output_dir", f"file://{remote}"], env)
     wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the worker to start")
     proc.send_signal(signal.SIGTERM)
     status, out = finish(proc, timeout=40)
     assert status == 128 + signal.SIGTERM, out
-    assert (remote / "checkpoints" / "step-00000099" / "manifest.json").exists(), out
+    assert (remote / RUN / "checkpoints" / "step-00000099" / "manifest.json").exists(), out
     assert "checkpoints_synced=1" in out
 
 
@@ -276,3 +322,44 @@ def test_help_lists_every_setting(tmp_path: Path, start: Start) -> None:
     assert status == 0
     for name in ("OCIFT_CLUSTER_TIMEOUT_S", "OCIFT_TERM_GRACE_S", "OCIFT_TRAIN_MODULE", "CLUSTER_NODES_METADATA_FILE"):
         assert name in out
+
+
+def test_ocift_local_names_the_lost_node_last(tmp_path: Path, start: Start) -> None:
+    """Node 1 is killed outright (a reclaimed machine): the others are stopped, and the last
+    lines say node 1 failed first and how, not just that node 0 ended with 143."""
+    work = tmp_path / "local"
+    proc = start(["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
+                 clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="0.1", OCIFT_TERM_GRACE_S="20"),
+                 module="ocift.cli")
+    wait_for(lambda: all(started(work / f"node-{r}" / "work", r).exists() for r in (0, 1)), 90, "both workers")
+    [node1] = [p for p in psutil.Process(proc.pid).children() if p.environ().get("NODE_RANK") == "1"]
+    for child in [*node1.children(recursive=True), node1]:
+        child.kill()
+    status, out = finish(proc, timeout=60)
+    assert status == 128 + signal.SIGKILL, out
+    last = out.strip().splitlines()[-2:]
+    assert "node 1 failed first, with status 137 (killed by SIGKILL)" in last[0], out
+    assert f"--run-name {RUN}" in last[1] and "--resume auto" in last[1]
+
+
+def test_ocift_local_reports_each_nodes_own_status(tmp_path: Path, start: Start) -> None:
+    """Every node refuses the flag (exit 2): each is shown with 2, none with 143."""
+    proc = start(["local", "--nnodes", "2", "--work-dir", str(tmp_path / "local"), "--", "--bogus_flag", "1"],
+                 clean_env(tmp_path), module="ocift.cli")
+    status, out = finish(proc, timeout=90)
+    assert status == 2, out
+    assert "node 0 exited with status 2" in out and "node 1 exited with status 2" in out, out
+
+
+def test_two_ocift_local_runs_into_one_output_uri_keep_both(tmp_path: Path, start: Start) -> None:
+    """Same --output-uri, same --work-dir: each invocation is a new job run with a prefix of its own."""
+    remote = tmp_path / "remote"
+    args = ["local", "--nnodes", "1", "--work-dir", str(tmp_path / "local"), "--output-uri", remote.as_uri()]
+    for _ in range(2):
+        status, out = finish(start(args, clean_env(tmp_path, CHILD_MODE="checkpoint"), module="ocift.cli"), timeout=90)
+        assert status == 0, out
+    runs = sorted(p for p in remote.iterdir() if p.is_dir())
+    assert len(runs) == 2, runs
+    for run in runs:  # each a first run: its own step 1, nothing of the other's
+        assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-00000001"]
+        assert (run / "metrics.json").is_file()

@@ -89,6 +89,7 @@ def fake_oci(oci_config: Path, monkeypatch: pytest.MonkeyPatch):
         server = RecordingServer(fake).__enter__()
         monkeypatch.setenv("OCI_DATA_SCIENCE_ENDPOINT", server.url)
         monkeypatch.setenv("OCI_LOGGING_SEARCH_ENDPOINT", server.url)
+        monkeypatch.setenv("OCI_OBJECT_STORAGE_ENDPOINT", server.url)  # watch looks for synced metrics
         servers.append(server)
         return fake, server
 
@@ -191,3 +192,128 @@ def test_start_and_watch(fake_oci, capsys) -> None:
     assert runcmd.main(["start", "dev", JOB, "--watch", "--poll-s", "0.01"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == RUN and out[-1] == f"== {RUN} FAILED: exit code 1"
+
+
+class RestartFake(DataScienceFake):
+    """Every create makes a new run; run i goes through `scripts[i]` (states), failing with `details[i]`."""
+
+    def __init__(self, scripts: list[list[str]], details: list[str]):
+        super().__init__([])
+        self.scripts, self.details = scripts, details
+        self.created: list[dict] = []
+        self.polls: dict[str, int] = {}
+
+    def run_body(self, index: int, state: str) -> dict:
+        body = self.run(state)
+        body["id"] = f"{RUN}{index}"
+        body["lifecycleDetails"] = self.details[index] if state == "FAILED" else None
+        return body
+
+    def __call__(self, req: Request) -> Reply:
+        if req.method == "POST" and req.path == "/20190101/jobRuns":
+            self.created.append(req.json)
+            return Reply(200, self.run_body(len(self.created) - 1, "ACCEPTED"), {"etag": "r"})
+        prefix = f"/20190101/jobRuns/{RUN}"
+        if req.method == "GET" and req.path.startswith(prefix) and req.path[len(prefix):].isdigit():
+            index = int(req.path[len(prefix):])
+            seen = self.polls.get(req.path, 0)
+            self.polls[req.path] = seen + 1
+            states = self.scripts[index]
+            return Reply(200, self.run_body(index, states[min(seen, len(states) - 1)]), {"etag": "r"})
+        if req.method == "POST" and req.path == "/20190909/search":
+            return Reply(200, {"results": [], "summary": {"resultCount": 0}})
+        return super().__call__(req)
+
+
+@pytest.fixture
+def restart_oci(oci_config: Path, monkeypatch: pytest.MonkeyPatch):
+    servers: list[RecordingServer] = []
+
+    def make(scripts: list[list[str]], details: list[str]) -> RestartFake:
+        fake = RestartFake(scripts, details)
+        server = RecordingServer(fake).__enter__()
+        servers.append(server)
+        for name in ("OCI_DATA_SCIENCE_ENDPOINT", "OCI_LOGGING_SEARCH_ENDPOINT", "OCI_OBJECT_STORAGE_ENDPOINT"):
+            monkeypatch.setenv(name, server.url)
+        return fake
+
+    yield make
+    for server in servers:
+        server.__exit__()
+
+
+def _group_env(body: dict) -> dict:
+    [group] = body["jobNodeConfigurationOverrideDetails"]["jobNodeGroupConfigurationDetailsList"]
+    return group["jobConfigurationDetails"]
+
+
+def test_restarts_continue_the_same_run_after_an_infrastructure_failure(restart_oci, capsys) -> None:
+    fake = restart_oci([["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "SUCCEEDED"]],
+                       ["Job run failed with exit code 75", "The job run failed: node lost by the service", ""])
+    assert runcmd.main(["start", "dev", JOB, "--restarts", "3", "--args", "--max_train_step 9",
+                        "--poll-s", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert len(fake.created) == 3
+    first = fake.created[0]
+    assert "jobNodeConfigurationOverrideDetails" in first  # only the given --args
+    assert _group_env(first)["commandLineArguments"].endswith("--max_train_step 9")
+    logical = "amaaaaaarun0"  # attempt 1's own id: where its outputs landed
+    for number, body in enumerate(fake.created[1:], 2):
+        config = _group_env(body)
+        assert config["environmentVariables"]["OCIFT_RUN_NAME"] == logical
+        assert config["environmentVariables"]["OCIFT_OUTPUT_URI"] == "oci://out@ns/run"  # the job's own kept
+        assert config["commandLineArguments"].endswith("--max_train_step 9 --resume auto")
+        assert body["freeformTags"] == {"ocift-env": "dev", "ocift-run": logical, "ocift-attempt": str(number)}
+    assert f"attempt 1/4: {RUN}0 (run {logical})" in out
+    assert "attempt 1 failed with a node was lost (exit 75" in out
+    assert "attempt 2 failed with the service failed the run" in out
+    assert f"run {logical}: 3 attempt(s)" in out and f"3. {RUN}2 SUCCEEDED" in out
+
+
+@pytest.mark.parametrize(("details", "why"), [("Job run failed with exit code 2", "bad input (exit 2"),
+                                               ("Job run failed with exit code 1", "the job's own failure (exit 1")])
+def test_restarts_never_repeat_the_jobs_own_failure(restart_oci, capsys, details: str, why: str) -> None:
+    fake = restart_oci([["IN_PROGRESS", "FAILED"]], [details])
+    assert runcmd.main(["start", "dev", JOB, "--restarts", "2", "--run-name", "exp-1", "--poll-s", "0.01"]) == 1
+    out = capsys.readouterr().out
+    assert len(fake.created) == 1
+    assert _group_env(fake.created[0])["environmentVariables"]["OCIFT_RUN_NAME"] == "exp-1"
+    assert f"attempt 1 failed with {why}" in out and "not restarting" in out
+
+
+def test_restarts_are_bounded(restart_oci, capsys) -> None:
+    fake = restart_oci([["FAILED"], ["FAILED"]], ["exit code 75", "exit code 75"])
+    assert runcmd.main(["start", "dev", JOB, "--restarts", "1", "--poll-s", "0.01"]) == 1
+    assert len(fake.created) == 2 and "no restarts left" in capsys.readouterr().out
+
+
+def test_run_name_reaches_every_node_group(fake_oci) -> None:
+    _fake, server = fake_oci(["ACCEPTED"], groups=[_group("head", 1), _group("workers", 3)])
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--run-name", "exp-2"]) == 0
+    body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
+    groups = body["jobNodeConfigurationOverrideDetails"]["jobNodeGroupConfigurationDetailsList"]
+    assert [g["jobConfigurationDetails"]["environmentVariables"]["OCIFT_RUN_NAME"] for g in groups] == ["exp-2"] * 2
+    assert body["freeformTags"]["ocift-run"] == "exp-2"
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--run-name", "../up"]) == 2
+
+
+def test_watch_shows_progress_from_the_synced_metrics(fake_oci, tmp_path: Path, capsys) -> None:
+    """The launcher syncs metrics.jsonl to <output uri>/<run name>/ on every pass; watch reads it."""
+    group = _group("workers", 2)
+    group["jobConfigurationDetails"]["environmentVariables"] = {"OCIFT_OUTPUT_URI": (tmp_path / "out").as_uri()}
+    fake_oci(["ACCEPTED", "IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"], groups=[group])
+    run_dir = tmp_path / "out" / "amaaaaaarun"  # the run's own id, as the launcher names it
+    run_dir.mkdir(parents=True)
+    records = [{"step": 3, "loss": 2.5, "tokens_per_s": 1200.0, "total_steps": 24, "eta_s": 65.0},
+               {"step": 3, "eval_loss": 2.4}]
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert runcmd.main(["watch", RUN, "--poll-s", "0.01"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out.count("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s") == 1, out
+
+
+def test_run_name_on_a_single_node_job(fake_oci) -> None:
+    _fake, server = fake_oci(["ACCEPTED"], groups=[])
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--run-name", "exp-3"]) == 0
+    body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
+    assert body["jobConfigurationOverrideDetails"]["environmentVariables"] == {"OCIFT_RUN_NAME": "exp-3"}
