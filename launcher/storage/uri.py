@@ -14,6 +14,12 @@ _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
+def is_remote(value: str) -> bool:
+    """An `oci://` or `s3://` URI: staged onto the node before training reads it, so checks on the
+    file itself wait until then."""
+    return "://" in value and urlsplit(value).scheme.lower() in ("oci", "s3")
+
+
 def parse_uri(uri: str) -> ParsedUri:
     """Split a storage URI, or raise StorageError naming the URI and the part that is wrong."""
     if not isinstance(uri, str) or not uri.strip():

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from launcher.storage.uri import is_remote
 from launcher.train.data.records import DataError
 from launcher.train.data.tokens import Example
 
@@ -30,6 +31,8 @@ def file_problems(location: str, function: str) -> list[str]:
     path = Path(location)
     if path.suffix != ".py":
         return [f"custom_dataset.file: {location!r} is not a .py file"]
+    if is_remote(location):
+        return []  # checked again once staged (the launcher derives the plan before and after staging)
     if not path.is_file():
         return [f"custom_dataset.file: {location!r} does not exist (give --custom_dataset.file my_dataset.py"
                 "[:function], or --prompt_template with --data_path)"]

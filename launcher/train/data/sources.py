@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from contract.recipe import Recipe
+from launcher.storage.uri import is_remote
 from launcher.train.data.custom import file_problems, load_custom
 from launcher.train.data.formats import Formatter, format_records
 from launcher.train.data.records import DataError, find_splits
@@ -149,4 +150,4 @@ def _truthy(value: str) -> bool:
 
 
 def _file_problem(flag: str, value: str) -> list[str]:
-    return [] if Path(value).is_file() else [f"{flag}: {value!r} does not exist (give --{flag} <file>)"]
+    return [] if is_remote(value) or Path(value).is_file() else [f"{flag}: {value!r} does not exist (give --{flag} <file>)"]
