@@ -25,9 +25,12 @@ _MOUNT_DIR = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 @dataclass(frozen=True)
 class ExpireRule:
-    """Delete objects under `prefix` `days` after they were last written (old checkpoints)."""
+    """Delete objects whose names match the glob `pattern` `days` after they were last written (old
+    checkpoints). A glob, not a prefix: each run writes under its own name (`<job>/<run>/checkpoints/`),
+    and OCI's object name filter matches `*` across `/` ("Matches any string of characters",
+    ObjectNameFilter in the OCI SDK docs, which also recommend patterns over prefixes)."""
 
-    prefix: str
+    pattern: str
     days: int
 
 
@@ -82,12 +85,14 @@ class BucketProps:
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.check(self.namespace is None or bool(self.namespace), "namespace", "must be non-empty when given")
         p.ocid("kms_key_id", self.kms_key_id, "key", required=False)
-        prefixes = [rule.prefix for rule in self.expire]
+        patterns = [rule.pattern for rule in self.expire]
         for i, rule in enumerate(self.expire):
             p.check(isinstance(rule.days, int) and rule.days >= 1, f"expire[{i}].days", "must be a whole number >= 1")
-            p.check(bool(rule.prefix), f"expire[{i}].prefix",
-                    "is required (an empty prefix would expire the whole bucket)")
-            p.check(prefixes.count(rule.prefix) == 1, f"expire[{i}].prefix", f"{rule.prefix!r} appears more than once")
+            p.check(bool(rule.pattern.strip("*")), f"expire[{i}].pattern",
+                    "must name something (an empty or '*' pattern would expire the whole bucket)")
+            p.check(len(rule.pattern) <= 1024, f"expire[{i}].pattern", "is longer than OCI's 1024 characters")
+            p.check(patterns.count(rule.pattern) == 1, f"expire[{i}].pattern",
+                    f"{rule.pattern!r} appears more than once")
         for prop in ("previous_versions_days", "abort_multipart_days"):
             days = getattr(self, prop)
             p.check(days is None or (isinstance(days, int) and days >= 1), prop, "must be None or a whole number >= 1")
@@ -97,11 +102,12 @@ class BucketProps:
         return p.items
 
 
-def _rule(name: str, action: str, target: str, days: int, prefix: str | None = None) -> ObjectstorageObjectLifecyclePolicyRules:
+def _rule(name: str, action: str, target: str, days: int,
+          pattern: str | None = None) -> ObjectstorageObjectLifecyclePolicyRules:
     return ObjectstorageObjectLifecyclePolicyRules(
         name=name, action=action, target=target, is_enabled=True, time_amount=str(days), time_unit="DAYS",
-        object_name_filter=ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter(inclusion_prefixes=[prefix])
-        if prefix else None,
+        object_name_filter=ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter(inclusion_patterns=[pattern])
+        if pattern else None,
     )
 
 
@@ -131,7 +137,8 @@ class Bucket(Construct):
             freeform_tags=dict(props.tags) or None,
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
-        rules = [_rule(f"expire-{i}-{rule.prefix.strip('/').replace('/', '-')}"[:100], "DELETE", "objects", rule.days, rule.prefix)
+        rules = [_rule(f"expire-{i}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', rule.pattern).strip('-')}"[:100], "DELETE",
+                       "objects", rule.days, rule.pattern)
                  for i, rule in enumerate(props.expire)]
         if props.previous_versions_days is not None:
             rules.append(_rule("expire-previous-versions", "DELETE", "previous-object-versions", props.previous_versions_days))

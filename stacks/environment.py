@@ -173,7 +173,7 @@ def _outputs_bucket(config: EnvironmentConfig, stack: TerraformStack, principal:
         name=config.outputs_bucket, compartment_id=config.compartment_ocid, namespace=config.namespace,
         kms_key_id=storage.kms_key_ocid, versioning=storage.versioning,
         previous_versions_days=30 if storage.versioning else None,
-        expire=[ExpireRule(prefix=f"{config.job_name}/checkpoints/", days=storage.checkpoint_expiry_days)]
+        expire=[ExpireRule(pattern=f"{config.job_name}/*/checkpoints/*", days=storage.checkpoint_expiry_days)]
         if storage.checkpoint_expiry_days else (),
         prevent_destroy=storage.prevent_destroy, tags=config.tags))
     bucket.grant_read_write(principal, policy)

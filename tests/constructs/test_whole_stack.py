@@ -50,7 +50,7 @@ def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
     network = Network(stack, "job_network", NetworkProps(compartment_id=NET_COMPARTMENT, name="ocift-prod", tags=TAGS))
     outputs = Bucket(stack, "outputs_bucket", BucketProps(
         name="ocift-prod-outputs", compartment_id=COMPARTMENT, namespace="tenancyns", kms_key_id=KMS_KEY,
-        expire=[ExpireRule("checkpoints/", 30)], prevent_destroy=True, tags=TAGS))
+        expire=[ExpireRule("*/checkpoints/*", 30)], prevent_destroy=True, tags=TAGS))
     inputs = Bucket(stack, "inputs_bucket", BucketProps(name="ocift-prod-inputs", compartment_id=COMPARTMENT,
                                                         namespace="tenancyns", tags=TAGS))
     repo = ContainerRepository(stack, "trainer_repo", ContainerRepositoryProps(
