@@ -369,9 +369,9 @@ class EnvironmentConfig(Section):
         return Recipe.from_mapping(self.training.recipe, "training.recipe")
 
     def input_buckets(self) -> list[str]:
-        """Buckets the recipe reads (model, tokenizer, data, PEFT checkpoint) besides the outputs bucket."""
-        train = self.recipe().train_config
-        uris = [train.model_name, train.tokenizer_name, train.data_path, train.from_peft_checkpoint]
+        """Buckets the recipe reads (every staged input, the PEFT checkpoint) besides the outputs bucket."""
+        recipe = self.recipe()
+        uris = [*recipe.inputs().values(), recipe.train_config.from_peft_checkpoint]
         buckets = {m.group("bucket") for u in uris if (m := _OCI_URI.match(u))}
         return sorted(buckets - {self.outputs_bucket})
 

@@ -220,8 +220,8 @@ def test_dev_starts_no_run_on_deploy_and_expires_checkpoints(synth) -> None:
     assert not resources(training, "oci_datascience_job_run")  # runs: `ocift run start`, never apply
     rules = one(training, "oci_objectstorage_object_lifecycle_policy")["rules"]
     expire = [r for r in rules if r["target"] == "objects"]
-    assert [(r["object_name_filter"]["inclusion_prefixes"], r["time_amount"]) for r in expire] == \
-        [(["ocift-dev-finetune/checkpoints/"], "14")]
+    assert [(r["object_name_filter"]["inclusion_patterns"], r["time_amount"]) for r in expire] == \
+        [(["ocift-dev-finetune/*/checkpoints/*"], "14")]  # every run's checkpoints, each under its run name
     assert "lifecycle" not in one(training, "oci_objectstorage_bucket")
 
 
@@ -411,3 +411,17 @@ def test_the_operators_group_is_a_prerequisite_the_summary_names(synth) -> None:
     assert ("warning: iam.operators_group: create group 'ocift-prod-operators' before applying prod-iam "
             "(OCI rejects a policy naming a group that does not exist)") in summary.render()
     assert "iam.operators_group" not in summary.render().split("prod (")[0]  # dev has none
+
+
+def test_job_runs_may_read_every_bucket_the_chosen_dataset_stages(tmp_path: Path) -> None:
+    def alpaca(data: dict) -> None:
+        recipe = data["training"]["recipe"]
+        recipe.pop("data_path")
+        recipe.update(dataset="alpaca_dataset",
+                      alpaca_dataset={"data_path": "oci://ocift-alpaca@exampletenancyns/alpaca_data.json"})
+
+    summary, outdir = _synth_variant(tmp_path, alpaca)
+    assert summary.ok, summary.render()
+    granted = statements(stack(outdir, "dev-iam"))
+    readable = sorted(s.rpartition("target.bucket.name = ")[2] for s in granted if " to read objects " in s)
+    assert readable == ["'ocift-alpaca'", "'ocift-models'"]  # the dataset's bucket, not samsum's any more
