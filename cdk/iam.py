@@ -22,6 +22,7 @@ from constructs import Construct, IValidation
 
 from cdk.oci.identity import IdentityDynamicGroup, IdentityPolicy
 from cdk.props import Problems, is_token, validate
+from contract.names import IAM_NAME
 
 Verb = Literal["inspect", "read", "use", "manage"]
 VERBS: tuple[str, ...] = ("inspect", "read", "use", "manage")
@@ -31,7 +32,6 @@ TENANCY = "tenancy"
 MAX_STATEMENTS = 50
 """OCI's default limit of statements in one policy."""
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _RESOURCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*$")
 _VARIABLE = re.compile(r"^[a-z]+(\.[a-z-]+)+$")
 
@@ -71,7 +71,7 @@ class DynamicGroupPrincipal:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("name", self.name, IAM_NAME)
         p.check(bool(self.matching_rule.strip()), "matching_rule", "is required")
         return p.items
 
@@ -218,7 +218,7 @@ class PolicyProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("name", self.name, IAM_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.check(bool(self.description.strip()), "description", "is required by OCI")
         p.tags("tags", self.tags)
