@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import jsii
-from cdktf import IListProducer, IResolveContext, Lazy, TerraformStack
+from cdk.framework import IListProducer, IResolveContext, Lazy, TerraformStack
 from constructs import Construct, IValidation
 
 from cdk.oci.identity import IdentityDynamicGroup, IdentityPolicy

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from cdktf import Token
+from cdk.framework import Token
 
 from contract.names import TAG_KEY, TAG_VALUE_MAX_LENGTH, NamePattern
 from contract.ocids import ocid_type

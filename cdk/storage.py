@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdktf import TerraformResourceLifecycle
+from cdk.framework import TerraformResourceLifecycle
 from constructs import Construct
 
 from cdk.iam import Condition, Grantee, Policy, ServicePrincipal, Statement, grant, object_lifecycle_statement

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from cdktf import App
+from cdk.framework import App
 
 from cdk.rules import RuleContext, evaluate
 from cdk.schema_check import validate_stack

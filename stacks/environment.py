@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from cdktf import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
+from cdk.framework import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
 
 from cdk.iam import (
     Condition,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf import TerraformResource
+from cdk.framework import TerraformResource
 from constructs import IConstruct
 
 from cdk.rules.core import SUPPRESSIONS_PATH, Rule

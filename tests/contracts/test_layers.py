@@ -49,6 +49,18 @@ def test_imports_run_downward_only(package: str) -> None:
     assert not upward_imports(package)
 
 
+def test_the_cdk_core_is_imported_through_cdk_framework_only() -> None:
+    """Switching between CDKTF and CDK Terrain stays a one-line change (cdk/framework.py)."""
+    direct = [f"{path.relative_to(REPO)}:{node.lineno}"
+              for folder in (*ALLOWED, "tests", "bench") for path in sorted((REPO / folder).rglob("*.py"))
+              if path != REPO / "cdk" / "framework.py"
+              for node in ast.walk(ast.parse(path.read_text()))
+              if isinstance(node, (ast.Import, ast.ImportFrom))
+              and {(alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
+                   for alias in node.names} & {"cdktf", "cdktn"}]
+    assert not direct, "import the CDK core from cdk.framework"
+
+
 def test_relative_imports_stay_inside_their_package() -> None:
     """A relative import cannot leave its package, so the absolute ones above are every arrow between rooms."""
     escaping = [f"{path.relative_to(REPO)}:{node.lineno}"

@@ -7,14 +7,14 @@ from typing import Any
 
 import hcl2
 import pytest
-from cdktf import (
+from cdk.framework import (
     TerraformIterator,
     TerraformOutput,
     TerraformResourceLifecycle,
     TerraformStack,
     Token,
 )
-from cdktf import Testing as CdktfTesting
+from cdk.framework import Testing as CdktfTesting
 
 from cdk.oci.core import (
     CoreRouteTable,

@@ -74,7 +74,7 @@ def test_the_importable_bindings_stay_small() -> None:
 
 APP = """
 import json, sys
-from cdktf import App, TerraformStack
+from cdk.framework import App, TerraformStack
 from tests.l1._samples import element_sample
 from cdk.oci.provider import OciProvider
 from tests.support import REPO

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdktf import TerraformStack, Testing
+from cdk.framework import TerraformStack, Testing
 
 from cdk.iam import TENANCY, DynamicGroupPrincipal, Policy, PolicyProps, Statement
 from cdk.network import Network, NetworkProps
