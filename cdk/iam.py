@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import jsii
-from cdk.framework import IListProducer, IResolveContext, Lazy, TerraformStack
 from constructs import Construct, IValidation
 
+from cdk.framework import IListProducer, IResolveContext, Lazy, TerraformStack
 from cdk.oci.identity import IdentityDynamicGroup, IdentityPolicy
 from cdk.props import Problems, is_token, validate
 from contract.names import IAM_NAME
@@ -60,7 +60,7 @@ class DynamicGroupPrincipal:
     identity_domain: str | None = None
 
     @classmethod
-    def job_runs(cls, name: str, compartment_id: str, identity_domain: str | None = None) -> "DynamicGroupPrincipal":
+    def job_runs(cls, name: str, compartment_id: str, identity_domain: str | None = None) -> DynamicGroupPrincipal:
         """The principal of every Data Science job run in `compartment_id`."""
         rule = f"all {{ resource.type = 'datasciencejobrun', resource.compartment.id = '{compartment_id}' }}"
         return cls(name=name, matching_rule=rule, identity_domain=identity_domain)
@@ -231,7 +231,7 @@ class PolicyProps:
 class _Rendered:
     """Renders the statements at synth time, so grants made after construction are included."""
 
-    def __init__(self, policy: "Policy"):
+    def __init__(self, policy: Policy):
         self._policy = policy
 
     def produce(self, context: IResolveContext) -> list[str]:
@@ -240,7 +240,7 @@ class _Rendered:
 
 @jsii.implements(IValidation)
 class _NotEmptyOrFull:
-    def __init__(self, policy: "Policy"):
+    def __init__(self, policy: Policy):
         self._policy = policy
 
     def validate(self) -> list[str]:
@@ -290,7 +290,7 @@ class Policy(Construct):
         return [s.render() for s in self.statements]
 
     @staticmethod
-    def for_compartment(scope: Construct, compartment_id: str) -> "Policy":
+    def for_compartment(scope: Construct, compartment_id: str) -> Policy:
         """The one `Policy` in `scope`'s stack attached to `compartment_id`."""
         stack = TerraformStack.of(scope)
         found = [c for c in stack.node.find_all() if isinstance(c, Policy) and c.compartment_id == compartment_id]

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable, Mapping
 
 from cdk.framework import Token
-
 from contract.names import TAG_KEY, TAG_VALUE_MAX_LENGTH, NamePattern
 from contract.ocids import ocid_type
 

@@ -31,7 +31,7 @@ class ImageReference:
     tag: str | None = None
 
     @classmethod
-    def parse(cls, reference: str) -> "ImageReference":
+    def parse(cls, reference: str) -> ImageReference:
         """Parse and validate a full reference; every problem is reported at once."""
         match = _REFERENCE.match(reference)
         if not match:

@@ -242,7 +242,8 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
     """Validate every ``stacks/<name>/cdk.tf.json`` under a ``cdktf.out`` directory."""
     files = sorted(Path(outdir).glob("stacks/*/cdk.tf.json"))
     if not files:
-        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found (run `cdktf synth` first; `--hcl` output has no JSON to check)")
+        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found "
+                                "(run `cdktf synth` first; `--hcl` output has no JSON to check)")
     errors: list[SchemaError] = []
     for path in files:
         try:

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdk.framework import TerraformResourceLifecycle
 from constructs import Construct
 
+from cdk.framework import TerraformResourceLifecycle
 from cdk.iam import Condition, Grantee, Policy, ServicePrincipal, Statement, grant, object_lifecycle_statement
 from cdk.oci.objectstorage import (
     DataObjectstorageNamespace,

@@ -26,10 +26,10 @@ from cdk.oci.datascience import (
     DatascienceJobJobNodeConfigurationDetails,
     DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration as NetworkConfiguration,
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList as NodeGroupDetails,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails as GroupJobConfiguration,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails as GroupEnvironment,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails as GroupInfrastructure,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails as GroupShape,
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails as GroupJobConfiguration,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails as GroupEnvironment,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails as GroupInfrastructure,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails as GroupShape,  # noqa: E501 (the schema's names)
     DatascienceJobJobStorageMountConfigurationDetailsList,
     DatascienceJobRun,
     DatascienceProject,

@@ -16,6 +16,7 @@ import difflib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 
 class RecipeError(ValueError):
@@ -88,7 +89,7 @@ class TrainConfig(_Section):
                                  "never holding the whole batch's logits (e.g. 1024); 0 = all at once.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "TrainConfig":
+    def _consistent(self) -> TrainConfig:
         if self.dataset == "custom_dataset" and not self.prompt_template:
             raise ValueError("dataset=custom_dataset needs prompt_template")
         return self
@@ -137,7 +138,7 @@ class Recipe(_Section):
     lora_config: LoraConfig = Field(default_factory=LoraConfig)
 
     @model_validator(mode="after")
-    def _contradictions(self) -> "Recipe":
+    def _contradictions(self) -> Recipe:
         t, f = self.train_config, self.fsdp_config
         problems = []
         if f.pure_bf16 and (t.use_fp16 or f.use_fp16):
@@ -155,7 +156,7 @@ class Recipe(_Section):
     # ---- construction -------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None, source: str = "recipe") -> "Recipe":
+    def from_mapping(cls, data: dict[str, Any] | None, source: str = "recipe") -> Recipe:
         """Build from a config mapping: flat llama-recipes names and/or `lora_config: {...}` sections."""
         assignments: list[tuple[str, Any]] = []
         for key, value in (data or {}).items():
@@ -166,7 +167,7 @@ class Recipe(_Section):
         return cls._build(assignments, source)
 
     @classmethod
-    def from_args(cls, argv: list[str], source: str = "command line") -> "Recipe":
+    def from_args(cls, argv: list[str], source: str = "command line") -> Recipe:
         """Parse llama-recipes flags: `--flag value`, bare `--flag` (= true), `--section.field value`."""
         assignments: list[tuple[str, Any]] = []
         problems: list[str] = []
@@ -193,7 +194,7 @@ class Recipe(_Section):
 
     @classmethod
     def _build(cls, assignments: list[tuple[str, Any]], source: str,
-               problems: list[str] | None = None, from_text: bool = False) -> "Recipe":
+               problems: list[str] | None = None, from_text: bool = False) -> Recipe:
         problems = list(problems or [])
         values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         for name, value in assignments:
@@ -296,7 +297,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     path = ".".join(str(p) for p in err["loc"])
     message = err["msg"]
     if err["type"] == "extra_forbidden":

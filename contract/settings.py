@@ -74,7 +74,7 @@ class LauncherSettings(BaseModel):
         return out
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LauncherSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
         environ = os.environ if environ is None else environ
         fields = cls.model_fields
         values: dict[str, object] = {}

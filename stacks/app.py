@@ -18,13 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from cdk.framework import App
-
 from cdk.rules import RuleContext, evaluate
 from cdk.schema_check import validate_stack
 from stacks.config import EnvironmentConfig, LocalState
-from stacks.loader import load_configs
 from stacks.environment import EnvironmentStacks, build_environment
 from stacks.errors import ConfigError, Problem
+from stacks.loader import load_configs
 from stacks.summary import EnvironmentReport, StackReport, Summary
 
 STACKS_DIR = Path(__file__).resolve().parent

@@ -15,7 +15,6 @@ import posixpath
 from typing import Any
 
 from cdk.framework import TerraformRemoteState, TerraformStack
-
 from stacks.config import EnvironmentConfig, LocalState, OciState, S3State
 
 # A stack runs in <outdir>/stacks/<stack>/: three levels up is the outdir's parent.

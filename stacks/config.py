@@ -44,7 +44,6 @@ from contract.settings import LauncherSettings
 from stacks.ocid_fields import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
 
 
-
 def _named(pattern: NamePattern) -> Any:
     """A pydantic constraint checking exactly what the props and the rules check (`contract.names`)."""
     return Field(pattern=pattern.anchored, max_length=pattern.max_length)
@@ -112,7 +111,7 @@ class CreateNetwork(Section):
     subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/24")
 
     @model_validator(mode="after")
-    def _subnet_inside_vcn(self) -> "CreateNetwork":
+    def _subnet_inside_vcn(self) -> CreateNetwork:
         if not self.subnet_cidr.subnet_of(self.vcn_cidr):
             raise ValueError(f"subnet_cidr {self.subnet_cidr} is not inside vcn_cidr {self.vcn_cidr}")
         return self
@@ -181,7 +180,7 @@ class ImageConfig(Section):
         return value
 
     @model_validator(mode="after")
-    def _something_to_pull(self) -> "ImageConfig":
+    def _something_to_pull(self) -> ImageConfig:
         if not self.tag and not self.digest:
             raise ValueError("give a tag, a digest, or both")
         return self
@@ -199,7 +198,7 @@ class NodeGroupConfig(Section):
     block_storage_gbs: int = Field(100, ge=50, le=10240)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "NodeGroupConfig":
+    def _consistent(self) -> NodeGroupConfig:
         problems = []
         if self.minimum_success_replicas is not None and self.minimum_success_replicas > self.replicas:
             problems.append(f"minimum_success_replicas ({self.minimum_success_replicas}) "

@@ -19,7 +19,6 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from cdk.framework import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
-
 from cdk.iam import (
     Condition,
     DynamicGroup,

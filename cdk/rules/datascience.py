@@ -89,7 +89,8 @@ def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:
             continue
         for name, value in env.items():
             if is_secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
-                problems.append(f"{path}.environment_variables.{name} is named like a secret but its value is not a Vault secret OCID")
+                problems.append(f"{path}.environment_variables.{name} is named like a secret "
+                                "but its value is not a Vault secret OCID")
     for where, value in _job_values(resource):
         if label := secret_format(value):
             problems.append(f"{where} holds {label}")

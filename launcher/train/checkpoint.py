@@ -26,17 +26,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from launcher import log
 from contract.manifest import ManifestError, is_committed, verify, write_manifest
+from launcher import log
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d{8})$")
@@ -143,7 +143,7 @@ class Checkpointer:
             previous = latest(self.root)
             raise CheckpointError(
                 f"writing checkpoint {final.name} in {self.root} failed ({error}); "
-                f"{'the previous checkpoint ' + previous.name + ' is intact' if previous else 'no earlier checkpoint exists'}"
+                + (f"the previous checkpoint {previous.name} is intact" if previous else "no earlier checkpoint exists")
             )
         self.last_saved_step = state.step
         log.event("checkpoint_saved", step=state.step, path=str(final))

@@ -22,8 +22,8 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from launcher import log
 from contract.manifest import write_manifest
+from launcher import log
 from launcher.train.config import TrainingPlan
 
 SHARD_BYTES = 5 * 1024**3

@@ -15,13 +15,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cdk.rules import RuleContext, evaluate
 from ocift.review.diagram import mermaid
 from ocift.review.diff import compare_stack, plan_changes
 from ocift.review.iam import policy_changes
-from ocift.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
+from ocift.review.load import (
+    ReviewInputError,
+    load_plan,
+    load_tree,
+    resources_of,
+    synth_dir,
+    synth_ref,
+    temporary_workdir,
+)
 from ocift.review.model import Report, Resource, StackReport
 from ocift.review.render import to_json, to_markdown, to_text
-from cdk.rules import RuleContext, evaluate
 
 EXIT_DANGEROUS = 2
 RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text}

@@ -8,8 +8,8 @@ object/secret access without a `where`).
 
 from __future__ import annotations
 
-from ocift.review.model import PolicyChange, Resource
 from cdk.rules.policy_syntax import PolicySyntaxError, Statement, parse
+from ocift.review.model import PolicyChange, Resource
 
 POLICY_TYPE = "oci_identity_policy"
 _VERB_RANK = {"inspect": 0, "read": 1, "use": 2, "manage": 3}

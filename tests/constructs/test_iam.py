@@ -3,8 +3,6 @@ import pytest
 from cdk.framework import Testing
 from cdk.iam import (
     TENANCY as IN_TENANCY,
-)
-from cdk.iam import (
     Condition,
     DynamicGroup,
     DynamicGroupPrincipal,

@@ -7,15 +7,15 @@ from typing import Any
 
 import hcl2
 import pytest
+
 from cdk.framework import (
     TerraformIterator,
     TerraformOutput,
     TerraformResourceLifecycle,
     TerraformStack,
+    Testing as CdktfTesting,
     Token,
 )
-from cdk.framework import Testing as CdktfTesting
-
 from cdk.oci.core import (
     CoreRouteTable,
     CoreRouteTableRouteRules,

@@ -13,7 +13,6 @@ import hcl2
 import pytest
 
 from cdk.oci import generate
-
 from tests.support import REPO
 
 from ._samples import RESOURCES, SCHEMA, as_blocks_lists, element_sample, schema_block

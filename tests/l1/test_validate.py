@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdk.framework import TerraformStack
-from cdk.framework import Testing as CdktfTesting
 
+from cdk.framework import TerraformStack, Testing as CdktfTesting
 from cdk.oci.artifacts import ArtifactsContainerRepository
 from cdk.oci.core import (
     CoreServiceGateway,

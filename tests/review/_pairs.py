@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from cdk.framework import TerraformStack, Testing
-
 from cdk.iam import TENANCY, DynamicGroupPrincipal, Policy, PolicyProps, Statement
 from cdk.network import Network, NetworkProps
 from cdk.registry import ContainerRepository, ContainerRepositoryProps

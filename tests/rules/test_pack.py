@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from constructs import Construct
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cdk.framework import Testing
 from cdk.oci.identity import IdentityPolicy
