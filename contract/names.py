@@ -41,7 +41,9 @@ LOG_NAME = IAM_NAME
 _COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
 REPOSITORY = NamePattern(rf"{_COMPONENT}(?:/{_COMPONENT})*", 255, "lowercase path components separated by '/'")
 REGISTRY = NamePattern(r"[a-z0-9-]+\.ocir\.io", 253, "an OCIR host such as iad.ocir.io")
-NAMESPACE = NamePattern(r"[a-z0-9]{1,64}", 64, "the tenancy's Object Storage namespace: 1-64 lowercase letters or digits")
+NAMESPACE = NamePattern(
+    r"[a-z0-9]{1,64}", 64, "the tenancy's Object Storage namespace: 1-64 lowercase letters or digits"
+)
 IMAGE_TAG = NamePattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", 128, "up to 128 letters, digits, '_', '.' or '-'")
 DIGEST = NamePattern(r"sha256:[0-9a-f]{64}", 71, "sha256: followed by 64 lowercase hex digits")
 SHAPE = NamePattern(r"(?:VM|BM)\.[A-Za-z0-9.]+", 255, "a shape name such as BM.GPU.H100.8 or VM.Standard.E4.Flex")
@@ -51,9 +53,21 @@ TAG_VALUE_MAX_LENGTH = 256
 
 # ---- secrets -------------------------------------------------------------------------------
 
-_SECRET_WORDS = frozenset({"TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS",
-                           "APIKEY", "ACCESSKEY", "PRIVATEKEY"})
-_SECRET_PAIRS = frozenset({("API", "KEY"), ("PRIVATE", "KEY"), ("ACCESS", "KEY")})
+SECRET_WORDS = frozenset(
+    {
+        "TOKEN",
+        "SECRET",
+        "SECRETS",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "APIKEY",
+        "ACCESSKEY",
+        "PRIVATEKEY",
+    }
+)
+SECRET_PAIRS = frozenset({("API", "KEY"), ("PRIVATE", "KEY"), ("ACCESS", "KEY")})
 #: Credential formats, by what they are. Published token prefixes of the issuers named.
 SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
@@ -70,7 +84,7 @@ SECRET_FORMATS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def is_secret_name(name: str) -> bool:
     """TOKEN, SECRET, PASSWORD, API_KEY... as whole words (so TOKENIZERS_PARALLELISM is fine)."""
     words = [w for w in re.split(r"[^A-Z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
-    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    return bool(SECRET_WORDS.intersection(words)) or any(pair in SECRET_PAIRS for pair in zip(words, words[1:]))
 
 
 def secret_format(value: str) -> str:

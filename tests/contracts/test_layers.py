@@ -39,9 +39,12 @@ def imported_packages(path: Path) -> list[tuple[int, str]]:
 
 
 def upward_imports(package: str) -> list[str]:
-    return [f"{path.relative_to(REPO)}:{line}: imports {target}"
-            for path in sorted((REPO / package).rglob("*.py"))
-            for line, target in imported_packages(path) if target not in ALLOWED[package]]
+    return [
+        f"{path.relative_to(REPO)}:{line}: imports {target}"
+        for path in sorted((REPO / package).rglob("*.py"))
+        for line, target in imported_packages(path)
+        if target not in ALLOWED[package]
+    ]
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -51,22 +54,28 @@ def test_imports_run_downward_only(package: str) -> None:
 
 def test_the_cdk_core_is_imported_through_cdk_framework_only() -> None:
     """Switching between CDKTF and CDK Terrain stays a one-line change (cdk/framework.py)."""
-    direct = [f"{path.relative_to(REPO)}:{node.lineno}"
-              for folder in (*ALLOWED, "tests", "bench") for path in sorted((REPO / folder).rglob("*.py"))
-              if path != REPO / "cdk" / "framework.py"
-              for node in ast.walk(ast.parse(path.read_text()))
-              if isinstance(node, (ast.Import, ast.ImportFrom))
-              and {(alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0]
-                   for alias in node.names} & {"cdktf", "cdktn"}]
+    direct = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for folder in (*ALLOWED, "tests", "bench")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path != REPO / "cdk" / "framework.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and {(alias.name if isinstance(node, ast.Import) else node.module or "").split(".")[0] for alias in node.names}
+        & {"cdktf", "cdktn"}
+    ]
     assert not direct, "import the CDK core from cdk.framework"
 
 
 def test_relative_imports_stay_inside_their_package() -> None:
     """A relative import cannot leave its package, so the absolute ones above are every arrow between rooms."""
-    escaping = [f"{path.relative_to(REPO)}:{node.lineno}"
-                for package in ALLOWED for path in (REPO / package).rglob("*.py")
-                for node in ast.walk(ast.parse(path.read_text()))
-                if isinstance(node, ast.ImportFrom) and node.level > len(path.relative_to(REPO).parts) - 1]
+    escaping = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for package in ALLOWED
+        for path in (REPO / package).rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.level > len(path.relative_to(REPO).parts) - 1
+    ]
     assert not escaping
 
 

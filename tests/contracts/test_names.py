@@ -39,18 +39,34 @@ def config_accepts(path: str, value: str) -> bool:
 
 # (pattern, config field, props problems for a value, the longest valid value, invalid values)
 CASES: list[tuple[NamePattern, str, Callable[[str], list[str]], str, list[str]]] = [
-    (BUCKET_NAME, "storage.outputs_bucket", lambda v: BucketProps(name=v, namespace="ns", compartment_id=COMPARTMENT).problems(),
-     "b" * 255, ["b" * 256, "bad/name", ""]),
-    (IMAGE_TAG, "training.image.tag", lambda v: ImageReference(**IMAGE, tag=v).problems(),
-     "t" * 128, ["t" * 129, "-leading-dash"]),
-    (DIGEST, "training.image.digest", lambda v: ImageReference(**IMAGE, tag="x", digest=v).problems(),
-     "sha256:" + "a" * 64, ["sha256:" + "A" * 64, "sha256:" + "a" * 63]),
+    (
+        BUCKET_NAME,
+        "storage.outputs_bucket",
+        lambda v: BucketProps(name=v, namespace="ns", compartment_id=COMPARTMENT).problems(),
+        "b" * 255,
+        ["b" * 256, "bad/name", ""],
+    ),
+    (
+        IMAGE_TAG,
+        "training.image.tag",
+        lambda v: ImageReference(**IMAGE, tag=v).problems(),
+        "t" * 128,
+        ["t" * 129, "-leading-dash"],
+    ),
+    (
+        DIGEST,
+        "training.image.digest",
+        lambda v: ImageReference(**IMAGE, tag="x", digest=v).problems(),
+        "sha256:" + "a" * 64,
+        ["sha256:" + "A" * 64, "sha256:" + "a" * 63],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("pattern", "field", "props", "longest", "invalid"), CASES, ids=[c[1] for c in CASES])
-def test_config_and_props_agree(pattern: NamePattern, field: str, props: Callable[[str], list[str]],
-                                longest: str, invalid: list[str]) -> None:
+def test_config_and_props_agree(
+    pattern: NamePattern, field: str, props: Callable[[str], list[str]], longest: str, invalid: list[str]
+) -> None:
     assert pattern.matches(longest) and config_accepts(field, longest) and not props(longest)
     for value in invalid:
         assert not pattern.matches(value), value

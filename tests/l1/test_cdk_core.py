@@ -35,14 +35,21 @@ print(framework.CORE, importlib.metadata.version(framework.CORE))
 
 
 def synthesized(core: str, outdir: Path) -> tuple[str, dict[str, Any]]:
-    env = {**os.environ, "CDK_CORE": core, "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)]))}
-    result = subprocess.run([sys.executable, "-c", SYNTH, str(outdir)], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "CDK_CORE": core,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO)])),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", SYNTH, str(outdir)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     name, version = result.stdout.split()[-2:]
     assert name == core
-    stacks = {path.relative_to(outdir).as_posix(): json.loads(path.read_text())
-              for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))}
+    stacks = {
+        path.relative_to(outdir).as_posix(): json.loads(path.read_text())
+        for path in sorted(outdir.glob("stacks/*/cdk.tf.json"))
+    }
     assert stacks
     return version, stacks
 
@@ -61,7 +68,8 @@ def test_both_cores_synthesize_identical_stacks(tmp_path: Path) -> None:
 
 def test_an_unknown_core_is_refused() -> None:
     env = {**os.environ, "CDK_CORE": "cdk8s"}
-    result = subprocess.run([sys.executable, "-c", "import cdk.framework"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import cdk.framework"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "CDK_CORE='cdk8s': the CDK core is one of cdktf, cdktn" in result.stderr
