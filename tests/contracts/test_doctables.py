@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -39,3 +40,13 @@ def test_check_exits_nonzero_when_stale(monkeypatch: pytest.MonkeyPatch, docs_co
     (docs_copy / "docs" / "rules.md").write_text("no tables here\n")
     monkeypatch.setattr(doctables, "REPO", docs_copy)
     assert doctables.main(["--check"]) == 1
+
+
+def test_readme_is_a_front_page_linking_every_docs_page() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 250
+    pages = {f"docs/{page.name}" for page in (REPO / "docs").glob("*.md")}
+    linked = set(re.findall(r"\]\((docs/[a-z-]+\.md)", readme))
+    assert pages <= linked, f"not linked from the README: {sorted(pages - linked)}"
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    assert not [target for target in targets if not (REPO / target).exists()]
