@@ -32,8 +32,9 @@ class NamePattern:
 # Storage, Creating a Bucket); "The maximum length for an object and bucket name is 255
 # characters" (docs.oracle.com, Object Storage overview, Object Names).
 BUCKET_NAME = NamePattern(r"[A-Za-z0-9._-]{1,255}", 255, "1-255 letters, digits, '.', '_' or '-'")
-# Data Science projects, jobs and job runs: the display name is also the job's output prefix.
-DISPLAY_NAME = NamePattern(r"[A-Za-z0-9._ -]{1,255}", 255, "1-255 letters, digits, spaces, '.', '_' or '-'")
+# Data Science projects, jobs and job runs (OCI takes up to 255 characters). No spaces: the job's
+# display name is also its output prefix, in `oci://<bucket>@<namespace>/<job_name>/`.
+DISPLAY_NAME = NamePattern(r"[A-Za-z0-9._-]{1,255}", 255, "1-255 letters, digits, '.', '_' or '-'")
 # IAM groups, policies, dynamic groups, identity domains; Logging log groups and logs.
 IAM_NAME = NamePattern(r"[A-Za-z0-9._-]{1,100}", 100, "1-100 letters, digits, '.', '_' or '-'")
 LOG_NAME = IAM_NAME

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from cdk.registry import ImageReference
 from cdk.storage import BucketProps
-from contract.names import BUCKET_NAME, DIGEST, IMAGE_TAG, NamePattern, is_secret_name, secret_format
+from cdk.training_job import ProjectProps
+from contract.names import BUCKET_NAME, DIGEST, DISPLAY_NAME, IMAGE_TAG, NamePattern, is_secret_name, secret_format
 from stacks.config import EnvironmentConfig
 from tests.support import shipped
 
@@ -45,6 +46,13 @@ CASES: list[tuple[NamePattern, str, Callable[[str], list[str]], str, list[str]]]
         lambda v: BucketProps(name=v, namespace="ns", compartment_id=COMPARTMENT).problems(),
         "b" * 255,
         ["b" * 256, "bad/name", ""],
+    ),
+    (
+        DISPLAY_NAME,
+        "training.project_name",
+        lambda v: ProjectProps(display_name=v, compartment_id=COMPARTMENT).problems(),
+        "p" * 255,
+        ["p" * 256, "with space", ""],
     ),
     (
         IMAGE_TAG,
