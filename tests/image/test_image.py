@@ -171,7 +171,7 @@ def test_two_node_local_finetune_writes_adapter(container, tmp_path):
     os.chmod(out, 0o777)  # written by the image's user, not by this test's
     script = (
         "set -e; python -m launcher.train.tiny /home/ocift/work/tiny; "
-        "PYTHONPATH=/tools python -m ocift.local --nnodes 2 --nproc-per-node 1 --timeout 600 "
+        "PYTHONPATH=/tools python -m ocift.cli local --nnodes 2 --nproc-per-node 1 --timeout 600 "
         "--output-uri file:///out -- "
         "--enable_fsdp --use_peft --peft_method lora --batch_size_training 1 --context_length 64 "
         "--model_name /home/ocift/work/tiny/model --data_path /home/ocift/work/tiny/data --max_train_step 4"
