@@ -1,4 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets up what it needs first.
+# `make lint` is the gate CI runs first (ruff lint + format check, mypy; configured in pyproject.toml).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -30,6 +31,11 @@ demo: setup
 
 test: setup image-tools
 	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The launcher image (image/Dockerfile). `make image` builds it on the pinned CUDA PyTorch base
 # (pulled from Docker Hub); `make image-local` on the CPU stand-in image/build-base.sh makes.

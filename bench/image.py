@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,11 +86,13 @@ def main() -> int:
 
     rows = [("base" if digest in base_ids else "added", digest[7:19], size, gz)
             for (digest, size), (_, gz) in zip(plain, packed)]
+    buildah = subprocess.run(["buildah", "--version"], capture_output=True, text=True).stdout.split()[2]
+    driver = subprocess.run(["buildah", "info", "--format", "{{.store.GraphDriverName}}"],
+                            capture_output=True, text=True).stdout.strip()
     lines = [
-        f"## launcher image, local CPU base ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        f"## launcher image, local CPU base ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Machine: {where}. buildah {subprocess.run(['buildah', '--version'], capture_output=True, text=True).stdout.split()[2]}, "
-        f"chroot isolation, {subprocess.run(['buildah', 'info', '--format', '{{.store.GraphDriverName}}'], capture_output=True, text=True).stdout.strip()} storage.",
+        f"Machine: {where}. buildah {buildah}, chroot isolation, {driver} storage.",
         "",
         "| layer | from | uncompressed MB | gzip MB |",
         "|---|---|---:|---:|",

@@ -72,7 +72,6 @@ def _storage_case(endpoint: str, bucket: str, case: str, path: str, queue: multi
     """One timed transfer in this (child) process; puts (seconds, peak RSS MiB) on `queue`."""
     import boto3
     import botocore.config
-
     from boto3.s3.transfer import TransferConfig
 
     from launcher.storage import TransferOptions, open_store

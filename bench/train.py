@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,10 +292,11 @@ def main() -> int:
 
 def append_result(args, where: str, peak: float, rows: list[dict], variant: str) -> None:
     header = ("| date (UTC) | machine | preset | method | seq x batch | ocift tokens/s | ocift TFLOP/s (% peak) | "
-              "Trainer tokens/s | Trainer TFLOP/s (% peak) | peak mem ocift / Trainer (GiB) | first losses ocift / Trainer |\n"
+              "Trainer tokens/s | Trainer TFLOP/s (% peak) | peak mem ocift / Trainer (GiB) | "
+              "first losses ocift / Trainer |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|\n")
     ours, trainer = rows
-    line = (f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {where}; matmul peak {peak / 1e12:.3g} TFLOP/s | "
+    line = (f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {where}; matmul peak {peak / 1e12:.3g} TFLOP/s | "
             f"{args.preset}{' +compile' if args.compile else ''} [{variant}] | {args.method} | {args.seq} x {args.batch} | "
             f"{ours['tokens_per_s']:,.0f} | {ours['tflops']:.3g} ({ours['pct_peak']:.1f}%) | "
             f"{trainer['tokens_per_s']:,.0f} | {trainer['tflops']:.3g} ({trainer['pct_peak']:.1f}%) | "

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import jsii
-from cdktf import IListProducer, IResolveContext, Lazy, TerraformStack
 from constructs import Construct, IValidation
 
+from cdk.framework import IListProducer, IResolveContext, Lazy, TerraformStack
 from cdk.oci.identity import IdentityDynamicGroup, IdentityPolicy
 from cdk.props import Problems, is_token, validate
+from contract.names import IAM_NAME
 
 Verb = Literal["inspect", "read", "use", "manage"]
 VERBS: tuple[str, ...] = ("inspect", "read", "use", "manage")
@@ -31,7 +32,6 @@ TENANCY = "tenancy"
 MAX_STATEMENTS = 50
 """OCI's default limit of statements in one policy."""
 
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _RESOURCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*$")
 _VARIABLE = re.compile(r"^[a-z]+(\.[a-z-]+)+$")
 
@@ -60,7 +60,7 @@ class DynamicGroupPrincipal:
     identity_domain: str | None = None
 
     @classmethod
-    def job_runs(cls, name: str, compartment_id: str, identity_domain: str | None = None) -> "DynamicGroupPrincipal":
+    def job_runs(cls, name: str, compartment_id: str, identity_domain: str | None = None) -> DynamicGroupPrincipal:
         """The principal of every Data Science job run in `compartment_id`."""
         rule = f"all {{ resource.type = 'datasciencejobrun', resource.compartment.id = '{compartment_id}' }}"
         return cls(name=name, matching_rule=rule, identity_domain=identity_domain)
@@ -71,7 +71,7 @@ class DynamicGroupPrincipal:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("name", self.name, IAM_NAME)
         p.check(bool(self.matching_rule.strip()), "matching_rule", "is required")
         return p.items
 
@@ -224,7 +224,7 @@ class PolicyProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("name", self.name, IAM_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.check(bool(self.description.strip()), "description", "is required by OCI")
         p.tags("tags", self.tags)
@@ -237,7 +237,7 @@ class PolicyProps:
 class _Rendered:
     """Renders the statements at synth time, so grants made after construction are included."""
 
-    def __init__(self, policy: "Policy"):
+    def __init__(self, policy: Policy):
         self._policy = policy
 
     def produce(self, context: IResolveContext) -> list[str]:
@@ -246,7 +246,7 @@ class _Rendered:
 
 @jsii.implements(IValidation)
 class _NotEmptyOrFull:
-    def __init__(self, policy: "Policy"):
+    def __init__(self, policy: Policy):
         self._policy = policy
 
     def validate(self) -> list[str]:
@@ -297,7 +297,7 @@ class Policy(Construct):
         return [s.render() for s in self.statements]
 
     @staticmethod
-    def for_compartment(scope: Construct, compartment_id: str) -> "Policy":
+    def for_compartment(scope: Construct, compartment_id: str) -> Policy:
         """The one `Policy` in `scope`'s stack attached to `compartment_id`."""
         stack = TerraformStack.of(scope)
         found = [c for c in stack.node.find_all() if isinstance(c, Policy) and c.compartment_id == compartment_id]

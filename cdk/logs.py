@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -11,8 +10,8 @@ from constructs import Construct
 from cdk.iam import Grantee, Policy, Statement, grant
 from cdk.oci.logging import LoggingLog, LoggingLogGroup
 from cdk.props import Problems, validate
+from contract.names import LOG_NAME
 
-_LOG_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 RETENTION_DAYS = (30, 60, 90, 120, 150, 180)
 """Retention periods OCI Logging accepts (30-day steps up to 180)."""
 
@@ -29,7 +28,7 @@ class LogGroupProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("display_name", self.display_name, _LOG_NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("display_name", self.display_name, LOG_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.tags("tags", self.tags)
         return p.items
@@ -67,7 +66,7 @@ class CustomLogProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("display_name", self.display_name, _LOG_NAME, "1-100 letters, digits, '.', '_' or '-'")
+        p.name("display_name", self.display_name, LOG_NAME)
         p.check(self.retention_days in RETENTION_DAYS, "retention_days",
                 f"{self.retention_days!r} is not one of {', '.join(map(str, RETENTION_DAYS))}")
         p.tags("tags", self.tags)

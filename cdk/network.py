@@ -92,9 +92,12 @@ class NetworkProps:
         if self.mode == "create":
             p.pattern("name", self.name, _NAME, "1-80 letters, digits, '.', '_' or '-'")
             vcn, subnet = _network(self.vcn_cidr), _network(self.subnet_cidr)
-            if p.check(vcn is not None, "vcn_cidr", f"{self.vcn_cidr!r} is not an IPv4 network such as 10.0.0.0/16"):
+            p.check(vcn is not None, "vcn_cidr", f"{self.vcn_cidr!r} is not an IPv4 network such as 10.0.0.0/16")
+            p.check(subnet is not None, "subnet_cidr",
+                    f"{self.subnet_cidr!r} is not an IPv4 network such as 10.0.0.0/24")
+            if vcn is not None:
                 p.check(16 <= vcn.prefixlen <= 30, "vcn_cidr", "OCI allows prefixes /16 to /30")
-            if p.check(subnet is not None, "subnet_cidr", f"{self.subnet_cidr!r} is not an IPv4 network such as 10.0.0.0/24"):
+            if subnet is not None:
                 p.check(subnet.prefixlen <= 30, "subnet_cidr", "OCI allows subnet prefixes up to /30")
                 p.check(vcn is None or subnet.subnet_of(vcn), "subnet_cidr", f"must lie inside vcn_cidr {self.vcn_cidr}")
             if self.dns_label is not None:
@@ -126,6 +129,7 @@ class Network(Construct):
 
     def _create(self, props: NetworkProps) -> CoreSubnet:
         c, tags, name = props.compartment_id, dict(props.tags) or None, props.name
+        assert c is not None, "validate() requires compartment_id in mode 'create'"
         self.vcn = CoreVcn(self, "Vcn", compartment_id=c, cidr_blocks=[props.vcn_cidr], display_name=f"{name}-vcn",
                            dns_label=props.dns_label, freeform_tags=tags)
         self.services = DataCoreServices(self, "Services", filter=[

@@ -11,11 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from cdktf import Token
-
+from cdk.framework import Token
+from contract.names import TAG_KEY, TAG_VALUE_MAX_LENGTH, NamePattern
 from contract.ocids import ocid_type
-
-_TAG_KEY = re.compile(r"^[^\s.]{1,100}$")
 
 
 class PropsError(ValueError):
@@ -76,10 +74,15 @@ class Problems:
             return
         self.check(bool(regex.fullmatch(value or "")), prop, f"{value!r} is not valid: {what}")
 
+    def name(self, prop: str, value: str, pattern: NamePattern) -> None:
+        """`value` must be a `pattern` name (`contract.names`); tokens pass."""
+        if is_token(value):
+            return
+        self.check(pattern.matches(value or ""), prop, f"{value!r} is not valid: {pattern.what}")
+
     def tags(self, prop: str, tags: Mapping[str, str]) -> None:
-        """OCI freeform tags: keys 1-100 characters without spaces or dots, values up to 256."""
+        """OCI freeform tags (`contract.names`): keys 1-100 characters without spaces or dots, values up to 256."""
         for key, value in tags.items():
-            self.check(bool(_TAG_KEY.match(key)), f"{prop}[{key!r}]",
-                       "tag keys are 1-100 characters without spaces or dots")
-            self.check(isinstance(value, str) and len(value) <= 256, f"{prop}[{key!r}]",
-                       "tag values are strings of at most 256 characters")
+            self.check(TAG_KEY.matches(key), f"{prop}[{key!r}]", f"tag keys are {TAG_KEY.what}")
+            self.check(isinstance(value, str) and len(value) <= TAG_VALUE_MAX_LENGTH, f"{prop}[{key!r}]",
+                       f"tag values are strings of at most {TAG_VALUE_MAX_LENGTH} characters")

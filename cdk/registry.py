@@ -11,13 +11,8 @@ from constructs import Construct
 from cdk.iam import Condition, Grantee, Policy, Statement, grant
 from cdk.oci.artifacts import ArtifactsContainerRepository
 from cdk.props import Problems, PropsError, validate
+from contract.names import DIGEST, IMAGE_TAG, NAMESPACE, REGISTRY, REPOSITORY
 
-_REGISTRY = re.compile(r"^[a-z0-9-]+\.ocir\.io$")
-_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_COMPONENT = r"[a-z0-9]+(?:[._-][a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REFERENCE = re.compile(r"^(?P<registry>[^/]+)/(?P<namespace>[^/]+)/(?P<repository>[^:@]+)"
                         r"(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$")
 
@@ -39,7 +34,7 @@ class ImageReference:
     tag: str | None = None
 
     @classmethod
-    def parse(cls, reference: str) -> "ImageReference":
+    def parse(cls, reference: str) -> ImageReference:
         """Parse and validate a full reference; every problem is reported at once."""
         match = _REFERENCE.match(reference)
         if not match:
@@ -62,13 +57,13 @@ class ImageReference:
 
     def problems(self, require_digest: bool = False) -> list[str]:
         p = Problems()
-        p.pattern("registry", self.registry, _REGISTRY, "an OCIR host such as iad.ocir.io")
-        p.pattern("namespace", self.namespace, _NAMESPACE, "the tenancy's Object Storage namespace")
-        p.pattern("repository", self.repository, _REPOSITORY, "lowercase path components separated by '/'")
+        p.name("registry", self.registry, REGISTRY)
+        p.name("namespace", self.namespace, NAMESPACE)
+        p.name("repository", self.repository, REPOSITORY)
         if self.tag is not None:
-            p.pattern("tag", self.tag, _TAG, "up to 128 letters, digits, '_', '.' or '-'")
+            p.name("tag", self.tag, IMAGE_TAG)
         if self.digest is not None:
-            p.pattern("digest", self.digest, _DIGEST, "sha256: followed by 64 lowercase hex digits")
+            p.name("digest", self.digest, DIGEST)
         elif require_digest:
             p.add("digest", "is required: pin the image by digest (require_digest is set)")
         p.check(self.tag is not None, "tag",
@@ -93,7 +88,7 @@ class ContainerRepositoryProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _REPOSITORY, "lowercase path components separated by '/'")
+        p.name("name", self.name, REPOSITORY)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.tags("tags", self.tags)
         return p.items

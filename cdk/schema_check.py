@@ -8,12 +8,11 @@ extras ``min_items``/``max_items``), values outside an enum the provider validat
 provider declares ``conflicts_with`` each other, and an ``oracle/oci`` pin to another version. Each error names
 the stack, the resource address and the attribute path.
 
-``python -m cdk.schema_check [cdktf.out]`` prints one error per line and exits 1 if there is any.
+``ocift validate --synth-dir cdktf.out`` prints one error per line and exits 1 if there is any.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 from dataclasses import dataclass
@@ -243,7 +242,8 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
     """Validate every ``stacks/<name>/cdk.tf.json`` under a ``cdktf.out`` directory."""
     files = sorted(Path(outdir).glob("stacks/*/cdk.tf.json"))
     if not files:
-        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found (run `cdktf synth` first; `--hcl` output has no JSON to check)")
+        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found "
+                                "(run `cdktf synth` first; `--hcl` output has no JSON to check)")
     errors: list[SchemaError] = []
     for path in files:
         try:
@@ -254,21 +254,3 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
         errors += validate_stack(document, path.parent.name)
     return errors
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cdk.schema_check", description="Check synthesized stacks against the OCI schema.")
-    parser.add_argument("outdir", nargs="?", type=Path, default=Path("cdktf.out"), help="cdktf output directory")
-    args = parser.parse_args(argv)
-    try:
-        errors = validate_synth_dir(args.outdir)
-    except FileNotFoundError as exc:
-        print(f"error: {exc}")
-        return 2
-    for error in errors:
-        print(error)
-    print(f"{len(errors)} schema error(s)" if errors else "schema: ok")
-    return 1 if errors else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 
+from cdk.framework import TerraformResourceLifecycle
 from cdk.iam import Condition, Grantee, Policy, ServicePrincipal, Statement, grant, object_lifecycle_statement
 from cdk.oci.objectstorage import (
     DataObjectstorageNamespace,
@@ -18,8 +18,8 @@ from cdk.oci.objectstorage import (
     ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter,
 )
 from cdk.props import Problems, validate
+from contract.names import BUCKET_NAME
 
-_BUCKET_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 _MOUNT_DIR = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -45,7 +45,7 @@ class StorageMount:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("bucket", self.bucket, _BUCKET_NAME, "1-256 letters, digits, '.', '_' or '-'")
+        p.name("bucket", self.bucket, BUCKET_NAME)
         p.check(bool(self.namespace), "namespace", "is required")
         p.pattern("destination", self.destination, _MOUNT_DIR, "a directory name of 1-64 letters, digits, '.', '_' or '-'")
         return p.items
@@ -81,7 +81,7 @@ class BucketProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("name", self.name, _BUCKET_NAME, "1-256 letters, digits, '.', '_' or '-'")
+        p.name("name", self.name, BUCKET_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.check(self.namespace is None or bool(self.namespace), "namespace", "must be non-empty when given")
         p.ocid("kms_key_id", self.kms_key_id, "key", required=False)

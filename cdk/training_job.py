@@ -37,16 +37,17 @@ from cdk.oci.datascience import (
     DatascienceJobJobNodeConfigurationDetails,
     DatascienceJobJobNodeConfigurationDetailsJobNetworkConfiguration as NetworkConfiguration,
     DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList as NodeGroupDetails,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails as GroupJobConfiguration,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails as GroupEnvironment,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails as GroupInfrastructure,
-    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails as GroupShape,
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobConfigurationDetails as GroupJobConfiguration,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobEnvironmentConfigurationDetails as GroupEnvironment,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetails as GroupInfrastructure,  # noqa: E501 (the schema's names)
+    DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsListJobInfrastructureConfigurationDetailsJobShapeConfigDetails as GroupShape,  # noqa: E501 (the schema's names)
     DatascienceJobJobStorageMountConfigurationDetailsList,
     DatascienceProject,
 )
 from cdk.props import Problems, is_token, validate
 from cdk.registry import ImageReference
 from cdk.storage import StorageMount
+from contract.names import DISPLAY_NAME, SHAPE, is_secret_name, secret_format
 from contract.recipe import Recipe
 from contract.settings import PREFIX, LauncherSettings
 
@@ -65,11 +66,7 @@ SERVICE_VARIABLES = frozenset({
 """Variables the Data Science service injects into every node: a job must not set them."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SECRET_NAME = re.compile(r"(?i)(^|_)(TOKEN|SECRET|PASSWORD|PASSWD|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)($|_)")
-SECRET_VALUE = re.compile(r"hf_[A-Za-z0-9]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{20,}")
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
-_SHAPE = re.compile(r"^(VM|BM)\.[A-Za-z0-9.]+$")
-_DISPLAY_NAME = re.compile(r"^[A-Za-z0-9._ -]{1,255}$")
 StartupOrder = Literal["IN_PARALLEL", "IN_ORDER"]
 
 
@@ -99,7 +96,7 @@ class ProjectProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("display_name", self.display_name, _DISPLAY_NAME, "1-255 letters, digits, spaces, '.', '_' or '-'")
+        p.name("display_name", self.display_name, DISPLAY_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.tags("tags", self.tags)
         return p.items
@@ -145,7 +142,7 @@ class NodeGroup:
     def problems(self) -> list[str]:
         p = Problems()
         p.pattern("name", self.name, _GROUP_NAME, "a letter, then up to 62 letters, digits, '_' or '-'")
-        p.pattern("shape", self.shape, _SHAPE, "a shape name such as BM.GPU.H100.8 or VM.Standard.E4.Flex")
+        p.name("shape", self.shape, SHAPE)
         if p.check(isinstance(self.replicas, int) and self.replicas >= 1, "replicas", "must be a whole number >= 1"):
             if self.minimum_success_replicas is not None:
                 p.check(1 <= self.minimum_success_replicas <= self.replicas, "minimum_success_replicas",
@@ -213,7 +210,7 @@ class TrainingJobProps:
 
     def problems(self) -> list[str]:
         p = Problems()
-        p.pattern("display_name", self.display_name, _DISPLAY_NAME, "1-255 letters, digits, spaces, '.', '_' or '-'")
+        p.name("display_name", self.display_name, DISPLAY_NAME)
         p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         p.ocid("project_id", self.project_id, "datascienceproject")
         p.extend("principal", self.principal.problems())
@@ -250,9 +247,9 @@ class TrainingJobProps:
                 continue
             p.check(not name.startswith(PREFIX), prop, f"{PREFIX}* variables come from settings: set it there")
             p.check(name not in SERVICE_VARIABLES, prop, "is set by the Data Science service on every node")
-            p.check(not _SECRET_NAME.search(name), prop,
+            p.check(not is_secret_name(name), prop,
                     "looks like a secret: put its Vault secret OCID in settings.secrets instead")
-            p.check(not (isinstance(value, str) and SECRET_VALUE.search(value)), prop,
+            p.check(not (isinstance(value, str) and secret_format(value)), prop,
                     "its value looks like a credential: put it in Vault and its OCID in settings.secrets")
             p.check(isinstance(value, str), prop, "values are strings")
 

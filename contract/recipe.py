@@ -16,6 +16,7 @@ import difflib
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 
 class RecipeError(ValueError):
@@ -213,7 +214,7 @@ class Recipe(_Section):
     custom_dataset: CustomDataset = Field(default_factory=CustomDataset)
 
     @model_validator(mode="after")
-    def _contradictions(self) -> "Recipe":
+    def _contradictions(self) -> Recipe:
         t, f = self.train_config, self.fsdp_config
         problems = []
         if f.pure_bf16 and (t.use_fp16 or f.use_fp16):
@@ -258,7 +259,7 @@ class Recipe(_Section):
     # ---- construction -------------------------------------------------------------
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None, source: str = "recipe") -> "Recipe":
+    def from_mapping(cls, data: dict[str, Any] | None, source: str = "recipe") -> Recipe:
         """Build from a config mapping: flat llama-recipes names and/or `lora_config: {...}` sections."""
         assignments: list[tuple[str, Any]] = []
         for key, value in (data or {}).items():
@@ -269,7 +270,7 @@ class Recipe(_Section):
         return cls._build(assignments, source)
 
     @classmethod
-    def from_args(cls, argv: list[str], source: str = "command line") -> "Recipe":
+    def from_args(cls, argv: list[str], source: str = "command line") -> Recipe:
         """Parse llama-recipes flags: `--flag value`, bare `--flag` (= true), `--section.field value`."""
         assignments: list[tuple[str, Any]] = []
         problems: list[str] = []
@@ -296,7 +297,7 @@ class Recipe(_Section):
 
     @classmethod
     def _build(cls, assignments: list[tuple[str, Any]], source: str,
-               problems: list[str] | None = None, from_text: bool = False) -> "Recipe":
+               problems: list[str] | None = None, from_text: bool = False) -> Recipe:
         problems = list(problems or [])
         values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         for name, value in assignments:
@@ -414,7 +415,7 @@ def _render(value: Any) -> str:
     return str(value)
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: ErrorDetails) -> str:
     path = ".".join(str(p) for p in err["loc"])
     message = err["msg"]
     if err["type"] == "extra_forbidden":

@@ -37,29 +37,33 @@ class SettingsError(ValueError):
 class LauncherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    output_uri: str = Field("", description="Where checkpoints and outputs are synced (oci://, s3://, file://).")
+    output_uri: str = Field("", description="Where checkpoints and outputs are synced (`oci://`, `s3://`, `file://`); "
+                            "else the recipe's `--output_dir` when it is a URI; each run under `<uri>/<run name>/`.")
     run_name: str = Field(
         "", pattern=RUN_NAME_PATTERN,
-        description="The logical run: outputs land under <output>/<run_name>/. '' = a new run named after this job "
-                    "run (JOB_RUN_OCID's last part); an earlier run's name continues that run.")
-    nproc_per_node: int = Field(0, ge=0, description="Processes per node; 0 = one per GPU, else cpu_procs_per_node.")
+        description="The logical run: outputs land under `<output>/<run_name>/`. '' = a new run named after this "
+                    "job run (`JOB_RUN_OCID`'s last part); an earlier run's name continues that run.")
+    nproc_per_node: int = Field(0, ge=0, description="Processes per node; 0 = one per GPU, else `OCIFT_CPU_PROCS_PER_NODE`.")
     cpu_procs_per_node: int = Field(1, ge=1, description="Processes per node when the node has no GPU.")
-    rdzv_port: int = Field(29400, ge=1, le=65535)
-    cluster_timeout_s: float = Field(600.0, gt=0, description="Deadline for every peer to appear and rendezvous.")
+    rdzv_port: int = Field(29400, ge=1, le=65535, description="Rendezvous port on rank 0.")
+    cluster_timeout_s: float = Field(
+        600.0, gt=0, description="Deadline for the metadata file to list every node, and for the rendezvous.")
     term_grace_s: float = Field(120.0, gt=0, description="After SIGTERM: time for training to checkpoint.")
     peer_timeout_s: float = Field(
-        60.0, gt=0, description="A node whose launcher stops answering heartbeats this long is lost: the others stop.")
-    peer_port: int = Field(0, ge=0, le=65535, description="Heartbeat port on every node; 0 = rdzv_port + 1.")
-    sync_interval_s: float = Field(30.0, gt=0, description="How often completed checkpoints are uploaded.")
-    cache_dir: str = Field("", description="Staged models and data; '' = ~/.cache/ocift.")
-    work_dir: str = Field("", description="Local outputs before sync; '' = a directory under cache_dir.")
+        60.0, gt=0, description="A node whose launcher stops answering heartbeats this long is lost: the others stop (exit 75).")
+    peer_port: int = Field(0, ge=0, le=65535, description="Heartbeat port on every node; 0 = `OCIFT_RDZV_PORT` + 1 "
+                           "(`ocift local` picks a free one).")
+    sync_interval_s: float = Field(30.0, gt=0, description="How often committed checkpoints are uploaded.")
+    cache_dir: str = Field("", description="Staged models and data; '' = `~/.cache/ocift`.")
+    work_dir: str = Field("", description="Local outputs before sync; '' = `<cache>/work` (training writes to "
+                          "`<work>/output` when there is a remote output).")
     train_module: str = Field(
         "launcher.train", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
-        description="Python module torchrun runs on every process (`python -m <module> <recipe flags>`).",
+        description="The module torchrun runs on every process (`python -m <module> <recipe flags>`).",
     )
     secrets: dict[str, str] = Field(
         default_factory=dict,
-        description="Environment variable name -> Vault secret OCID, read at run time (e.g. HF_TOKEN).",
+        description="`NAME=<vault secret OCID>,...`, read at run time into the environment (e.g. `HF_TOKEN`).",
     )
 
     @field_validator("secrets")
@@ -86,7 +90,7 @@ class LauncherSettings(BaseModel):
         return out
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "LauncherSettings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LauncherSettings:
         environ = os.environ if environ is None else environ
         fields = cls.model_fields
         values: dict[str, object] = {}

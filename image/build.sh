@@ -31,7 +31,7 @@ command -v buildah >/dev/null || { echo "image/build.sh: buildah is missing (mak
 version=$(python3 -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 # A build of uncommitted changes must not pass for the commit it started from.
-if [ "$revision" != unknown ] && [ -n "$(git status --porcelain -- pyproject.toml README.md launcher ocift image/requirements.txt image/Dockerfile)" ]; then
+if [ "$revision" != unknown ] && [ -n "$(git status --porcelain -- contract launcher image/requirements.txt image/Dockerfile)" ]; then
     revision="$revision-dirty"
 fi
 source_url=$(git remote get-url origin 2>/dev/null || echo unknown)

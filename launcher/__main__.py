@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launcher import cluster, log, torchrun
 from contract.recipe import Recipe, RecipeError
 from contract.settings import PREFIX, LauncherSettings, SettingsError, default_run_name
+from launcher import cluster, log, torchrun
 from launcher.signals import Supervisor, Terminated
 
 if TYPE_CHECKING:  # the storage stack loads only when there is a remote output
@@ -244,7 +244,7 @@ def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:
 
 
 def start_peer_watch(topology: cluster.ClusterTopology, settings: LauncherSettings, environ: Mapping[str, str],
-                     supervisor: Supervisor) -> "PeerWatch | None":
+                     supervisor: Supervisor) -> PeerWatch | None:
     """Heartbeats with every other node (when the metadata file named them); a lost one stops training."""
     if topology.nnodes < 2 or len(topology.addrs) != topology.nnodes:
         return None

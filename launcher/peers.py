@@ -99,7 +99,7 @@ class PeerWatch:
         while not self._stop.is_set():
             try:
                 conn, _ = self._server.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -128,7 +128,7 @@ class PeerWatch:
 
     def farewell(self, status: int, timeout_s: float = 1.0) -> None:
         """Tell every peer that this node's training ended with `status` (best effort)."""
-        for rank, peer in sorted(self.peers.items()):
+        for _, peer in sorted(self.peers.items()):
             try:
                 with socket.create_connection((peer.addr, self.port), timeout=timeout_s) as conn:
                     conn.settimeout(timeout_s)

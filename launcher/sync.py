@@ -24,8 +24,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher import log
 from contract.manifest import MANIFEST, ManifestError, is_committed, read_manifest, sha256_file, verify
+from launcher import log
 from launcher.storage import RetryPolicy, StorageError, Store, open_store
 
 CHECKPOINTS = "checkpoints"

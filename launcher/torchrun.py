@@ -19,8 +19,8 @@ import math
 import sys
 from collections.abc import Mapping, Sequence
 
-from launcher.cluster import ClusterTopology
 from contract.settings import LauncherSettings
+from launcher.cluster import ClusterTopology
 
 #: Exit status when rendezvous fails (a peer listed in the metadata never joined).
 EXIT_RENDEZVOUS = 75

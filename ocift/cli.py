@@ -29,8 +29,7 @@ def usage() -> str:
 
 def version() -> str:
     """The installed distribution's version (pyproject.toml is its one definition)."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
+    from importlib.metadata import PackageNotFoundError, version as installed
 
     try:
         return installed("ocift")

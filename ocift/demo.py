@@ -32,8 +32,8 @@ def synthesize(out: Path) -> bool:
 
 
 def fine_tune(out: Path, nnodes: int, run: str) -> int:
-    from ocift import local
     from launcher.train.tiny import make_samsum_like, make_tiny_model
+    from ocift import local
 
     model = make_tiny_model((out / "tiny" / "model").resolve())
     data = make_samsum_like((out / "tiny" / "data").resolve())

@@ -244,7 +244,8 @@ def describe(run: ds.JobRun) -> list[str]:
 def log_query(run: ds.JobRun) -> str:
     """Logging search for this run's lines, from every node (one place to correct if OCI differs)."""
     log = run.log_details
-    return f"search \"{run.compartment_id}/{log.log_group_id}/{log.log_id}\" | where source = '*{run.id}*' | sort by datetime asc"
+    scope = f"{run.compartment_id}/{log.log_group_id}/{log.log_id}"
+    return f"search \"{scope}\" | where source = '*{run.id}*' | sort by datetime asc"
 
 
 class LogFollower:
@@ -258,7 +259,7 @@ class LogFollower:
     def poll(self, run: ds.JobRun) -> list[str]:
         if not run.log_details:
             return []
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if self.since is None:
             self.since = run.time_accepted or now - dt.timedelta(hours=1)
         details = oci.loggingsearch.models.SearchLogsDetails(time_start=self.since, time_end=now,
@@ -277,7 +278,7 @@ class LogFollower:
                 lines.append(f"[{node}] {message}" if node else message)
                 stamp = result.data.get("datetime")
                 if isinstance(stamp, (int, float)):
-                    newest = max(newest, dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc))
+                    newest = max(newest, dt.datetime.fromtimestamp(stamp / 1000, dt.UTC))
             page = response.next_page
             if not page:
                 break
@@ -462,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ocift run {opts.command}: {exc}", file=sys.stderr)
         return 2
     except oci.exceptions.ServiceError as exc:
-        print(f"ocift run {opts.command}: {exc.operation_name or 'request'} failed: HTTP {exc.status} {exc.code}: {exc.message}",
+        print(f"ocift run {opts.command}: {exc.operation_name or 'request'} failed: "
+              f"HTTP {exc.status} {exc.code}: {exc.message}",
               file=sys.stderr)
         return 1
     except (oci.exceptions.ConfigFileNotFound, oci.exceptions.InvalidConfig, oci.exceptions.ProfileNotFound) as exc:

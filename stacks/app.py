@@ -17,15 +17,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from cdktf import App
-
-from cdk.props import PropsError
-from cdk.rules import RuleContext, SuppressionError, evaluate
+from cdk.framework import App
+from cdk.rules import RuleContext, evaluate
 from cdk.schema_check import validate_stack
 from stacks.config import EnvironmentConfig, LocalState
-from stacks.loader import load_configs
 from stacks.environment import EnvironmentStacks, build_environment
 from stacks.errors import ConfigError, Problem
+from stacks.loader import load_configs
 from stacks.summary import EnvironmentReport, StackReport, Summary
 
 STACKS_DIR = Path(__file__).resolve().parent
@@ -65,7 +63,7 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
     staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}-", dir=outdir.parent))
     try:
         app = App(outdir=str(staging))
-        built = [_build(app, config) for config in loaded]
+        built = [build_environment(app, config) for config in loaded]
         try:
             app.synth()
             error = ""
@@ -82,15 +80,6 @@ def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_stat
         return Summary(tuple(reports), outdir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _build(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
-    """Build one environment; a value the config model let through but a construct refuses is
-    still reported as a problem of that config file (the construct names the prop)."""
-    try:
-        return build_environment(app, config)
-    except (PropsError, SuppressionError) as exc:
-        raise ConfigError([Problem(config.source, "", f"rejected while building the stacks: {exc}")]) from exc
 
 
 def _with_local_state(config: EnvironmentConfig) -> EnvironmentConfig:

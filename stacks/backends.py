@@ -14,8 +14,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from cdktf import TerraformRemoteState, TerraformStack
-
+from cdk.framework import TerraformRemoteState, TerraformStack
 from stacks.config import EnvironmentConfig, LocalState, OciState, S3State
 
 # A stack runs in <outdir>/stacks/<stack>/: three levels up is the outdir's parent.

@@ -25,15 +25,35 @@ from pydantic import (
 
 from cdk.rules.core import DEFAULT_REQUIRED_TAGS
 from cdk.rules.pack import RULES
+from contract.names import (
+    BUCKET_NAME,
+    DIGEST,
+    DISPLAY_NAME,
+    IAM_NAME,
+    IMAGE_TAG,
+    NAMESPACE,
+    REGISTRY,
+    REPOSITORY,
+    SHAPE,
+    TAG_KEY,
+    TAG_VALUE_MAX_LENGTH,
+    NamePattern,
+)
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 from stacks.ocid_fields import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
 
+
+def _named(pattern: NamePattern) -> Any:
+    """A pydantic constraint checking exactly what the props and the rules check (`contract.names`)."""
+    return Field(pattern=pattern.anchored, max_length=pattern.max_length)
+
+
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
-DisplayName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
-BucketName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+DisplayName = Annotated[str, _named(DISPLAY_NAME)]
+BucketName = Annotated[str, _named(BUCKET_NAME)]
+IamName = Annotated[str, _named(IAM_NAME)]
 _REGION = r"^[a-z]{2,}(-[a-z]+)+-[0-9]+$"
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _OCI_URI = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^/]+)(/.*)?$")
 
 
@@ -91,7 +111,7 @@ class CreateNetwork(Section):
     subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/24")
 
     @model_validator(mode="after")
-    def _subnet_inside_vcn(self) -> "CreateNetwork":
+    def _subnet_inside_vcn(self) -> CreateNetwork:
         if not self.subnet_cidr.subnet_of(self.vcn_cidr):
             raise ValueError(f"subnet_cidr {self.subnet_cidr} is not inside vcn_cidr {self.vcn_cidr}")
         return self
@@ -133,9 +153,8 @@ class StorageConfig(Section):
 class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
-    repository: str | None = Field(None, description="None = ocift-<env>/launcher (unique in the tenancy).",
-                                   pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
-                                   max_length=255)
+    repository: Annotated[str, _named(REPOSITORY)] | None = Field(
+        None, description="None = ocift-<env>/launcher (unique in the tenancy).")
     immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
 
 
@@ -151,16 +170,17 @@ class LogsConfig(Section):
 class ImageConfig(Section):
     """The launcher image, in the registry repository: `<registry>/<namespace>/<registry.repository>`."""
 
-    registry: str = Field(pattern=r"^[a-z0-9-]+\.ocir\.io$", description="OCIR host of the region, e.g. iad.ocir.io.")
-    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
-                     description="Required: every image form the provider documents carries a tag.")
+    registry: Annotated[str, _named(REGISTRY)] = Field(description="OCIR host of the region, e.g. iad.ocir.io.")
+    tag: Annotated[str, _named(IMAGE_TAG)] = Field(
+        description="Required: every image form the provider documents carries a tag.")
     digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
 
-    @field_validator("digest")
+    @field_validator("tag", "digest")
     @classmethod
-    def _digest(cls, value: str) -> str:
-        if value and not _DIGEST.match(value):
-            raise ValueError("must look like sha256:<64 lowercase hex digits>")
+    def _image_name(cls, value: str, info: ValidationInfo) -> str:
+        pattern = IMAGE_TAG if info.field_name == "tag" else DIGEST
+        if value and not pattern.matches(value):
+            raise ValueError(f"must be {pattern.what}")
         return value
 
 
@@ -168,7 +188,7 @@ class NodeGroupConfig(Section):
     """One group of identical nodes of the multi-node job."""
 
     name: Name = "nodes"
-    shape: str = Field(pattern=r"^(VM|BM)\.[A-Za-z0-9.]+$")
+    shape: Annotated[str, _named(SHAPE)]
     ocpus: float | None = Field(None, gt=0, description="Flex shapes only.")
     memory_gbs: float | None = Field(None, gt=0, description="Flex shapes only.")
     replicas: int = Field(ge=1)
@@ -176,7 +196,7 @@ class NodeGroupConfig(Section):
     block_storage_gbs: int = Field(100, ge=50, le=10240)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "NodeGroupConfig":
+    def _consistent(self) -> NodeGroupConfig:
         problems = []
         if self.minimum_success_replicas is not None and self.minimum_success_replicas > self.replicas:
             problems.append(f"minimum_success_replicas ({self.minimum_success_replicas}) "
@@ -228,10 +248,10 @@ class TrainingConfig(Section):
 class IamConfig(Section):
     """Who may operate the environment: start, watch and cancel runs, read their outputs."""
 
-    operators_group: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$",
-                                        description="IAM group of people/CI running jobs; None = no operators policy.")
-    identity_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$",
-                                        description="Identity domain of operators_group; None = the default domain.")
+    operators_group: IamName | None = Field(
+        None, description="IAM group of people/CI running jobs; None = no operators policy.")
+    identity_domain: IamName | None = Field(
+        None, description="Identity domain of operators_group; None = the default domain.")
 
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -273,8 +293,8 @@ class EnvironmentConfig(Section):
     tenancy_ocid: TenancyOcid
     compartment_ocid: CompartmentOcid
     network_compartment_ocid: CompartmentOcid | None = None
-    namespace: str = Field(pattern=r"^[a-z0-9]{1,64}$", description="Object Storage namespace of the tenancy.")
-    tags: dict[Annotated[str, Field(pattern=r"^[^\s.]{1,100}$")], Annotated[str, Field(max_length=256)]] = Field(
+    namespace: Annotated[str, _named(NAMESPACE)] = Field(description="Object Storage namespace of the tenancy.")
+    tags: dict[Annotated[str, _named(TAG_KEY)], Annotated[str, Field(max_length=TAG_VALUE_MAX_LENGTH)]] = Field(
         min_length=1)
     state: StateConfig
     network: NetworkConfig

@@ -18,8 +18,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from cdktf import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
-
+from cdk.framework import App, Aspects, TerraformOutput, TerraformResource, TerraformStack
 from cdk.iam import (
     Condition,
     DynamicGroup,
@@ -42,7 +41,6 @@ from cdk.training_job import DataScienceProject, NodeGroup, ProjectProps, Traini
 from stacks.backends import apply_backend, remote_state
 from stacks.config import CreateNetwork, EnvironmentConfig, ExistingNetwork
 from stacks.errors import ConfigError, Problem
-
 
 JOB_KEY = "finetune"
 """The environment's one job as `ocift run start <env> finetune` names it: the training stack outputs

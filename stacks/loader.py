@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from cdk.training_job import SECRET_VALUE
+from contract.names import secret_format
 from contract.recipe import Recipe, RecipeError
 from stacks import yamlsource
 from stacks.config import EnvironmentConfig, semantic_problems
@@ -136,7 +136,7 @@ def _placeholders(data: object, loc: tuple[str | int, ...] = ()) -> list[tuple[t
 def _redacted(loc: tuple[str | int, ...], message: str, value: object) -> str:
     """A refused value under `secrets`, or one that looks like a credential, is never echoed."""
     values = [str(v) for v in value.values()] if isinstance(value, dict) else [str(value)]
-    if "secrets" in loc or any(SECRET_VALUE.search(v) for v in values):
+    if "secrets" in loc or any(secret_format(v) for v in values):
         for text in sorted(values, key=len, reverse=True):
             if text:
                 message = message.replace(repr(text), "<redacted>").replace(text, "<redacted>")

@@ -15,7 +15,6 @@ from pathlib import Path
 from stacks.app import synth_all
 from stacks.errors import ConfigError
 
-
 CLI_SYNTH_VAR = "SYNTH_HCL_OUTPUT"
 """Set by the cdktf CLI for the app it runs (`@cdktf/cli-core` 0.21.0, `src/lib/synth-stack.js`). After
 the app exits, the CLI removes every stack directory it saw before the synth that the new manifest

@@ -12,6 +12,7 @@ from pydantic import AfterValidator
 
 from contract.ocids import ocid_type
 
+
 def _checker(*types: str):
     """A validator accepting OCIDs of the given resource types only."""
     wanted = " or ".join(f"ocid1.{t}." for t in types)

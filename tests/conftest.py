@@ -38,7 +38,7 @@ from tests.support import (  # noqa: E402
 @pytest.fixture
 def stack():
     """An empty cdktf stack in a test app (cdktf is imported only by tests that ask for one)."""
-    from cdktf import TerraformStack, Testing
+    from cdk.framework import TerraformStack, Testing
 
     return TerraformStack(Testing.app(), "test")
 

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from cdktf import (
+from cdk.framework import (
     TerraformDataSource,
     TerraformProvider,
     TerraformProviderGeneratorMetadata,

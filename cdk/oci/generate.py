@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 '''
 ELEMENT_IMPORTS = "from dataclasses import dataclass\nfrom typing import TYPE_CHECKING\n\nfrom cdk.oci._base import {bases}\n"
 CDKTF_CHECKING = (
-    "    from cdktf import (\n"
+    "    from cdk.framework import (\n"
     "        ITerraformDependable,\n"
     "        ITerraformIterator,\n"
     "        TerraformCount,\n"

@@ -13,7 +13,7 @@ from cdk.oci._base import Block, OciDataSource, OciResource
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from cdktf import (
+    from cdk.framework import (
         ITerraformDependable,
         ITerraformIterator,
         TerraformCount,

@@ -15,23 +15,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from cdk.rules.core import Rule, RuleContext, Severity, SynthResource, Verdict
+from contract.names import is_secret_name, secret_format
 from contract.ocids import typed_pattern
 
 JOB_TYPES = frozenset({"oci_datascience_job", "oci_datascience_job_run"})
-
-_SECRET_WORDS = frozenset({"TOKEN", "SECRET", "SECRETS", "PASSWORD", "PASSWD", "CREDENTIAL", "CREDENTIALS", "APIKEY"})
-_SECRET_PAIRS = frozenset({("API", "KEY"), ("PRIVATE", "KEY"), ("ACCESS", "KEY")})
-
-_SECRET_FORMATS = (
-    ("a Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")),
-    ("a PEM private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})")),
-    ("an sk- API key", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a JSON Web Token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.")),
-    ("a URL with a password", re.compile(r"://[^/\s:@]+:[^/\s@]+@")),
-)
 
 _VAULT_REF = rf"(?:{typed_pattern('vaultsecret')}|\$\{{(?:data\.)?oci_vault_secret\.[\w-]+\.id\}})"
 # A Vault secret reference, or the launcher's list of them: NAME=<ref>,NAME=<ref>.
@@ -52,16 +39,6 @@ def _blocks(value: Any, key: str, path: str = "") -> Iterator[tuple[str, Mapping
     elif isinstance(value, list):
         for index, child in enumerate(value):
             yield from _blocks(child, key, f"{path}[{index}]")
-
-
-def is_secret_name(name: str) -> bool:
-    """TOKEN, SECRET, PASSWORD, API_KEY... as whole words (so TOKENIZERS_PARALLELISM is fine)."""
-    words = [w for w in re.split(r"[^A-Z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).upper()) if w]
-    return bool(_SECRET_WORDS.intersection(words)) or any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
-
-
-def _secret_format(value: str) -> str:
-    return next((label for label, pattern in _SECRET_FORMATS if pattern.search(value)), "")
 
 
 def _class_of(char: str) -> str:
@@ -114,9 +91,10 @@ def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:
             continue
         for name, value in env.items():
             if is_secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
-                problems.append(f"{path}.environment_variables.{name} is named like a secret but its value is not a Vault secret OCID")
+                problems.append(f"{path}.environment_variables.{name} is named like a secret "
+                                "but its value is not a Vault secret OCID")
     for where, value in _job_values(resource):
-        if label := _secret_format(value):
+        if label := secret_format(value):
             problems.append(f"{where} holds {label}")
     return Verdict.from_problems(problems)
 

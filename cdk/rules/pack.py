@@ -16,9 +16,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jsii
-from cdktf import Annotations, DefaultTokenResolver, IAspect, StringConcat, TerraformResource, TerraformStack, Tokenization
 from constructs import IConstruct
 
+from cdk.framework import (
+    Annotations,
+    DefaultTokenResolver,
+    IAspect,
+    StringConcat,
+    TerraformResource,
+    TerraformStack,
+    Tokenization,
+)
 from cdk.rules import datascience, iam, storage, tags
 from cdk.rules.core import CONTEXT_PATH, Finding, Rule, RuleContext, Severity, evaluate_resource, resources_of
 

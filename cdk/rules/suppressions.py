@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cdktf import TerraformResource
 from constructs import IConstruct
 
+from cdk.framework import TerraformResource
 from cdk.rules.core import SUPPRESSIONS_PATH, Rule
 from cdk.rules.pack import RULES
 

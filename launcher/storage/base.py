@@ -219,7 +219,8 @@ class Store(ABC):
                 delay = random.uniform(0, min(policy.max_backoff_s, policy.base_s * 2 ** (attempt - 1)))
                 if not self._is_transient(exc) or attempt >= policy.attempts or elapsed + delay > policy.deadline_s:
                     raise StorageError(
-                        f"{self.uri}: {what} failed after {attempt} attempt(s) in {elapsed:.1f}s: {type(exc).__name__}: {exc}"
+                        f"{self.uri}: {what} failed after {attempt} attempt(s) in {elapsed:.1f}s: "
+                        f"{type(exc).__name__}: {exc}"
                     ) from exc
                 log.event("storage_retry", level="warning", uri=self.uri, op=what, attempt=attempt,
                           delay_s=round(delay, 2), error=f"{type(exc).__name__}: {exc}"[:300])

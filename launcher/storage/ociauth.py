@@ -8,6 +8,7 @@ instance principal. `endpoint` overrides the service endpoint (tests, private en
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import oci
@@ -36,7 +37,7 @@ def credentials(config_file: str | None = None, profile: str | None = None,
     return {"region": signer.region}, signer
 
 
-def client(cls: type[C], endpoint: str | None = None, config_file: str | None = None, profile: str | None = None,
+def client(cls: Callable[..., C], endpoint: str | None = None, config_file: str | None = None, profile: str | None = None,
            instance_principal: bool = True, **kwargs: Any) -> C:
     """An SDK client of `cls` (e.g. oci.secrets.SecretsClient) with the credentials above."""
     config, signer = credentials(config_file, profile, instance_principal)

@@ -98,7 +98,8 @@ class S3Store(Store):
                 error = err.response.get("Error", {})
                 status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 if error.get("Code") in _MISSING_BUCKET or (status == 404 and err.operation_name == "HeadBucket"):
-                    return f"{self.uri}: bucket {self.parsed.bucket!r} does not exist (or is not visible to these credentials)"
+                    return (f"{self.uri}: bucket {self.parsed.bucket!r} does not exist "
+                            "(or is not visible to these credentials)")
                 if status in (401, 403):
                     return f"{self.uri}: access denied ({error.get('Code')}): check credentials and bucket policy"
             if isinstance(err, botocore.exceptions.NoCredentialsError):

@@ -13,18 +13,24 @@ import sys
 import torch
 import torch.distributed as dist
 
-from launcher import log
 from contract.recipe import Recipe, RecipeError
-from launcher.train.checkpoint import (Checkpointer, CheckpointError, TrainState, clean_stale, output_dir_is_shared,
-                                       resolve_resume)
-from launcher.train.config import TrainingPlan, ProcessRanks, derive
+from launcher import log
+from launcher.train.checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    TrainState,
+    clean_stale,
+    output_dir_is_shared,
+    resolve_resume,
+)
+from launcher.train.config import ProcessRanks, TrainingPlan, derive
 from launcher.train.control import new_control_group, wait
 from launcher.train.data import DataError, load_splits, make_dataset
 from launcher.train.loop import StopSignal, build_optimizer, train
 from launcher.train.metrics import Metrics, flops_per_token, peak_flops, run_title
 from launcher.train.model import build_model, count_parameters
-from launcher.train.parallelize import build_mesh
 from launcher.train.outputs import save_adapter, save_dist_checkpoint, save_hf_model, save_merged
+from launcher.train.parallelize import build_mesh
 
 EXIT_BAD_OPTIONS = 2
 EXIT_FAILED = 1

@@ -36,18 +36,18 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
-from launcher import log
 from contract.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
+from launcher import log
 
 STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d{8})$")
@@ -192,7 +192,7 @@ class Checkpointer:
             self.last_saved_step = None
             raise CheckpointError(
                 f"writing checkpoint {final.name} in {self.root} failed ({error}); "
-                f"{'the previous checkpoint ' + previous.name + ' is intact' if previous else 'no earlier checkpoint exists'}"
+                + (f"the previous checkpoint {previous.name} is intact" if previous else "no earlier checkpoint exists")
             )
         if self.rank == 0:
             self._report(pending, final)

@@ -46,7 +46,7 @@ class ProcessRanks:
         return self.rank // self.local_world_size
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "ProcessRanks":
+    def from_env(cls, environ: dict[str, str] | None = None) -> ProcessRanks:
         env = os.environ if environ is None else environ
         return cls(
             rank=int(env.get("RANK", 0)),

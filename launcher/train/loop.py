@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributed.fsdp import FSDPModule
 
-from launcher import log
 from contract.recipe import TrainConfig
+from launcher import log
 from launcher.train.attention import document_mask
 from launcher.train.checkpoint import Checkpointer, TrainState
 from launcher.train.config import TrainingPlan
@@ -53,7 +53,8 @@ def build_optimizer(model: nn.Module, cfg: TrainingPlan, device: torch.device) -
 def lr_factor(cfg: TrainingPlan, step: int, epoch: int, total_steps: int) -> float:
     """Multiplier of `--lr` for optimizer step `step` (0-based) in `epoch`.
 
-    `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over all epochs (`--max_train_step` stops early, it does not shorten the schedule);
+    `step` (llama-recipes' StepLR): gamma ** epoch; `cosine`: from 1 to 0 over all epochs
+    (`--max_train_step` stops early, it does not shorten the schedule);
     `constant`: 1. A linear warmup over `--warmup_steps` comes first in all three.
     """
     t = cfg.train

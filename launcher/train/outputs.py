@@ -21,8 +21,8 @@ import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-from launcher import log
 from contract.manifest import write_manifest
+from launcher import log
 from launcher.train.config import TrainingPlan
 from launcher.train.control import wait
 

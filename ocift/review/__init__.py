@@ -17,11 +17,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cdk.rules import RuleContext, evaluate
+from cdk.rules.core import resources_of as synthesized_resources
+from ocift.cost import PriceTable, PriceTableError, declared_runs, job_costs, load_prices
 from ocift.review.diagram import mermaid
 from ocift.review.diff import compare_stack, plan_changes
 from ocift.review.iam import policy_changes
-from ocift.review.load import ReviewInputError, load_plan, load_tree, resources_of, synth_dir, synth_ref, temporary_workdir
-from ocift.cost import PriceTable, PriceTableError, job_costs, load_prices, declared_runs
+from ocift.review.load import (
+    ReviewInputError,
+    load_plan,
+    load_tree,
+    resources_of,
+    synth_dir,
+    synth_ref,
+    temporary_workdir,
+)
 from ocift.review.model import (
     Action,
     JobCostChange,
@@ -35,8 +45,6 @@ from ocift.review.model import (
     SuppressionChange,
 )
 from ocift.review.render import to_json, to_markdown, to_sarif, to_text
-from cdk.rules import RuleContext, evaluate
-from cdk.rules.core import resources_of as synthesized_resources
 
 EXIT_DANGEROUS = 2
 RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text, "sarif": to_sarif}

@@ -13,10 +13,9 @@ import re
 from functools import cache
 from typing import Any
 
-from ocift.review.model import Action, AttrChange, Resource, ResourceChange
 from cdk.oci.generate import EXTRAS_FILE as EXTRAS
-from cdk.rules.datascience import is_secret_name
-
+from contract.names import is_secret_name
+from ocift.review.model import Action, AttrChange, Resource, ResourceChange
 
 # Resources that hold data or identity: deleting or replacing one loses what is in it.
 STATEFUL = {

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ocift.review.model import PolicyChange, Resource
 from cdk.rules.policy_syntax import Condition, PolicySyntaxError, Statement, parse
+from ocift.review.model import PolicyChange, Resource
 
 POLICY_TYPE = "oci_identity_policy"
 VERBS = ("inspect", "read", "use", "manage")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cdktf import TerraformStack, Testing
+from cdk.framework import TerraformStack, Testing
 
 COMPARTMENT = "ocid1.compartment.oc1..aaaaapp"
 NET_COMPARTMENT = "ocid1.compartment.oc1..aaaanet"

@@ -1,10 +1,8 @@
-import cdktf
 import pytest
 
+from cdk.framework import Testing
 from cdk.iam import (
     TENANCY as IN_TENANCY,
-)
-from cdk.iam import (
     Condition,
     DynamicGroup,
     DynamicGroupPrincipal,
@@ -86,7 +84,7 @@ def test_statements_reach_the_hcl_output_too(stack):
     Policy(stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT))
     dg = DynamicGroup(stack, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY))
     grant_secret_read(stack, dg, SECRET, COMPARTMENT)  # the construct grants like its principal
-    hcl = cdktf.Testing.synth_hcl(stack)
+    hcl = Testing.synth_hcl(stack)
     assert f"target.secret.id = '{SECRET}'" in hcl
     assert "Allow dynamic-group ocift-dev-jobruns to read secret-bundles" in hcl
 

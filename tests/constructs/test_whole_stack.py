@@ -1,8 +1,6 @@
 """Every construct together, as an environment would use them: an admins' tenancy stack and an app stack."""
 
-import cdktf
-from cdktf import App, TerraformStack
-
+from cdk.framework import App, TerraformStack, Testing
 from cdk.iam import (
     DynamicGroup,
     DynamicGroupPrincipal,
@@ -76,7 +74,7 @@ def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
 
 
 def test_admin_and_app_stacks_synthesize_valid_and_compliant():
-    app = cdktf.Testing.app()
+    app = Testing.app()
     stack, network, outputs = _app_stack(app)
     admin = TerraformStack(app, "ocift-prod-tenancy")
     DynamicGroup(admin, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY, tags=TAGS))

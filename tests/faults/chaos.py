@@ -83,7 +83,7 @@ class ChaosProxy:
             if self._server is not None:
                 self._close()
 
-    def __enter__(self) -> "ChaosProxy":
+    def __enter__(self) -> ChaosProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.faults.cluster import (
-    RUN_NAME,
     FAST,
+    RUN_NAME,
     Cluster,
     committed_steps,
     events,

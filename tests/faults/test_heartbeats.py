@@ -33,14 +33,19 @@ def pair():
         watch.stop()
 
 
-def test_a_peer_that_stops_answering_is_lost_once_within_the_timeout(pair) -> None:
-    (zero, one), (lost0, _) = pair
+def start_and_meet(zero: PeerWatch, one: PeerWatch) -> None:
+    """Start both watches; return once node 0 has heard node 1."""
     zero.start()
     one.start()
     deadline = time.monotonic() + 10
     while not zero.peers[1].seen:
         assert time.monotonic() < deadline, "node 0 never heard node 1"
         time.sleep(0.05)
+
+
+def test_a_peer_that_stops_answering_is_lost_once_within_the_timeout(pair) -> None:
+    (zero, one), (lost0, _) = pair
+    start_and_meet(zero, one)
     assert zero.ping(1, 1.0) == "" and not lost0.calls
     one.stop()
     gone = time.monotonic()
@@ -88,12 +93,7 @@ def test_a_peer_that_said_goodbye_is_never_lost(pair) -> None:
     """A node whose training ended tells the others before its launcher exits: its silence
     afterwards is not a loss (the others may still be writing their last outputs)."""
     (zero, one), (lost0, _) = pair
-    zero.start()
-    one.start()
-    deadline = time.monotonic() + 10
-    while not zero.peers[1].seen:
-        assert time.monotonic() < deadline, "node 0 never heard node 1"
-        time.sleep(0.05)
+    start_and_meet(zero, one)
     one.farewell(3)
     one.stop()
     time.sleep(zero.timeout_s + 2 * zero.interval_s)

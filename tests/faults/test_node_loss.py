@@ -30,6 +30,17 @@ pytestmark = pytest.mark.slow
 LOSS_BOUND_S = 40
 
 
+def node0_gives_up(nodes, since: float, what: str) -> str:
+    """Node 0's output once it exited 75 (peer lost) within LOSS_BOUND_S of node 1 being `what`."""
+    status = nodes[0].wait(timeout=120)
+    took = time.monotonic() - since
+    out = nodes[0].output
+    print(f"node 1 {what}: node 0 exited {status} after {took:.1f}s")
+    assert status == 75, tail(out)
+    assert took < LOSS_BOUND_S, f"node 0 took {took:.1f}s to give up\n{tail(out)}"
+    return out
+
+
 def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Cluster, tmp_path: Path) -> None:
     remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
     output = remote.parent.as_uri()
@@ -38,12 +49,7 @@ def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Clust
 
     killed = time.monotonic()
     nodes[1].kill()
-    status = nodes[0].wait(timeout=120)
-    took = time.monotonic() - killed
-    out = nodes[0].output
-    print(f"node 1 killed: node 0 exited {status} after {took:.1f}s")
-    assert status == 75, tail(out)
-    assert took < LOSS_BOUND_S, f"node 0 took {took:.1f}s to give up\n{tail(out)}"
+    out = node0_gives_up(nodes, killed, "killed")
     [lost] = events(out, "peers_lost")
     assert "node 1 (127.0.0.2)" in lost["message"], lost
     assert events(out, "summary")[-1]["lost_nodes"] == "1"
@@ -79,13 +85,7 @@ def test_node_frozen_is_named_within_the_heartbeat_bound(tiny, cluster: Cluster,
     frozen = nodes[1].tree()
     for proc in frozen:
         proc.suspend()
-    stopped = time.monotonic()
-    status = nodes[0].wait(timeout=120)
-    took = time.monotonic() - stopped
-    out = nodes[0].output
-    print(f"node 1 frozen: node 0 exited {status} after {took:.1f}s")
-    assert status == 75, tail(out)
-    assert took < LOSS_BOUND_S, f"node 0 took {took:.1f}s to give up\n{tail(out)}"
+    out = node0_gives_up(nodes, time.monotonic(), "frozen")
     [lost] = events(out, "peer_lost")
     assert lost["peer_node"] == "1" and "silent for" in lost["message"], lost
     assert events(out, "torchrun_exit")[-1]["killed_after_grace"] == "True"  # stuck in a collective: killed

@@ -54,8 +54,10 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     for mode, outcome in (("error", "error 500"), ("throttle", "throttled"), ("drop", "dropped")):
         chaos.mode = mode
         before, since = chaos.count(outcome=outcome), time.monotonic()
-        wait_for(lambda: chaos.count(outcome=outcome) >= before + 3 and time.monotonic() - since >= PHASE_S, 120,
-                 f"the store to answer {outcome}", nodes)
+        def answered(outcome: str = outcome, before: int = before, since: float = since) -> bool:
+            return chaos.count(outcome=outcome) >= before + 3 and time.monotonic() - since >= PHASE_S
+
+        wait_for(answered, 120, f"the store to answer {outcome}", nodes)
     chaos.mode = "down"
     assert chaos.refused_probe()
     time.sleep(PHASE_S)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -48,5 +49,14 @@ def test_lock_leaves_torch_to_the_base():
 def test_build_context_is_an_allowlist():
     lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*", "everything is excluded first, so a stray key or .env never reaches the build"
+    # The runtime only: no user command (ocift/), no infra half (cdk/, stacks/), no project metadata.
     assert {line[1:].rstrip("/") for line in lines if line.startswith("!")} == {
-        "pyproject.toml", "README.md", "contract", "launcher", "ocift", "image/requirements.txt"}
+        "contract", "launcher", "image/requirements.txt"}
+
+
+def test_dockerfile_copies_only_the_allowlisted_sources():
+    """Every COPY or bind mount from the context names a path .dockerignore admits: the runtime."""
+    text = (REPO / "image" / "Dockerfile").read_text()
+    sources = re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE)
+    sources += re.findall(r"--mount=type=bind,source=([^,\s]+)", text)
+    assert sorted({source.rstrip("/") for source in sources}) == ["contract", "image/requirements.txt", "launcher"]

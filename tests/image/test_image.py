@@ -2,9 +2,10 @@
 
 One module-scoped build: image/build-base.sh (reused from buildah's storage when its recipe is
 unchanged), then image/build.sh on it, exactly as `make image-local` does. The container then
-runs the image's own entrypoint, and a 2-node `ocift local` fine-tune whose nodes are that
-entrypoint (`python -m launcher ...`). Every layer is exported and read for what must not be
-in an image: credential-looking files, pip caches, leftover wheels or build trees, compilers.
+runs the image's own entrypoint, and a 2-node `ocift local` fine-tune (the command mounted
+from this checkout: the image holds no user command) whose nodes are that entrypoint. Every
+layer is exported and read for what must not be in an image: credential-looking files, pip
+caches, leftover wheels or build trees, compilers.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import tarfile
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -121,9 +122,24 @@ def test_entrypoint_prints_usage(config, container):
     assert "OCIFT_OUTPUT_URI" in result.stdout
 
 
+def test_image_holds_the_runtime_only(layers, container):
+    """contract/ and launcher/ are installed; no user command, infra package or console script is."""
+    added = [name for layer in layers["added"] for name in layer]
+    ours = {match.group(1) for name in added
+            if (match := re.search(r"site-packages/(contract|launcher|ocift|cdk|stacks)/", name))}
+    assert ours == {"contract", "launcher"}
+    assert not [name for name in added if re.search(r"(^|/)bin/ocift$|/ocift-[^/]*\.dist-info/", name)]
+    probe = ("import importlib.util as u; "
+             "print(*(n for n in ('contract', 'launcher', 'ocift', 'cdk', 'stacks', 'cdktf') if u.find_spec(n)))")
+    result = run_in(container, "sh", "-c", f'python -c "{probe}"; command -v ocift || true')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["contract", "launcher"]
+
+
 def test_runs_as_non_root_owning_home(config, container):
     assert config["User"] == f"{UID}:{UID}"
-    probe = "import os; print(os.getuid(), os.getgid(), os.access(os.path.expanduser('~/.cache/ocift'), os.W_OK), os.getcwd())"
+    probe = ("import os; print(os.getuid(), os.getgid(), "
+             "os.access(os.path.expanduser('~/.cache/ocift'), os.W_OK), os.getcwd())")
     result = run_in(container, "python", "-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(UID), str(UID), "True", "/home/ocift/work"]
@@ -140,8 +156,8 @@ def test_oci_labels_name_this_checkout(config, image):
     version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert labels["org.opencontainers.image.version"] == version
     assert re.fullmatch(rf"{image.revision}(-dirty)?", labels["org.opencontainers.image.revision"])
-    created = datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-    assert timedelta(0) <= datetime.now(timezone.utc) - created < timedelta(hours=2)
+    created = datetime.strptime(labels["org.opencontainers.image.created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert timedelta(0) <= datetime.now(UTC) - created < timedelta(hours=2)
     origin = subprocess.run(["git", "remote", "get-url", "origin"], cwd=REPO, capture_output=True, text=True)
     assert labels["org.opencontainers.image.source"] == (origin.stdout.strip() if origin.returncode == 0 else "unknown")
     assert labels["org.opencontainers.image.base.name"].startswith("localhost/ocift-local-base:")
@@ -155,11 +171,15 @@ def test_two_node_local_finetune_writes_adapter(container, tmp_path):
     os.chmod(out, 0o777)  # written by the image's user, not by this test's
     script = (
         "set -e; python -m launcher.train.tiny /home/ocift/work/tiny; "
-        "ocift local --nnodes 2 --nproc-per-node 1 --timeout 600 --output-uri file:///out -- "
+        "PYTHONPATH=/tools python -m ocift.cli local --nnodes 2 --nproc-per-node 1 --timeout 600 "
+        "--output-uri file:///out -- "
         "--enable_fsdp --use_peft --peft_method lora --batch_size_training 1 --context_length 64 "
         "--model_name /home/ocift/work/tiny/model --data_path /home/ocift/work/tiny/data --max_train_step 4"
     )
-    result = run_in(container, "sh", "-c", script, volumes=(f"{out}:/out",), timeout=900)
+    # `ocift local` is a user command, not in the image: mounted from this checkout, it drives the
+    # image's own launcher (`python -m launcher` on every simulated node).
+    volumes = (f"{out}:/out", f"{REPO / 'ocift'}:/tools/ocift:ro")
+    result = run_in(container, "sh", "-c", script, volumes=volumes, timeout=900)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-4000:]
     assert "node 0 exited with status 0" in result.stderr + result.stdout
     assert json.loads((out / "adapter_config.json").read_text())["peft_type"] == "LORA"

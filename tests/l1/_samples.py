@@ -63,7 +63,8 @@ def _conflicting(name: str, sdk: dict[str, Any], chosen: dict[str, Any]) -> bool
 def sample(
     tf_type: str, block: dict[str, Any], owner: str, module: ModuleType, full: bool, dotted: str = "", sdk: dict[str, Any] | None = None
 ) -> Sample:
-    """Every settable attribute and one of every block (``full``; conflicting siblings once), or only what is required."""
+    """Every settable attribute and one of every block (``full``; conflicting siblings once), or only what
+    is required."""
     enums = EXTRAS["validated_enums"].get(tf_type, {})
     if sdk is None:
         sdk = EXTRAS["sdk_schema"]["resources"].get(tf_type) or EXTRAS["sdk_schema"]["data_sources"].get(tf_type, {})

@@ -7,15 +7,15 @@ from typing import Any
 
 import hcl2
 import pytest
-from cdktf import (
+
+from cdk.framework import (
     TerraformIterator,
     TerraformOutput,
     TerraformResourceLifecycle,
     TerraformStack,
+    Testing as CdktfTesting,
     Token,
 )
-from cdktf import Testing as CdktfTesting
-
 from cdk.oci.core import (
     CoreRouteTable,
     CoreRouteTableRouteRules,

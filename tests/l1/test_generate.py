@@ -13,7 +13,6 @@ import hcl2
 import pytest
 
 from cdk.oci import generate
-
 from tests.support import REPO
 
 from ._samples import RESOURCES, SCHEMA, as_blocks_lists, element_sample, schema_block
@@ -74,7 +73,7 @@ def test_the_importable_bindings_stay_small() -> None:
 
 APP = """
 import json, sys
-from cdktf import App, TerraformStack
+from cdk.framework import App, TerraformStack
 from tests.l1._samples import element_sample
 from cdk.oci.provider import OciProvider
 from tests.support import REPO

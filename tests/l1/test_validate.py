@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cdktf import TerraformStack
-from cdktf import Testing as CdktfTesting
 
+from cdk.framework import TerraformStack, Testing as CdktfTesting
 from cdk.oci.artifacts import ArtifactsContainerRepository
 from cdk.oci.core import (
     CoreServiceGateway,
@@ -32,7 +31,8 @@ from cdk.oci.kms import (
     KmsKeyRestoreFromObjectStore,
 )
 from cdk.oci.provider import OciProvider
-from cdk.schema_check import SchemaError, main, validate_stack, validate_synth_dir
+from cdk.schema_check import SchemaError, validate_stack, validate_synth_dir
+from ocift.validate import main
 
 JOB = "oci_datascience_job.job"
 NODES = "job_node_configuration_details[0]"
@@ -236,15 +236,20 @@ def test_synth_dir_without_stacks_is_an_error(tmp_path: Path) -> None:
         validate_synth_dir(tmp_path)
 
 
-def test_command_line_prints_errors_and_exits_nonzero(tmp_path: Path, clean: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_ocift_validate_synth_dir_prints_errors_and_exits_nonzero(
+        tmp_path: Path, clean: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     _write(tmp_path, "dev", clean)
-    assert main([str(tmp_path)]) == 0
+    assert main(["--synth-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "schema: ok\n"
     _job(clean)["job_node_configuration_details"]["job_node_type"] = "SINGLE"
     _write(tmp_path, "prod", clean)
-    assert main([str(tmp_path)]) == 1
+    assert main(["--synth-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().out == f"prod: {JOB}.{NODES}.job_node_type: 'SINGLE' is not one of MULTI_NODE\n1 schema error(s)\n"
-    assert main([str(tmp_path / "missing")]) == 2
+    assert main(["--synth-dir", str(tmp_path / "missing")]) == 2
+    assert "no stacks/<name>/cdk.tf.json" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["--synth-dir", str(tmp_path), "dev.yaml"])
+    assert exited.value.code == 2
 
 
 def test_siblings_the_provider_declares_conflicting(stack: TerraformStack) -> None:

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cdktf import TerraformStack, Testing
-
+from cdk.framework import TerraformStack, Testing
 from cdk.iam import TENANCY, DynamicGroupPrincipal, Policy, PolicyProps, Statement
-from cdk.oci.datascience import DatascienceJobRun
 from cdk.logs import CustomLog, CustomLogProps, LogGroup, LogGroupProps
 from cdk.network import Network, NetworkProps
-from cdk.rules import suppress
+from cdk.oci.datascience import DatascienceJobRun
 from cdk.registry import ContainerRepository, ContainerRepositoryProps
+from cdk.rules import suppress
 from cdk.storage import Bucket, BucketProps
 from cdk.training_job import (
     DataScienceProject,

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cdktf import App, Aspects, TerraformResource, TerraformStack
 from constructs import Construct
 
+from cdk.framework import App, Aspects, TerraformResource, TerraformStack
 from cdk.rules import RuleContext, RulePack
 
 

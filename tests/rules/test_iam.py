@@ -21,7 +21,8 @@ def policy(*statements: str) -> SynthResource:
     [
         f"Allow group Admins to manage all-resources {IN_C}",
         "allow dynamic-group ocift-jobs to MANAGE All-Resources in tenancy",
-        "Allow any-user to manage all-resources in compartment ocift where request.principal.type = 'datasciencejobrun'",
+        "Allow any-user to manage all-resources in compartment ocift "
+        "where request.principal.type = 'datasciencejobrun'",
         "Allow group 'Default'/'Admins' to manage   all-resources in compartment ocift:dev",
     ],
 )
@@ -88,9 +89,12 @@ def test_non_literal_statements_cannot_be_verified() -> None:
     "statement",
     [
         f"Allow dynamic-group j to manage objects {IN_C} where target.bucket.name = 'ocift-dev-outputs'",
-        f"Allow dynamic-group j to read objects {IN_C} where target.bucket.name='${{oci_objectstorage_bucket.data.name}}'",
-        f"Allow dynamic-group j to read objects {IN_C} where all {{ request.permission = 'OBJECT_READ', target.bucket.name = 'a' }}",
-        f"Allow dynamic-group j to read objects {IN_C} where any {{ target.bucket.name = 'a', target.bucket.name = 'b' }}",
+        f"Allow dynamic-group j to read objects {IN_C} "
+        "where target.bucket.name='${oci_objectstorage_bucket.data.name}'",
+        f"Allow dynamic-group j to read objects {IN_C} "
+        "where all { request.permission = 'OBJECT_READ', target.bucket.name = 'a' }",
+        f"Allow dynamic-group j to read objects {IN_C} "
+        "where any { target.bucket.name = 'a', target.bucket.name = 'b' }",
         f"Allow dynamic-group j to read objects {IN_C} where target.bucket.name = /ocift-dev-*/",
         f"Allow group A to {{OBJECT_READ, OBJECT_INSPECT}} {IN_C} where target.bucket.name = 'a'",
         f"Allow dynamic-group j to read buckets {IN_C}",

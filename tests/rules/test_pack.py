@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cdktf
 import pytest
 from constructs import Construct
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from cdk.framework import Testing
 from cdk.oci.identity import IdentityPolicy
 from cdk.oci.objectstorage import ObjectstorageBucket
 from cdk.rules import (
@@ -87,7 +86,7 @@ def test_each_rule_fails_the_same_way_both_ways(tmp_path: Path, rule_id: str) ->
     tf_type, change = FAILING[rule_id]
     app, stack, pack = stack_with_pack(tmp_path, PROD)
     bad = Raw(stack, "bad", tf_type, {**GOOD[tf_type], **change})
-    cdktf.Testing.synth(stack)
+    Testing.synth(stack)
     assert [f.rule.id for f in pack.findings] == [rule_id]
     kind = "error" if pack.findings[0].blocking else "warn"
     assert [m.split(":")[0] for m in annotations(bad, kind)] == [f"[{rule_id}] {pack.findings[0].rule.title}"]
@@ -105,8 +104,8 @@ def test_errors_fail_app_synth_with_the_rule_and_path(tmp_path: Path) -> None:
 def test_testing_synth_records_the_error_annotation(tmp_path: Path) -> None:
     _, stack, pack = stack_with_pack(tmp_path, DEV)
     policy = _policy(stack, "ops", "Allow group Ops to read metrics in tenancy")
-    cdktf.Testing.synth(stack)  # does not raise: only app.synth() turns error annotations into a failure
-    cdktf.Testing.synth(stack)  # a second visit adds nothing twice
+    Testing.synth(stack)  # does not raise: only app.synth() turns error annotations into a failure
+    Testing.synth(stack)  # a second visit adds nothing twice
     (error,) = annotations(policy, "error")
     assert error.startswith("[OCI-IAM-2] every statement scoped to a compartment: 'Allow group Ops to read metrics in tenancy'")
     assert [str(f) for f in pack.findings] == [f"dev/ops: {error}"]

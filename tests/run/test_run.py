@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ocift import cli
-from ocift import run as runcmd
+from ocift import cli, run as runcmd
 from tests.storage.fakes import RecordingServer, Reply, Request
 
 JOB = "ocid1.datasciencejob.oc1.iad.amaaaaaajob"

@@ -250,17 +250,3 @@ def test_nothing_to_synthesize_is_an_error(tmp_path: Path) -> None:
         synth_all(tmp_path / "out", [])
     assert not (tmp_path / "out").exists()
 
-
-def test_a_value_a_construct_refuses_is_reported_against_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Safety net for a gap between the config model and a construct's own props checks."""
-    from cdk.props import PropsError
-    from stacks import app
-
-    def refuse(*_: Any) -> None:
-        raise PropsError("dev-training/Outputs", ["name: 'x' is not valid"])
-
-    monkeypatch.setattr(app, "build_environment", refuse)
-    config = write_config(tmp_path, "dev")
-    with pytest.raises(ConfigError, match=r"dev\.yaml: rejected while building the stacks: dev-training/Outputs"):
-        synth_all(tmp_path / "out", [config])
-    assert not (tmp_path / "out").exists()

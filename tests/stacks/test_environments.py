@@ -292,7 +292,7 @@ def test_suppression_with_reason_is_applied_and_reported(tmp_path: Path) -> None
     [training] = [s for s in summary.environments[0].stacks if s.name == "dev-training"]
     [finding] = training.suppressed
     assert finding.rule.id == "OCI-OS-2" and finding.suppressed_reason == reason
-    assert f"suppressed: dev-training: " in summary.render() and reason in summary.render()
+    assert "suppressed: dev-training: " in summary.render() and reason in summary.render()
     bucket = one(stack(outdir, "dev-training"), "oci_objectstorage_bucket")
     assert bucket["//"]["ocift"]["suppressions"] == [{"rule": "OCI-OS-2", "reason": reason}]
 

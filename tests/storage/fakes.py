@@ -106,7 +106,7 @@ class RecordingServer:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -298,7 +298,7 @@ class FaultProxy:
         self.server = RecordingServer(forward)
         self.url = self.server.url
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self.server.__enter__()
         return self
 

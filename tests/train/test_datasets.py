@@ -17,8 +17,7 @@ import pytest
 
 from contract.recipe import Recipe
 from launcher.train.__main__ import main
-from launcher.train.data import IGNORE, DataError, Formatter, load_splits, tokenize
-from launcher.train.data import sources
+from launcher.train.data import IGNORE, DataError, Formatter, load_splits, sources, tokenize
 from launcher.train.data.formats import ALPACA_PROMPT_NO_INPUT
 from tests.faults.cluster import events, tail
 from tests.support import REPO, clean_env

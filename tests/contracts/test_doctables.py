@@ -1,0 +1,52 @@
+"""The tables in docs/ that mirror code (settings, rules, secret formats) are what the code says."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ocift import doctables
+from tests.support import REPO
+
+
+def test_the_tables_are_current() -> None:
+    assert not doctables.stale(), "rerun `.venv/bin/python -m ocift.doctables` and review the diff"
+
+
+@pytest.fixture
+def docs_copy(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "docs", tmp_path / "docs")
+    return tmp_path
+
+
+def test_a_row_edited_by_hand_is_stale(docs_copy: Path) -> None:
+    page = docs_copy / "docs" / "launcher.md"
+    page.write_text(
+        page.read_text().replace("| `29400` | rendezvous port on rank 0 |", "| `29500` | rendezvous port |")
+    )
+    assert doctables.stale(docs_copy) == ["docs/launcher.md: tables are stale"]
+
+
+def test_a_missing_marker_is_stale(docs_copy: Path) -> None:
+    page = docs_copy / "docs" / "rules.md"
+    page.write_text(page.read_text().replace("<!-- table:secrets -->", "<!-- secrets -->"))
+    assert "docs/rules.md: no <!-- table:secrets --> marker" in doctables.stale(docs_copy)
+
+
+def test_check_exits_nonzero_when_stale(monkeypatch: pytest.MonkeyPatch, docs_copy: Path) -> None:
+    (docs_copy / "docs" / "rules.md").write_text("no tables here\n")
+    monkeypatch.setattr(doctables, "REPO", docs_copy)
+    assert doctables.main(["--check"]) == 1
+
+
+def test_readme_is_a_front_page_linking_every_docs_page() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert len(readme.splitlines()) < 250
+    pages = {f"docs/{page.name}" for page in (REPO / "docs").glob("*.md")}
+    linked = set(re.findall(r"\]\((docs/[a-z-]+\.md)", readme))
+    assert pages <= linked, f"not linked from the README: {sorted(pages - linked)}"
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", readme)
+    assert not [target for target in targets if not (REPO / target).exists()]
