@@ -47,17 +47,12 @@ from cdk.oci.datascience import (
 from cdk.props import Problems, is_token, validate
 from cdk.registry import ImageReference
 from cdk.storage import StorageMount
-from contract.names import DISPLAY_NAME, SHAPE, is_secret_name, secret_format
+from contract.names import DISPLAY_NAME, MAX_COMMAND_BYTES, SHAPE, command_bytes, is_secret_name, secret_format
 from contract.recipe import Recipe
 from contract.settings import PREFIX, LauncherSettings
 
 MAX_MOUNTS = 5
 """OCI's limit of storage mounts per job."""
-
-MAX_COMMAND_BYTES = 2048
-"""CMD plus ENTRYPOINT must be under this many bytes ("The combined size of CMD and ENTRYPOINT must be
-less than 2048 bytes": the OCI SDK model `OcirContainerJobEnvironmentConfigurationDetails`, and the
-provider docs of `cmd`/`entrypoint`)."""
 
 SERVICE_VARIABLES = frozenset({
     "JOB_OCID", "JOB_RUN_OCID", "JOB_RUN_COMPARTMENT_OCID", "PROJECT_OCID", "TENANCY_OCID", "NODE_RANK",
@@ -74,12 +69,6 @@ def job_image(image: ImageReference) -> tuple[str, str | None]:
     """(image, image_digest) as the job's environment block takes them: the repository with its tag,
     and the digest apart (OCI's API keeps the two separate)."""
     return f"{image.registry}/{image.namespace}/{image.repository}" + (f":{image.tag}" if image.tag else ""), image.digest
-
-
-def command_bytes(*parts: Sequence[str]) -> int:
-    """The size of ENTRYPOINT plus CMD as counted against `MAX_COMMAND_BYTES`: each string's UTF-8
-    bytes plus one separator, as in an argv (the API does not say how it counts; this errs high)."""
-    return sum(len(arg.encode()) + 1 for part in parts for arg in part)
 
 
 # ---- project ------------------------------------------------------------------------------

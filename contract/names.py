@@ -8,6 +8,7 @@ and the rules judge alike; there is no gap between them to catch at synth time.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -91,3 +92,17 @@ def is_secret_name(name: str) -> bool:
 def secret_format(value: str) -> str:
     """What credential `value` holds ("a GitHub token"), or "" when it holds none we know."""
     return next((label for label, pattern in SECRET_FORMATS if pattern.search(value)), "")
+
+
+# ---- the job's command line ------------------------------------------------------------------
+
+MAX_COMMAND_BYTES = 2048
+"""CMD plus ENTRYPOINT must be under this many bytes ("The combined size of CMD and ENTRYPOINT must be
+less than 2048 bytes": the OCI SDK model `OcirContainerJobEnvironmentConfigurationDetails`, and the
+provider docs of `cmd`/`entrypoint`)."""
+
+
+def command_bytes(*parts: Sequence[str]) -> int:
+    """The size of ENTRYPOINT plus CMD as counted against `MAX_COMMAND_BYTES`: each string's UTF-8
+    bytes plus one separator, as in an argv (the API does not say how it counts; this errs high)."""
+    return sum(len(arg.encode()) + 1 for part in parts for arg in part)

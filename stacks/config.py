@@ -31,6 +31,7 @@ from contract.names import (
     DISPLAY_NAME,
     IAM_NAME,
     IMAGE_TAG,
+    MAX_COMMAND_BYTES,
     NAMESPACE,
     REGISTRY,
     REPOSITORY,
@@ -38,8 +39,9 @@ from contract.names import (
     TAG_KEY,
     TAG_VALUE_MAX_LENGTH,
     NamePattern,
+    command_bytes,
 )
-from contract.recipe import Recipe
+from contract.recipe import Recipe, RecipeError
 from contract.settings import LauncherSettings
 from stacks.ocid_fields import CompartmentOcid, KeyOcid, SubnetOcid, TenancyOcid
 
@@ -429,6 +431,13 @@ def semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int, 
     """Checks across sections; each returns the field path it blames."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     image = config.training.image
+    try:
+        size = command_bytes(config.recipe().to_args())  # the job's CMD; ENTRYPOINT is the image's own
+    except RecipeError:
+        size = 0  # a bad recipe is reported on its own, option by option
+    if size >= MAX_COMMAND_BYTES:
+        out.append((("training", "recipe"), f"renders to {size} bytes of CMD; OCI allows under {MAX_COMMAND_BYTES}: "
+                    "move long values (a prompt template) into a file the recipe names"))
     uri = _OCI_URI.match(config.training.launcher.output_uri)
     if config.training.launcher.output_uri and not (uri and uri.group("bucket") == config.outputs_bucket):
         out.append((("training", "launcher", "output_uri"),

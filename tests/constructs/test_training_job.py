@@ -8,14 +8,13 @@ from cdk.props import PropsError
 from cdk.registry import ImageReference
 from cdk.storage import Bucket, BucketProps, StorageMount
 from cdk.training_job import (
-    MAX_COMMAND_BYTES,
     DataScienceProject,
     NodeGroup,
     ProjectProps,
     TrainingJob,
     TrainingJobProps,
-    command_bytes,
 )
+from contract.names import MAX_COMMAND_BYTES, command_bytes
 from contract.recipe import Recipe
 from contract.settings import LauncherSettings
 

@@ -86,7 +86,7 @@ def test_training_help_lists_every_flag_with_its_default() -> None:
         for name in section.model_fields:
             assert f"  --{name} " in done.stdout, name
     assert "--context_length int (default 4096)" in done.stdout
-    assert "--dataset samsum_dataset|custom_dataset (default samsum_dataset)" in done.stdout
+    assert "--dataset samsum_dataset|alpaca_dataset|grammar_dataset|custom_dataset (default samsum_dataset)" in done.stdout
 
 
 def test_training_lines_carry_step_of_total_tokens_and_eta_and_the_plot_names_the_run(

@@ -92,7 +92,7 @@ BAD = [
                  "training.recipe.data_path: 'oci://ocift-datasets@<namespace>/samsum/' is a placeholder",
                  id="placeholder-in-recipe"),
     pytest.param("dev", _set("training.recipe.data_path", "oci://ocift-datasets@exampletenancyns/" + "x" * 2100), None,
-                 "recipe: ENTRYPOINT plus CMD take", id="recipe-over-the-command-limit"),
+                 "training.recipe: renders to", id="recipe-over-the-command-limit"),
     pytest.param("dev", _delete("training.node_groups.0.ocpus"), None,
                  "training.node_groups[0]: flex shape VM.Standard.E4.Flex needs ocpus and memory_gbs", id="flex-without-ocpus"),
     pytest.param("dev", _set("training.recipe.lora_config.r", 0), None,

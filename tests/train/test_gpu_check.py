@@ -26,7 +26,7 @@ def test_the_launcher_hands_the_defaults_to_torchrun():
 
     topology = ClusterTopology(nnodes=1, node_rank=0, node_addr="127.0.0.1", master_addr="127.0.0.1",
                                master_port=29500, source="single-node")
-    env = child_env({"HOME": "/home/x"}, {}, topology)
+    env = child_env({"HOME": "/home/x"}, {}, topology, "run-1")
     assert all(env[k] == v for k, v in WORKER_ENV_DEFAULTS.items()) and env["HOME"] == "/home/x"
 
 
