@@ -28,6 +28,7 @@ Endpoints (tests, private endpoints): `--endpoint` / `OCI_DATA_SCIENCE_ENDPOINT`
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import os
@@ -112,10 +113,13 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
         if replicas is not None:
             raise UsageError(f"--replicas: job {job.id} is not a multi-node job")
         config = job.job_configuration_details
-        base = getattr(config, "command_line_arguments", None) or ""
-        return {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
-            job_type="DEFAULT", command_line_arguments=_join(base, args),
+        out: dict[str, Any] = {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
+            job_type="DEFAULT", command_line_arguments=getattr(config, "command_line_arguments", None),
             environment_variables={**(getattr(config, "environment_variables", None) or {}), **(env or {})})}
+        if args:
+            out["job_environment_configuration_override_details"] = _with_args(
+                job.job_environment_configuration_details, args, "the job")
+        return out
     groups = nodes.job_node_group_configuration_details_list or []
     names = [g.name for g in groups]
     if node_group is not None and node_group not in names:
@@ -133,7 +137,8 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
             if group.minimum_success_replicas is not None:
                 group.minimum_success_replicas = min(group.minimum_success_replicas, replicas)
         if args:
-            config.command_line_arguments = _join(config.command_line_arguments or "", args)
+            group.job_environment_configuration_details = _with_args(
+                group.job_environment_configuration_details, args, f"node group {group.name!r}")
     return {"job_node_configuration_override_details": ds.MultiNodeJobNodeConfigurationDetails(
         job_node_type="MULTI_NODE", startup_order=nodes.startup_order,
         maximum_runtime_in_minutes=nodes.maximum_runtime_in_minutes,
@@ -141,9 +146,15 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
         job_node_group_configuration_details_list=groups)}
 
 
-def _join(base: str, extra: str | None) -> str:
-    """Extra arguments go after the job's own: with argparse-style flags, the last one wins."""
-    return " ".join(shlex.quote(a) for a in shlex.split(base) + shlex.split(extra or ""))
+def _with_args(environment: Any, extra: str, where: str) -> Any:
+    """`environment` (a container job's) with `extra` after its CMD: the recipe is the CMD (the
+    provider documents `cmd` as the arguments to the ENTRYPOINT; `stacks` renders it there), and
+    with argparse-style flags the last one wins."""
+    if not isinstance(environment, ds.OcirContainerJobEnvironmentConfigurationDetails):
+        raise UsageError(f"--args: {where} runs no OCIR container, so there is no CMD to add arguments to")
+    updated = copy.copy(environment)
+    updated.cmd = [*(environment.cmd or []), *shlex.split(extra)]
+    return updated
 
 
 def start(client: oci.data_science.DataScienceClient, opts: argparse.Namespace, run_name: str = "",
@@ -292,10 +303,17 @@ def run_outputs(client: oci.data_science.DataScienceClient, run: ds.JobRun) -> s
     job = client.get_job(run.job_id).data
     env: dict[str, str] = {}
     args: list[str] = []
-    for config in [*_configs(job.job_node_configuration_details, job.job_configuration_details),
-                   *_configs(run.job_node_configuration_override_details, run.job_configuration_override_details)]:
+    configs, environments = "job_configuration_details", "job_environment_configuration_details"
+    for config in [*_per_group(configs, job.job_node_configuration_details, job.job_configuration_details),
+                   *_per_group(configs, run.job_node_configuration_override_details,
+                               run.job_configuration_override_details)]:
         env.update(getattr(config, "environment_variables", None) or {})
         args += shlex.split(getattr(config, "command_line_arguments", None) or "")
+    for environment in [*_per_group(environments, job.job_node_configuration_details,
+                                    job.job_environment_configuration_details),
+                        *_per_group(environments, run.job_node_configuration_override_details,
+                                    run.job_environment_configuration_override_details)]:
+        args += list(getattr(environment, "cmd", None) or [])
     base = env.get(f"{PREFIX}OUTPUT_URI", "")
     if not base and "--output_dir" in args[:-1]:
         base = args[len(args) - 1 - args[::-1].index("--output_dir") + 1]  # the last one wins
@@ -304,10 +322,11 @@ def run_outputs(client: oci.data_science.DataScienceClient, run: ds.JobRun) -> s
     return f"{base.rstrip('/')}/{env.get(f'{PREFIX}RUN_NAME') or default_run_name(run.id)}"
 
 
-def _configs(nodes: Any, single: Any) -> list[Any]:
-    """The job configuration details of a job (or a run's overrides): every node group's, or the one."""
+def _per_group(attribute: str, nodes: Any, single: Any) -> list[Any]:
+    """One part of a job (or a run's overrides), `job_configuration_details` or
+    `job_environment_configuration_details`: every node group's, or the single-node one."""
     groups = getattr(nodes, "job_node_group_configuration_details_list", None) or []
-    return [g.job_configuration_details for g in groups if g.job_configuration_details] + ([single] if single else [])
+    return [getattr(g, attribute) for g in groups if getattr(g, attribute)] + ([single] if single else [])
 
 
 class MetricsFollower:

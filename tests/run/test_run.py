@@ -22,9 +22,11 @@ def _group(name: str, replicas: int) -> dict:
         "name": name, "replicas": replicas, "minimumSuccessReplicas": replicas,
         "jobInfrastructureConfigurationDetails": {"jobInfrastructureType": "MULTI_NODE", "shapeName": "BM.GPU.H100.8",
                                                   "blockStorageSizeInGBs": 512},
-        "jobConfigurationDetails": {"jobType": "DEFAULT", "commandLineArguments": "--model_name m --num_epochs 1",
+        "jobConfigurationDetails": {"jobType": "DEFAULT",
                                     "environmentVariables": {"OCIFT_OUTPUT_URI": "oci://out@ns/run"}},
-        "jobEnvironmentConfigurationDetails": {"jobEnvironmentType": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/ocift:1"},
+        # The recipe is the container's CMD, as the stacks render it.
+        "jobEnvironmentConfigurationDetails": {"jobEnvironmentType": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/ocift:1",
+                                               "cmd": ["--model_name", "m", "--num_epochs", "1"]},
     }
 
 
@@ -112,8 +114,9 @@ def test_start_with_overrides_sends_the_run_request(fake_oci, capsys) -> None:
     assert nodes["jobNodeType"] == "MULTI_NODE" and nodes["startupOrder"] == "IN_PARALLEL"
     [group] = nodes["jobNodeGroupConfigurationDetailsList"]
     assert group["name"] == "workers" and group["replicas"] == 4 and group["minimumSuccessReplicas"] == 2
-    assert group["jobConfigurationDetails"]["commandLineArguments"] == "--model_name m --num_epochs 1 --max_steps 10 --note 'two words'"
-    assert group["jobEnvironmentConfigurationDetails"]["image"] == "iad.ocir.io/ns/ocift:1"
+    environment = group["jobEnvironmentConfigurationDetails"]
+    assert environment["cmd"] == ["--model_name", "m", "--num_epochs", "1", "--max_steps", "10", "--note", "two words"]
+    assert environment["image"] == "iad.ocir.io/ns/ocift:1" and "commandLineArguments" not in group["jobConfigurationDetails"]
     assert body["freeformTags"] == {"ocift-env": "dev"}
 
 
@@ -246,6 +249,11 @@ def _group_env(body: dict) -> dict:
     return group["jobConfigurationDetails"]
 
 
+def _group_cmd(body: dict) -> list[str]:
+    [group] = body["jobNodeConfigurationOverrideDetails"]["jobNodeGroupConfigurationDetailsList"]
+    return group["jobEnvironmentConfigurationDetails"]["cmd"]
+
+
 def test_restarts_continue_the_same_run_after_an_infrastructure_failure(restart_oci, capsys) -> None:
     fake = restart_oci([["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "SUCCEEDED"]],
                        ["Job run failed with exit code 75", "The job run failed: node lost by the service", ""])
@@ -255,13 +263,13 @@ def test_restarts_continue_the_same_run_after_an_infrastructure_failure(restart_
     assert len(fake.created) == 3
     first = fake.created[0]
     assert "jobNodeConfigurationOverrideDetails" in first  # only the given --args
-    assert _group_env(first)["commandLineArguments"].endswith("--max_train_step 9")
+    assert _group_cmd(first)[-2:] == ["--max_train_step", "9"]
     logical = "amaaaaaarun0"  # attempt 1's own id: where its outputs landed
     for number, body in enumerate(fake.created[1:], 2):
         config = _group_env(body)
         assert config["environmentVariables"]["OCIFT_RUN_NAME"] == logical
         assert config["environmentVariables"]["OCIFT_OUTPUT_URI"] == "oci://out@ns/run"  # the job's own kept
-        assert config["commandLineArguments"].endswith("--max_train_step 9 --resume auto")
+        assert _group_cmd(body)[-4:] == ["--max_train_step", "9", "--resume", "auto"]
         assert body["freeformTags"] == {"ocift-env": "dev", "ocift-run": logical, "ocift-attempt": str(number)}
     assert f"attempt 1/4: {RUN}0 (run {logical})" in out
     assert "attempt 1 failed with a node was lost (exit 75" in out
@@ -316,3 +324,10 @@ def test_run_name_on_a_single_node_job(fake_oci) -> None:
     assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--run-name", "exp-3"]) == 0
     body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
     assert body["jobConfigurationOverrideDetails"]["environmentVariables"] == {"OCIFT_RUN_NAME": "exp-3"}
+
+
+def test_args_need_a_container_cmd_to_extend(fake_oci, capsys) -> None:
+    _fake, server = fake_oci(["ACCEPTED"], groups=[])  # a single-node job with no OCIR container environment
+    assert runcmd.main(["start", "dev", "ft", "--job-ocid", JOB, "--args", "--max_train_step 3"]) == 2
+    assert "--args: the job runs no OCIR container" in capsys.readouterr().err
+    assert not [r for r in server.requests if r.path == "/20190101/jobRuns"]  # nothing started
