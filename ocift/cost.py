@@ -165,6 +165,15 @@ def _int(value: Any) -> int | None:
         return None
 
 
+def group_hourly(shape: str, replicas: int, block_gbs: int | None, prices: PriceTable) -> Amount:
+    """One hour of a node group: its nodes and their block volumes (a missing price is named)."""
+    hourly = Amount.of(prices.hourly(shape, replicas), shape)
+    if block_gbs:
+        block = prices.block_volume_gb_month
+        hourly += Amount.of(None if block is None else block * block_gbs * replicas / HOURS_PER_MONTH, "block volume")
+    return hourly
+
+
 def job_costs(stack: str, document: Mapping[str, Any], prices: PriceTable) -> list[JobCost]:
     """The cost of every Data Science job in a synthesized stack."""
     out = []
@@ -176,12 +185,8 @@ def job_costs(stack: str, document: Mapping[str, Any], prices: PriceTable) -> li
             infra = _one(group.get("job_infrastructure_configuration_details"))
             shape, replicas = str(infra.get("shape_name")), _int(group.get("replicas")) or 1
             gbs = _int(infra.get("block_storage_size_in_gbs"))
-            hourly = Amount.of(prices.hourly(shape, replicas), shape)
-            if gbs:
-                block = prices.block_volume_gb_month
-                hourly += Amount.of(None if block is None else block * gbs * replicas / HOURS_PER_MONTH,
-                                    "block volume")
-            groups.append(NodeGroupCost(str(group.get("name")), shape, replicas, gbs, hourly))
+            groups.append(NodeGroupCost(str(group.get("name")), shape, replicas, gbs,
+                                        group_hourly(shape, replicas, gbs, prices)))
         minutes = _int(nodes.get("maximum_runtime_in_minutes"))
         out.append(JobCost(stack, f"oci_datascience_job.{name}", str(body.get("display_name", name)),
                            tuple(groups), minutes / 60 if minutes else None))

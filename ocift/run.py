@@ -45,6 +45,7 @@ from oci.data_science import models as ds
 
 from contract.settings import PREFIX, RUN_NAME_PATTERN, default_run_name
 from launcher.storage import ociauth
+from ocift.cost import Amount, PriceTable, group_hourly, load_prices
 from ocift.progress import Bar, Progress, from_metrics
 
 EXIT = {"SUCCEEDED": 0, "FAILED": 1, "CANCELED": 3, "DELETED": 3}
@@ -366,10 +367,33 @@ class MetricsFollower:
         return None
 
 
+def run_hourly(client: oci.data_science.DataScienceClient, run: ds.JobRun, prices: PriceTable) -> Amount:
+    """What one hour of the run's nodes costs: each node group's shape x replicas (the run's own
+    overrides, else the job's), plus block volumes, priced by `ocift.cost`."""
+    job = client.get_job(run.job_id).data
+    groups = (getattr(run.job_node_configuration_override_details, "job_node_group_configuration_details_list", None)
+              or getattr(job.job_node_configuration_details, "job_node_group_configuration_details_list", None) or [])
+    total = Amount()
+    for group in groups:
+        infra = group.job_infrastructure_configuration_details
+        total += group_hourly(str(getattr(infra, "shape_name", "")), group.replicas or 1,
+                              getattr(infra, "block_storage_size_in_gbs", None), prices)
+    return total
+
+
+def cost_so_far(hourly: Amount, run: ds.JobRun) -> Amount:
+    """Nodes are billed from the run's start (not while it waits to be accepted) to its end or now."""
+    if run.time_started is None:
+        return Amount()
+    end = run.time_finished or dt.datetime.now(dt.UTC)
+    return hourly.times(max(0.0, (end - run.time_started).total_seconds()) / 3600)
+
+
 def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id: str, poll_s: float) -> int:
     """Print state changes, progress and log lines until the run ends; the outcome is the last line."""
     state = None
     metrics: MetricsFollower | None = None
+    hourly = Amount()
     bar = Bar(sys.stderr, desc="run")
     try:
         while True:
@@ -379,6 +403,7 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
                     print("(this run has no log configured: states only)", file=sys.stderr, flush=True)
                 uri = run_outputs(client, run)
                 metrics = MetricsFollower(uri) if uri else None
+                hourly = run_hourly(client, run, load_prices())
             details = f": {run.lifecycle_details}" if run.lifecycle_details else ""
             banner = f"== {run.id} {run.lifecycle_state}{details}"
             final = run.lifecycle_state in EXIT
@@ -389,11 +414,12 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
                 print(line, flush=True)
             progress = metrics.poll() if metrics is not None and run.lifecycle_state != "ACCEPTED" else None
             if progress is not None:
-                print(f"== progress {progress.line()}", flush=True)
+                print(f"== progress {progress.line()} cost_so_far={cost_so_far(hourly, run).text()}", flush=True)
                 bar.update(progress)
             if final:
                 bar.close()
-                print(banner, flush=True)
+                cost = f" (cost {cost_so_far(hourly, run).text()}: nodes x hours at list prices)" if run.time_started else ""
+                print(banner + cost, flush=True)
                 return EXIT[run.lifecycle_state]
             time.sleep(poll_s)
     finally:

@@ -49,11 +49,16 @@ class DataScienceFake:
         return body
 
     def run(self, state: str) -> dict:
-        return {"id": RUN, "jobId": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "r1",
+        body = {"id": RUN, "jobId": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "r1",
                 "lifecycleState": state, "lifecycleDetails": "exit code 1" if state == "FAILED" else None,
                 "timeAccepted": "2026-11-28T06:00:00.000Z", "createdBy": "me",
                 "logDetails": {"logGroupId": "ocid1.loggroup.oc1..lg", "logId": "ocid1.log.oc1..log"},
                 "nodeGroupDetailsList": [{"name": "workers", "lifecycleState": NODE_STATE.get(state, "DELETED")}]}
+        if state != "ACCEPTED":
+            body["timeStarted"] = "2026-11-28T06:05:00.000Z"
+        if state in ("SUCCEEDED", "FAILED", "CANCELED", "NEEDS_ATTENTION"):
+            body["timeFinished"] = "2026-11-28T06:35:00.000Z"  # 30 minutes of nodes
+        return body
 
     def __call__(self, req: Request) -> Reply:
         if req.method == "GET" and req.path == f"/20190101/jobs/{JOB}":
@@ -193,7 +198,7 @@ def test_start_and_watch(fake_oci, capsys) -> None:
     fake_oci(["ACCEPTED", "IN_PROGRESS", "FAILED"])
     assert runcmd.main(["start", "dev", JOB, "--watch", "--poll-s", "0.01"]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == RUN and out[-1] == f"== {RUN} FAILED: exit code 1"
+    assert out[0] == RUN and out[-1].startswith(f"== {RUN} FAILED: exit code 1 (cost $80.00")
 
 
 class RestartFake(DataScienceFake):
@@ -316,7 +321,11 @@ def test_watch_shows_progress_from_the_synced_metrics(fake_oci, tmp_path: Path, 
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert runcmd.main(["watch", RUN, "--poll-s", "0.01"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out.count("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s") == 1, out
+    progress = [line for line in out if line.startswith("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s")]
+    assert len(progress) == 1 and " cost_so_far=$" in progress[0], out
+    # 2 x BM.GPU.H100.8 ($80 a node-hour in ocift/prices.json) for 30 minutes; the block volume has no price
+    assert out[-1] == (f"== {RUN} SUCCEEDED (cost $80.00 + (price unknown: block volume): nodes x hours at list "
+                       "prices)"), out
 
 
 def test_run_name_on_a_single_node_job(fake_oci) -> None:
