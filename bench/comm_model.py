@@ -99,13 +99,21 @@ def table(setup: Setup, pure_bf16: bool) -> list[dict]:
                 compute = compute_seconds(layout, shape, setup)
                 step = max(compute, comm)
                 state = model_state_gib_per_gpu(layout, shape, nodes, setup)
-                rows.append({
-                    "model": shape.name, "nodes": nodes, "layout": layout,
-                    "GB/node/step": moved / 1e9, "comm s": comm, "compute s": compute, "step s": step,
-                    "comm-bound": comm > compute, "state GiB/GPU": state,
-                    "fits": state < 0.8 * setup.gpu_mem_gib,
-                    "tokens/s/GPU": setup.tokens_per_gpu * setup.micro_batches / step,
-                })
+                rows.append(
+                    {
+                        "model": shape.name,
+                        "nodes": nodes,
+                        "layout": layout,
+                        "GB/node/step": moved / 1e9,
+                        "comm s": comm,
+                        "compute s": compute,
+                        "step s": step,
+                        "comm-bound": comm > compute,
+                        "state GiB/GPU": state,
+                        "fits": state < 0.8 * setup.gpu_mem_gib,
+                        "tokens/s/GPU": setup.tokens_per_gpu * setup.micro_batches / step,
+                    }
+                )
     return rows
 
 
@@ -131,8 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--micro-batches", type=int, default=4)
     parser.add_argument("--pure-bf16", action="store_true", help="bf16 gradient reductions")
     args = parser.parse_args(argv)
-    setup = Setup(args.link_gbit, args.link_efficiency, args.gpus_per_node, args.gpu_mem_gib, args.peak_tflops,
-                  args.mfu, args.tokens_per_gpu, args.micro_batches)
+    setup = Setup(
+        args.link_gbit,
+        args.link_efficiency,
+        args.gpus_per_node,
+        args.gpu_mem_gib,
+        args.peak_tflops,
+        args.mfu,
+        args.tokens_per_gpu,
+        args.micro_batches,
+    )
     rows = table(setup, args.pure_bf16)
     columns = list(rows[0])
     print(" | ".join(columns))
@@ -142,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for shape in SHAPES.values():
         for method in ("full", "lora"):
-            print(f"default for {shape.name} {method} on 4 nodes: "
-                  f"{default_layout(method, shape.params, 4, setup)}")
+            print(f"default for {shape.name} {method} on 4 nodes: {default_layout(method, shape.params, 4, setup)}")
     return 0
 
 

@@ -25,7 +25,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,17 +41,40 @@ def train_through_launcher(model: Path, data: Path, out: Path, seq: int, steps: 
     from launcher.torchrun import command, worker_env
     from ocift.local import free_port
 
-    topology = ClusterTopology(nnodes=1, node_rank=0, node_addr="127.0.0.1", master_addr="127.0.0.1",
-                               master_port=free_port(), source="single-node")
-    flags = ["--model_name", str(model), "--data_path", str(data), "--output_dir", str(out), "--use_peft",
-             "--context_length", str(seq), "--batch_size_training", "1", "--max_train_step", str(steps),
-             "--run_validation", "false", "--save_model", "false"]
+    topology = ClusterTopology(
+        nnodes=1,
+        node_rank=0,
+        node_addr="127.0.0.1",
+        master_addr="127.0.0.1",
+        master_port=free_port(),
+        source="single-node",
+    )
+    flags = [
+        "--model_name",
+        str(model),
+        "--data_path",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--use_peft",
+        "--context_length",
+        str(seq),
+        "--batch_size_training",
+        "1",
+        "--max_train_step",
+        str(steps),
+        "--run_validation",
+        "false",
+        "--save_model",
+        "false",
+    ]
     cmd = command(topology, nproc, LauncherSettings.from_env({}), "launcher.train", flags)
     env = worker_env({**os.environ, "PYTHONPATH": str(ROOT)})
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"gpu_check: training through the launcher failed (exit {proc.returncode}):\n"
-                         f"{proc.stderr[-6000:]}")
+        raise SystemExit(
+            f"gpu_check: training through the launcher failed (exit {proc.returncode}):\n{proc.stderr[-6000:]}"
+        )
     return proc.stderr
 
 
@@ -69,10 +92,10 @@ def reference_loss(model_dir: Path, data: Path, seq: int, masking: bool) -> floa
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     train_file, _ = find_splits(data)
     examples = tokenize(load_split(train_file, Formatter(defaults.dataset)), tokenizer)
-    ds = make_dataset(examples, train_file, strategy=defaults.batching_strategy, context_length=seq,
-                      pad_id=tokenizer.pad_token_id)
-    window = next(iter(ds.windows(seed=defaults.seed, epoch=0, start=0, rank=0, world=1, batch_size=1,
-                                  accumulation=1)))
+    ds = make_dataset(
+        examples, train_file, strategy=defaults.batching_strategy, context_length=seq, pad_id=tokenizer.pad_token_id
+    )
+    window = next(iter(ds.windows(seed=defaults.seed, epoch=0, start=0, rank=0, world=1, batch_size=1, accumulation=1)))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
     model.to(device).eval()
     with torch.no_grad():
@@ -93,8 +116,9 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, help="reuse (or create) the model here")
     parser.add_argument("--workdir", type=Path, help="data and outputs (default: a temp dir, removed)")
     parser.add_argument("--results", type=Path, help="append a row to this RESULTS.md")
-    parser.add_argument("--reference-masking", choices=["true", "false"], default="true",
-                        help=argparse.SUPPRESS)  # false: a reference that must disagree (tests the check)
+    parser.add_argument(
+        "--reference-masking", choices=["true", "false"], default="true", help=argparse.SUPPRESS
+    )  # false: a reference that must disagree (tests the check)
     args = parser.parse_args()
 
     import torch
@@ -117,16 +141,21 @@ def main() -> int:
     chosen = re.search(r"event=model_ready .*attention=(\S+)", log)
     problems = []
     if chosen is None or chosen.group(1) != expected_attention:
-        problems.append(f"attention: expected {expected_attention}, the run used "
-                        f"{chosen.group(1) if chosen else 'nothing logged'}")
+        problems.append(
+            f"attention: expected {expected_attention}, the run used {chosen.group(1) if chosen else 'nothing logged'}"
+        )
     if len(losses) != args.steps:
         problems.append(f"{len(losses)} step losses in metrics.jsonl, expected {args.steps}")
     elif abs(losses[0] - reference) > args.rtol * abs(reference):
-        problems.append(f"first-step loss {losses[0]:.5f} differs from the eager fp32 reference {reference:.5f} "
-                        f"by more than {args.rtol:.0%}")
-    print(f"gpu_check: {args.preset} LoRA seq {args.seq} via torchrun ({'NCCL' if gpu else 'gloo'}), attention "
-          f"{chosen.group(1) if chosen else '?'}: step losses {[round(x, 4) for x in losses]}, eager fp32 reference "
-          f"{reference:.4f}, last tokens/s {rates[-1] if rates else 0:,.0f}")
+        problems.append(
+            f"first-step loss {losses[0]:.5f} differs from the eager fp32 reference {reference:.5f} "
+            f"by more than {args.rtol:.0%}"
+        )
+    print(
+        f"gpu_check: {args.preset} LoRA seq {args.seq} via torchrun ({'NCCL' if gpu else 'gloo'}), attention "
+        f"{chosen.group(1) if chosen else '?'}: step losses {[round(x, 4) for x in losses]}, eager fp32 reference "
+        f"{reference:.4f}, last tokens/s {rates[-1] if rates else 0:,.0f}"
+    )
     if args.results:
         append_row(args, machine(), chosen.group(1) if chosen else "?", losses, reference, rates, not problems)
     for problem in problems:
@@ -134,21 +163,26 @@ def main() -> int:
     return 1 if problems else 0
 
 
-def append_row(args, where: str, attention: str, losses: list[float], reference: float, rates: list[float],
-               passed: bool) -> None:
+def append_row(
+    args, where: str, attention: str, losses: list[float], reference: float, rates: list[float], passed: bool
+) -> None:
     title = "## Launcher path against the eager reference (`bench/gpu_check.py`)\n"
-    header = ("| date (UTC) | machine | preset | seq | attention | step-1 loss / eager fp32 | last tokens/s | check |\n"
-              "|---|---|---|---|---|---|---|---|\n")
-    line = (f"| {datetime.now(timezone.utc):%Y-%m-%d %H:%M} | {where} | {args.preset} LoRA | {args.seq} | "
-            f"{attention} | "
-            f"{losses[0] if losses else float('nan'):.4f} / {reference:.4f} | {rates[-1] if rates else 0:,.0f} | "
-            f"{'passed' if passed else 'FAILED'} |\n")
+    header = (
+        "| date (UTC) | machine | preset | seq | attention | step-1 loss / eager fp32 | last tokens/s | check |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
+    line = (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {where} | {args.preset} LoRA | {args.seq} | "
+        f"{attention} | "
+        f"{losses[0] if losses else float('nan'):.4f} / {reference:.4f} | {rates[-1] if rates else 0:,.0f} | "
+        f"{'passed' if passed else 'FAILED'} |\n"
+    )
     text = args.results.read_text() if args.results.exists() else "# Benchmarks\n"
     if title not in text:
         text = text.rstrip("\n") + "\n\n" + title + "\n" + header
     head, _, tail = text.partition(title)
     table_end = tail.find("\n\n", tail.find("|---|"))
-    tail = tail + line if table_end < 0 else tail[:table_end + 1] + line + tail[table_end + 1:]
+    tail = tail + line if table_end < 0 else tail[: table_end + 1] + line + tail[table_end + 1 :]
     args.results.write_text(head + title + tail)
 
 

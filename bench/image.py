@@ -41,8 +41,9 @@ def timed(*command: str) -> tuple[float, str]:
 def export(image: str, transport_dir: Path, compress: bool) -> list[tuple[str, int]]:
     """(digest, size) of each layer as `buildah push` writes it."""
     flags = [] if compress else ["--disable-compression"]
-    subprocess.run(["buildah", "push", "--quiet", *flags, image, f"dir:{transport_dir}"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["buildah", "push", "--quiet", *flags, image, f"dir:{transport_dir}"], check=True, capture_output=True
+    )
     manifest = json.loads((transport_dir / "manifest.json").read_text())
     return [(layer["digest"], layer["size"]) for layer in manifest["layers"]]
 
@@ -73,8 +74,11 @@ def main() -> int:
     base_s, out = timed(str(ROOT / "image" / "build-base.sh"))
     base = out.split()[-1]
     image_s, _ = timed(str(ROOT / "image" / "build.sh"), "--base", base, "--tag", TAG)
-    base_ids = json.loads(subprocess.run(["buildah", "inspect", "--type", "image", base], capture_output=True,
-                                         text=True, check=True).stdout)["OCIv1"]["rootfs"]["diff_ids"]
+    base_ids = json.loads(
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", base], capture_output=True, text=True, check=True
+        ).stdout
+    )["OCIv1"]["rootfs"]["diff_ids"]
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         plain = export(TAG, Path(tmp) / "plain", compress=False)
         added = [digest for digest, _ in plain if digest not in base_ids]
@@ -84,11 +88,14 @@ def main() -> int:
     if not args.keep:
         subprocess.run(["buildah", "rmi", TAG], capture_output=True)
 
-    rows = [("base" if digest in base_ids else "added", digest[7:19], size, gz)
-            for (digest, size), (_, gz) in zip(plain, packed)]
+    rows = [
+        ("base" if digest in base_ids else "added", digest[7:19], size, gz)
+        for (digest, size), (_, gz) in zip(plain, packed)
+    ]
     buildah = subprocess.run(["buildah", "--version"], capture_output=True, text=True).stdout.split()[2]
-    driver = subprocess.run(["buildah", "info", "--format", "{{.store.GraphDriverName}}"],
-                            capture_output=True, text=True).stdout.strip()
+    driver = subprocess.run(
+        ["buildah", "info", "--format", "{{.store.GraphDriverName}}"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         f"## launcher image, local CPU base ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
@@ -104,7 +111,8 @@ def main() -> int:
         f"- build: base {base_s:.0f} s ({'reused from storage' if base_s < 30 else 'built: debootstrap + torch'}), "
         f"image {image_s:.0f} s (image/build.sh: download the locked wheels, build ours, install, commit).",
         "- heaviest in the added layer (MB uncompressed): "
-        + ", ".join(f"{name} {size / MB:.0f}" for name, size in weights) + ".",
+        + ", ".join(f"{name} {size / MB:.0f}" for name, size in weights)
+        + ".",
         "- On OCI the base is the CUDA PyTorch image instead; the added layer stays about this size.",
         "",
     ]

@@ -64,8 +64,10 @@ class Row:
 def machine() -> str:
     """`uname -m`, cores and RAM: the numbers mean little without them."""
     pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    return (f"{platform.machine()}, {os.cpu_count()} cores, {pages / (1 << 30):.0f} GiB RAM, "
-            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {pages / (1 << 30):.0f} GiB RAM, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 def _storage_case(endpoint: str, bucket: str, case: str, path: str, queue: multiprocessing.Queue) -> None:
@@ -77,12 +79,17 @@ def _storage_case(endpoint: str, bucket: str, case: str, path: str, queue: multi
     from launcher.storage import TransferOptions, open_store
 
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    config = botocore.config.Config(request_checksum_calculation="when_required", response_checksum_validation="when_required")
+    config = botocore.config.Config(
+        request_checksum_calculation="when_required", response_checksum_validation="when_required"
+    )
     client = boto3.client("s3", endpoint_url=endpoint, config=config)
     store = open_store(f"s3://{bucket}/ours", endpoint=endpoint)
     options = TransferOptions()
-    parts = TransferConfig(multipart_threshold=options.multipart_threshold, multipart_chunksize=options.part_size,
-                           max_concurrency=options.concurrency)
+    parts = TransferConfig(
+        multipart_threshold=options.multipart_threshold,
+        multipart_chunksize=options.part_size,
+        max_concurrency=options.concurrency,
+    )
     out = Path(path + ".out")
     start = time.perf_counter()
     if case == "upload: single put_object":
@@ -145,8 +152,14 @@ def bench_storage(sizes_mb: list[int], repeat: int) -> list[Row]:
                 for case in CASES:
                     runs = [_run_case(context, endpoint, bucket, case, path) for _ in range(repeat)]
                     times = sorted(seconds for seconds, _ in runs)
-                    row = Row("storage (moto S3, 127.0.0.1)", case, size, statistics.median(times), times[0],
-                              max(peak for _, peak in runs))
+                    row = Row(
+                        "storage (moto S3, 127.0.0.1)",
+                        case,
+                        size,
+                        statistics.median(times),
+                        times[0],
+                        max(peak for _, peak in runs),
+                    )
                     rows.append(row)
                     print(f"  {case:<36} {size:>5} MB  {row.mb_per_s:8.1f} MB/s", flush=True)
     finally:
@@ -179,8 +192,25 @@ def _formed_at(out: Path, world: int) -> float:
 def _ours(nodes: int, tmp: Path) -> float:
     env = {**os.environ, "OCIFT_TRAIN_MODULE": CHILD, "PYTHONPATH": str(_ROOT), "OCIFT_CLUSTER_TIMEOUT_S": "120"}
     out = tmp / "out"
-    subprocess.run([sys.executable, "-m", "ocift.cli", "local", "--nnodes", str(nodes), "--work-dir", str(tmp),
-                    "--", "--output_dir", str(out)], env=env, check=True, capture_output=True, cwd=_ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocift.cli",
+            "local",
+            "--nnodes",
+            str(nodes),
+            "--work-dir",
+            str(tmp),
+            "--",
+            "--output_dir",
+            str(out),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=_ROOT,
+    )
     last_node_seen = (tmp / "cluster-nodes.json").stat().st_mtime
     return _formed_at(out, nodes) - last_node_seen
 
@@ -190,12 +220,36 @@ def _plain_torchrun(nodes: int, tmp: Path) -> float:
     out = tmp / "out"
     port = str(29400 + os.getpid() % 1000)
     start = time.time()
-    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes),
-                               "--nproc-per-node", "1", "--node-rank", str(rank), "--rdzv-backend", "static",
-                               "--master-addr", "127.0.0.1", "--master-port", port, "-m", CHILD,
-                               "--output_dir", str(out)], env=env, cwd=_ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for rank in range(nodes)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                str(nodes),
+                "--nproc-per-node",
+                "1",
+                "--node-rank",
+                str(rank),
+                "--rdzv-backend",
+                "static",
+                "--master-addr",
+                "127.0.0.1",
+                "--master-port",
+                port,
+                "-m",
+                CHILD,
+                "--output_dir",
+                str(out),
+            ],
+            env=env,
+            cwd=_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for rank in range(nodes)
+    ]
     if any(p.wait(timeout=300) for p in procs):
         raise RuntimeError("plain torchrun failed")
     return _formed_at(out, nodes) - start
@@ -203,24 +257,39 @@ def _plain_torchrun(nodes: int, tmp: Path) -> float:
 
 def bench_cluster(nodes: int, repeat: int) -> list[Row]:
     rows = []
-    for case, run in (("plain torchrun, addresses known", _plain_torchrun),
-                      ("ocift: from the last node in the metadata file", _ours)):
+    for case, run in (
+        ("plain torchrun, addresses known", _plain_torchrun),
+        ("ocift: from the last node in the metadata file", _ours),
+    ):
         times = []
         for _ in range(repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 times.append(run(nodes, Path(tmp)))
         times.sort()
-        rows.append(Row(f"cluster formation ({nodes} nodes x 1 process, gloo)", case, 0,
-                        statistics.median(times), times[0], float("nan")))
+        rows.append(
+            Row(
+                f"cluster formation ({nodes} nodes x 1 process, gloo)",
+                case,
+                0,
+                statistics.median(times),
+                times[0],
+                float("nan"),
+            )
+        )
         print(f"  {case:<48} {statistics.median(times):6.2f} s", flush=True)
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| benchmark | case | size (MB) | wall median (s) | wall best (s) | MB/s (median) | peak RSS (MB) |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r.benchmark} | {r.case} | {r.size_mb} | {r.seconds:.2f} | {r.best_s:.2f} | {r.mb_per_s:.1f} "
-              f"| {r.peak_rss_mb:.0f} |" for r in rows]
+    lines = [
+        "| benchmark | case | size (MB) | wall median (s) | wall best (s) | MB/s (median) | peak RSS (MB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.benchmark} | {r.case} | {r.size_mb} | {r.seconds:.2f} | {r.best_s:.2f} | {r.mb_per_s:.1f} "
+        f"| {r.peak_rss_mb:.0f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -254,11 +323,14 @@ def main() -> None:
         _report("launcher: storage transfers", text, opts.no_append)
     if opts.only != "storage":
         rows = bench_cluster(opts.nodes, opts.repeat)
-        text = "\n".join(["| benchmark | case | median (s) | best (s) |", "|---|---|---:|---:|"] + [
-            f"| {r.benchmark} | {r.case} | {r.seconds:.2f} | {r.best_s:.2f} |" for r in rows]) + (
+        text = "\n".join(
+            ["| benchmark | case | median (s) | best (s) |", "|---|---|---:|---:|"]
+            + [f"| {r.benchmark} | {r.case} | {r.seconds:.2f} | {r.best_s:.2f} |" for r in rows]
+        ) + (
             "\n\nBoth include starting Python and importing torch in the training processes; ours counts from "
             "the moment the metadata file lists the last node (the launchers were already waiting), the baseline "
-            "from starting torchrun with every address given.")
+            "from starting torchrun with every address given."
+        )
         _report("launcher: cluster formation", text, opts.no_append)
 
 

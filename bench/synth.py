@@ -68,7 +68,9 @@ def measure(argv: list[str], env: dict[str, str] | None = None, interval_s: floa
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **ENV, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env={**os.environ, **ENV, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _tree_rss_kb(proc.pid))
@@ -107,7 +109,8 @@ def community_site() -> tuple[Path, str]:
     site = COMMUNITY_DIR / "site"
     if not any(site.glob("*.dist-info")):
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), COMMUNITY], check=True
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), COMMUNITY],
+            check=True,
         )
     dist = next(site.glob("*.dist-info"))
     top_level = dist / "top_level.txt"
@@ -128,14 +131,20 @@ def bench_import(module_names: list[str], pythonpath: str | None = None) -> Meas
 
 
 def machine() -> str:
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    mem_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
     load = os.getloadavg()[0]
     return f"{platform.machine()}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB RAM, load average {load:.1f}"
 
 
 def render(rows: Sequence[tuple[str, ...]], notes: list[str]) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"\n## synth and import, {now} ({machine()})\n", "| what | wall s | CPU s | peak MB | note |", "|---|---:|---:|---:|---|"]
+    lines = [
+        f"\n## synth and import, {now} ({machine()})\n",
+        "| what | wall s | CPU s | peak MB | note |",
+        "|---|---:|---:|---:|---|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes]) + "\n"
 
@@ -169,7 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     services = ["artifacts", "core", "datascience", "identity", "kms", "logging", "objectstorage", "provider"]
     ours = bench_import([f"cdk.oci.{s}" for s in services])
-    rows.append(("import our bindings (cdk.oci.*)", f"{ours.wall_s:.2f}", f"{ours.cpu_s:.2f}", f"{ours.peak_mb:.0f}", "all 8 modules, with cdktf and the jsii runtime"))
+    rows.append(
+        (
+            "import our bindings (cdk.oci.*)",
+            f"{ours.wall_s:.2f}",
+            f"{ours.cpu_s:.2f}",
+            f"{ours.peak_mb:.0f}",
+            "all 8 modules, with cdktf and the jsii runtime",
+        )
+    )
     notes = [
         f"synth command: `{' '.join(app_command())}` with CDKTF_OUTDIR set; peak = process tree RSS (Python + node).",
         "CPU s (user+sys of the whole tree) is the figure to compare across runs: wall time on a shared "
@@ -178,7 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_community:
         site, module = community_site()
         theirs = bench_import([module], str(site))
-        rows.append((f"import community {COMMUNITY}", f"{theirs.wall_s:.2f}", f"{theirs.cpu_s:.2f}", f"{theirs.peak_mb:.0f}", f"`import {module}` (one module, every resource)"))
+        rows.append(
+            (
+                f"import community {COMMUNITY}",
+                f"{theirs.wall_s:.2f}",
+                f"{theirs.cpu_s:.2f}",
+                f"{theirs.peak_mb:.0f}",
+                f"`import {module}` (one module, every resource)",
+            )
+        )
     text = render(rows, notes)
     print(text)
     if not args.no_append:

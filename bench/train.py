@@ -58,8 +58,16 @@ FEATURES = {  # ocift flags per variant feature
     "chunked": ["--loss_chunk_size", "1024"],
     "compile": ["--compile"],
 }
-ALL_VARIANTS = ["unmasked", "masked", "masked+flex", "masked+chunked", "masked+flex+chunked", "unmasked+compile",
-                "masked+flex+compile", "masked+flex+chunked+compile"]
+ALL_VARIANTS = [
+    "unmasked",
+    "masked",
+    "masked+flex",
+    "masked+chunked",
+    "masked+flex+chunked",
+    "unmasked+compile",
+    "masked+flex+compile",
+    "masked+flex+chunked+compile",
+]
 
 
 def variant_flags(variant: str) -> list[str]:
@@ -74,8 +82,12 @@ def make_model(preset: str, directory: Path, gpu: bool) -> Path:
     """The tiny preset uses the tiny tokenizer; the others a random Llama of that shape. Built in a
     child process, so that none of its memory stays with the caller; kept when it exists already."""
     if not (directory / "config.json").is_file():
-        subprocess.run([sys.executable, __file__, "--make-model-child", "--preset", preset, "--model", str(directory)]
-                       + (["--gpu-model"] if gpu else []), check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        subprocess.run(
+            [sys.executable, __file__, "--make-model-child", "--preset", preset, "--model", str(directory)]
+            + (["--gpu-model"] if gpu else []),
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     return directory
 
 
@@ -88,11 +100,19 @@ def _build_model(preset: str, directory: Path, gpu: bool) -> None:
 
     hidden, layers, heads, kv, inter, vocab = PRESETS[preset]
     tokenizer = make_tokenizer(384)
-    config = LlamaConfig(vocab_size=max(vocab, len(tokenizer)), hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter,
-                         max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         initializer_range=0.1 if preset == "cpu-tiny" else 0.02)
+    config = LlamaConfig(
+        vocab_size=max(vocab, len(tokenizer)),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        max_position_embeddings=4096,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        initializer_range=0.1 if preset == "cpu-tiny" else 0.02,
+    )
     torch.manual_seed(0)
     dtype = torch.bfloat16 if gpu else torch.float32
     torch.set_default_dtype(dtype)  # built in bf16 directly: never a 7B fp32 copy on the GPU
@@ -109,19 +129,48 @@ def model_shape(preset: str) -> tuple[int, int, int, int]:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     hidden, layers, heads, kv, inter, vocab = PRESETS[preset]
-    config = LlamaConfig(vocab_size=max(vocab, 384), hidden_size=hidden, num_hidden_layers=layers,
-                         num_attention_heads=heads, num_key_value_heads=kv, intermediate_size=inter)
+    config = LlamaConfig(
+        vocab_size=max(vocab, 384),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+    )
     with torch.device("meta"):
         model = LlamaForCausalLM(config)
     return sum(p.numel() for p in model.parameters()), model.get_input_embeddings().weight.numel(), hidden, layers
 
 
 def run_ours(args, model: Path, data: Path, out: Path, gpu: bool, variant: str) -> dict:
-    flags = ["--model_name", str(model), "--data_path", str(data), "--output_dir", str(out),
-             "--context_length", str(args.seq), "--batch_size_training", str(args.batch),
-             "--max_train_step", str(args.steps), "--num_epochs", "100", "--run_validation", "false",
-             "--save_model", "false", "--fsdp_activation_checkpointing", "false", "--lr", "1e-4",
-             "--mixed_precision", "false", "--lora_config.target_modules", ",".join(LORA_TARGETS)]
+    flags = [
+        "--model_name",
+        str(model),
+        "--data_path",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--context_length",
+        str(args.seq),
+        "--batch_size_training",
+        str(args.batch),
+        "--max_train_step",
+        str(args.steps),
+        "--num_epochs",
+        "100",
+        "--run_validation",
+        "false",
+        "--save_model",
+        "false",
+        "--fsdp_activation_checkpointing",
+        "false",
+        "--lr",
+        "1e-4",
+        "--mixed_precision",
+        "false",
+        "--lora_config.target_modules",
+        ",".join(LORA_TARGETS),
+    ]
     if args.method == "lora":
         flags.append("--use_peft")
     if gpu:
@@ -130,21 +179,26 @@ def run_ours(args, model: Path, data: Path, out: Path, gpu: bool, variant: str) 
         flags.append("--compile")
     flags += variant_flags(variant)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "launcher.train", *flags], check=True, env=env, cwd=ROOT,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "launcher.train", *flags], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL
+    )
     records = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     shutil.rmtree(out)  # its final checkpoint: the next run must find the disk as this one did
     steady = [r for r in records if r.get("step", 0) > WARMUP_STEPS and "loss" in r] or records
     losses = [r["loss"] for r in records if "loss" in r]
-    return {"tokens_per_s": sum(r["tokens_per_s"] for r in steady) / len(steady),
-            "peak_memory_bytes": max(r["peak_memory_bytes"] for r in records),
-            "first_losses": window_means(losses)}
+    return {
+        "tokens_per_s": sum(r["tokens_per_s"] for r in steady) / len(steady),
+        "peak_memory_bytes": max(r["peak_memory_bytes"] for r in records),
+        "first_losses": window_means(losses),
+    }
 
 
 def window_means(losses: list[float]) -> list[float]:
     """Mean loss of each LOG_EVERY-step window: what Trainer logs, so the two sides compare."""
-    return [round(sum(losses[i:i + LOG_EVERY]) / len(losses[i:i + LOG_EVERY]), 4)
-            for i in range(0, len(losses), LOG_EVERY)]
+    return [
+        round(sum(losses[i : i + LOG_EVERY]) / len(losses[i : i + LOG_EVERY]), 4)
+        for i in range(0, len(losses), LOG_EVERY)
+    ]
 
 
 def run_trainer(args) -> None:
@@ -160,8 +214,7 @@ def run_trainer(args) -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     train_file, _ = find_splits(args.data)
     examples = tokenize(load_split(train_file, Formatter("samsum_dataset")), tokenizer)
-    ds = make_dataset(examples, train_file, strategy="packing", context_length=args.seq,
-                      pad_id=tokenizer.pad_token_id)
+    ds = make_dataset(examples, train_file, strategy="packing", context_length=args.seq, pad_id=tokenizer.pad_token_id)
     rows = [{"input_ids": e.input_ids, "labels": e.labels} for e in ds.examples if len(e.input_ids) == args.seq]
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if gpu else torch.float32)
     model.config.use_cache = False
@@ -170,8 +223,9 @@ def run_trainer(args) -> None:
 
         from launcher.train.model import cast_parameters
 
-        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05,
-                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            model, LoraConfig(r=8, lora_alpha=32, lora_dropout=0.05, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+        )
         if gpu:
             cast_parameters(model, torch.bfloat16)  # as ours with --pure_bf16: bf16 adapters, fp32 rotary buffers
 
@@ -192,18 +246,36 @@ def run_trainer(args) -> None:
                     self.end = time.perf_counter()
 
     clock = Clock()
-    targs = TrainingArguments(output_dir=args.out, per_device_train_batch_size=args.batch, max_steps=args.steps,
-                              learning_rate=1e-4, logging_steps=LOG_EVERY, report_to=[], save_strategy="no",
-                              bf16=False, optim="adamw_torch_fused" if gpu else "adamw_torch",
-                              dataloader_num_workers=0, disable_tqdm=True, seed=42, lr_scheduler_type="constant",
-                              torch_compile=args.compile)
+    targs = TrainingArguments(
+        output_dir=args.out,
+        per_device_train_batch_size=args.batch,
+        max_steps=args.steps,
+        learning_rate=1e-4,
+        logging_steps=LOG_EVERY,
+        report_to=[],
+        save_strategy="no",
+        bf16=False,
+        optim="adamw_torch_fused" if gpu else "adamw_torch",
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=42,
+        lr_scheduler_type="constant",
+        torch_compile=args.compile,
+    )
     trainer = Trainer(model=model, args=targs, train_dataset=rows, callbacks=[clock])
     trainer.train()
     steps = args.steps - WARMUP_STEPS
     tokens = steps * args.batch * args.seq
     losses = [round(h["loss"], 4) for h in trainer.state.log_history if "loss" in h]
-    print(json.dumps({"tokens_per_s": tokens / (clock.end - clock.start), "peak_memory_bytes": peak_memory_bytes(device),
-                      "first_losses": losses}))
+    print(
+        json.dumps(
+            {
+                "tokens_per_s": tokens / (clock.end - clock.start),
+                "peak_memory_bytes": peak_memory_bytes(device),
+                "first_losses": losses,
+            }
+        )
+    )
 
 
 def machine() -> str:
@@ -211,8 +283,14 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     return f"{cpu}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (torch {torch.__version__})"
 
 
@@ -225,8 +303,11 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per side; the best is reported")
-    parser.add_argument("--variants", default="unmasked,masked",
-                        help=f"comma-separated variants of our loop, or 'all' ({','.join(ALL_VARIANTS)})")
+    parser.add_argument(
+        "--variants",
+        default="unmasked,masked",
+        help=f"comma-separated variants of our loop, or 'all' ({','.join(ALL_VARIANTS)})",
+    )
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--model-dir", type=Path, help="reuse (or create) the model here instead of a temp dir")
     parser.add_argument("--hf-trainer-child", action="store_true", help=argparse.SUPPRESS)
@@ -267,11 +348,32 @@ def main() -> int:
         for repeat in range(args.repeats):  # alternate, so a busy moment on a shared machine hits all
             for variant in variants:
                 ours_runs[variant].append(run_ours(args, model, data, tmp / f"ours-{variant}-{repeat}", gpu, variant))
-            child = subprocess.run([sys.executable, __file__, "--hf-trainer-child", "--model", str(model), "--data",
-                                    str(data), "--out", str(tmp / "trainer"), "--method", args.method, "--seq",
-                                    str(args.seq), "--batch", str(args.batch), "--steps", str(args.steps)]
-                                   + (["--compile"] if args.compile else []), check=True, capture_output=True,
-                                   text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--hf-trainer-child",
+                    "--model",
+                    str(model),
+                    "--data",
+                    str(data),
+                    "--out",
+                    str(tmp / "trainer"),
+                    "--method",
+                    args.method,
+                    "--seq",
+                    str(args.seq),
+                    "--batch",
+                    str(args.batch),
+                    "--steps",
+                    str(args.steps),
+                ]
+                + (["--compile"] if args.compile else []),
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
             trainer_runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
         ours = {v: max(runs, key=lambda r: r["tokens_per_s"]) for v, runs in ours_runs.items()}
         trainer = max(trainer_runs, key=lambda r: r["tokens_per_s"])
@@ -281,9 +383,11 @@ def main() -> int:
     for name, result in [*((f"ocift {v}", r) for v, r in ours.items()), ("HF Trainer", trainer)]:
         tflops = result["tokens_per_s"] * fpt / 1e12
         result.update(tflops=tflops, pct_peak=100 * tflops * 1e12 / peak)
-        print(f"{name:34s} {result['tokens_per_s']:12,.0f} tokens/s  {tflops:8.3g} TFLOP/s  "
-              f"{result['pct_peak']:5.1f}% of {peak / 1e12:.3g} TFLOP/s measured  "
-              f"peak mem {result['peak_memory_bytes'] / 2**30:.2f} GiB  first losses {result['first_losses']}")
+        print(
+            f"{name:34s} {result['tokens_per_s']:12,.0f} tokens/s  {tflops:8.3g} TFLOP/s  "
+            f"{result['pct_peak']:5.1f}% of {peak / 1e12:.3g} TFLOP/s measured  "
+            f"peak mem {result['peak_memory_bytes'] / 2**30:.2f} GiB  first losses {result['first_losses']}"
+        )
     where = machine()
     for variant, result in ours.items():
         append_result(args, where, peak, [result, trainer], variant)
@@ -291,17 +395,21 @@ def main() -> int:
 
 
 def append_result(args, where: str, peak: float, rows: list[dict], variant: str) -> None:
-    header = ("| date (UTC) | machine | preset | method | seq x batch | ocift tokens/s | ocift TFLOP/s (% peak) | "
-              "Trainer tokens/s | Trainer TFLOP/s (% peak) | peak mem ocift / Trainer (GiB) | "
-              "first losses ocift / Trainer |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|\n")
+    header = (
+        "| date (UTC) | machine | preset | method | seq x batch | ocift tokens/s | ocift TFLOP/s (% peak) | "
+        "Trainer tokens/s | Trainer TFLOP/s (% peak) | peak mem ocift / Trainer (GiB) | "
+        "first losses ocift / Trainer |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
     ours, trainer = rows
-    line = (f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {where}; matmul peak {peak / 1e12:.3g} TFLOP/s | "
-            f"{args.preset}{' +compile' if args.compile else ''} [{variant}] | {args.method} | {args.seq} x {args.batch} | "
-            f"{ours['tokens_per_s']:,.0f} | {ours['tflops']:.3g} ({ours['pct_peak']:.1f}%) | "
-            f"{trainer['tokens_per_s']:,.0f} | {trainer['tflops']:.3g} ({trainer['pct_peak']:.1f}%) | "
-            f"{ours['peak_memory_bytes'] / 2**30:.2f} / {trainer['peak_memory_bytes'] / 2**30:.2f} | "
-            f"{ours['first_losses'][:3]} / {trainer['first_losses'][:3]} |\n")
+    line = (
+        f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {where}; matmul peak {peak / 1e12:.3g} TFLOP/s | "
+        f"{args.preset}{' +compile' if args.compile else ''} [{variant}] | {args.method} | {args.seq} x {args.batch} | "
+        f"{ours['tokens_per_s']:,.0f} | {ours['tflops']:.3g} ({ours['pct_peak']:.1f}%) | "
+        f"{trainer['tokens_per_s']:,.0f} | {trainer['tflops']:.3g} ({trainer['pct_peak']:.1f}%) | "
+        f"{ours['peak_memory_bytes'] / 2**30:.2f} / {trainer['peak_memory_bytes'] / 2**30:.2f} | "
+        f"{ours['first_losses'][:3]} / {trainer['first_losses'][:3]} |\n"
+    )
     if not args.results.exists():
         args.results.write_text("# Benchmarks\n\nAppended by the bench scripts; one row per run.\n")
     lines = args.results.read_text().splitlines(keepends=True)
@@ -315,6 +423,7 @@ def append_result(args, where: str, peak: float, rows: list[dict], variant: str)
         end -= 1
     lines.insert(end, line)
     args.results.write_text("".join(lines))
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

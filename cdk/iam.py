@@ -142,23 +142,34 @@ class Statement:
             p.ocid("compartment_id", self.compartment_id, ("compartment", "tenancy"))
         for i, cond in enumerate(self.conditions):
             p.pattern(f"conditions[{i}].variable", cond.variable, _VARIABLE, "a variable such as target.bucket.name")
-            p.check(is_token(cond.value) or (bool(cond.value) and "'" not in cond.value),
-                    f"conditions[{i}].value", "must be non-empty and contain no single quote")
+            p.check(
+                is_token(cond.value) or (bool(cond.value) and "'" not in cond.value),
+                f"conditions[{i}].value",
+                "must be non-empty and contain no single quote",
+            )
         return p.items
 
 
 def datascience_network_statement(network_compartment_id: str) -> Statement:
     """The service policy custom networking needs: Data Science attaches VNICs in that compartment."""
-    return Statement(subject=ServicePrincipal("datascience"), verb="use",
-                     resource="virtual-network-family", compartment_id=network_compartment_id)
+    return Statement(
+        subject=ServicePrincipal("datascience"),
+        verb="use",
+        resource="virtual-network-family",
+        compartment_id=network_compartment_id,
+    )
 
 
 def object_lifecycle_statement(region: str, compartment_id: str, bucket_name: str) -> Statement:
     """The service policy a bucket's lifecycle rules need: Object Storage deletes on the tenancy's
     behalf, narrowed to that bucket."""
-    return Statement(subject=ServicePrincipal(f"objectstorage-{region}"), verb="manage",
-                     resource="object-family", compartment_id=compartment_id,
-                     conditions=(Condition("target.bucket.name", bucket_name),))
+    return Statement(
+        subject=ServicePrincipal(f"objectstorage-{region}"),
+        verb="manage",
+        resource="object-family",
+        compartment_id=compartment_id,
+        conditions=(Condition("target.bucket.name", bucket_name),),
+    )
 
 
 # ---- constructs -------------------------------------------------------------------------
@@ -190,7 +201,8 @@ class DynamicGroup(Construct):
         validate(self.node.path, props.problems())
         self.principal = props.principal
         self.resource = IdentityDynamicGroup(
-            self, "Resource",
+            self,
+            "Resource",
             compartment_id=props.tenancy_id,
             name=props.principal.name,
             matching_rule=props.principal.matching_rule,
@@ -219,7 +231,7 @@ class PolicyProps:
     compartment_id: str
     description: str = "ocift grants"
     statements: Sequence[Statement] = ()
-    subject_groups: Sequence["DynamicGroup"] = ()
+    subject_groups: Sequence[DynamicGroup] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
@@ -271,7 +283,8 @@ class Policy(Construct):
         self.compartment_id = props.compartment_id
         self.statements: list[Statement] = []
         self.resource = IdentityPolicy(
-            self, "Resource",
+            self,
+            "Resource",
             compartment_id=props.compartment_id,
             name=props.name,
             description=props.description,
@@ -311,19 +324,28 @@ class Policy(Construct):
         return found[0]
 
 
-def grant(scope: Construct, grantee: Grantee, compartment_id: str, verbs_resources: Sequence[tuple[Verb, str]],
-          conditions: tuple[Condition, ...] = (), policy: Policy | None = None) -> list[Statement]:
+def grant(
+    scope: Construct,
+    grantee: Grantee,
+    compartment_id: str,
+    verbs_resources: Sequence[tuple[Verb, str]],
+    conditions: tuple[Condition, ...] = (),
+    policy: Policy | None = None,
+) -> list[Statement]:
     """Add one statement per (verb, resource), all with the same scope and conditions, to `policy`
     (default: the stack's Policy for `compartment_id`). Returns the statements."""
     target = policy or Policy.for_compartment(scope, compartment_id)
-    statements = [Statement(subject=grantee, verb=verb, resource=resource, compartment_id=compartment_id,
-                            conditions=conditions) for verb, resource in verbs_resources]
+    statements = [
+        Statement(subject=grantee, verb=verb, resource=resource, compartment_id=compartment_id, conditions=conditions)
+        for verb, resource in verbs_resources
+    ]
     target.add_statements(*statements)
     return statements
 
 
-def grant_secret_read(scope: Construct, grantee: Grantee, secret_id: str, compartment_id: str,
-                      policy: Policy | None = None) -> list[Statement]:
+def grant_secret_read(
+    scope: Construct, grantee: Grantee, secret_id: str, compartment_id: str, policy: Policy | None = None
+) -> list[Statement]:
     """Let `grantee` read the contents of one Vault secret (`read secret-bundles where target.secret.id`).
 
     compartment_id: the compartment that holds the secret (often a security compartment).
@@ -331,5 +353,11 @@ def grant_secret_read(scope: Construct, grantee: Grantee, secret_id: str, compar
     p = Problems()
     p.ocid("secret_id", secret_id, "vaultsecret")
     validate(f"{scope.node.path} grant_secret_read", p.items)
-    return grant(scope, grantee, compartment_id, [("read", "secret-bundles")],
-                 (Condition("target.secret.id", secret_id),), policy)
+    return grant(
+        scope,
+        grantee,
+        compartment_id,
+        [("read", "secret-bundles")],
+        (Condition("target.secret.id", secret_id),),
+        policy,
+    )

@@ -42,7 +42,8 @@ class LogGroup(Construct):
         validate(self.node.path, props.problems())
         self.compartment_id = props.compartment_id
         self.resource = LoggingLogGroup(
-            self, "Resource",
+            self,
+            "Resource",
             compartment_id=props.compartment_id,
             display_name=props.display_name,
             description=props.description,
@@ -67,8 +68,11 @@ class CustomLogProps:
     def problems(self) -> list[str]:
         p = Problems()
         p.name("display_name", self.display_name, LOG_NAME)
-        p.check(self.retention_days in RETENTION_DAYS, "retention_days",
-                f"{self.retention_days!r} is not one of {', '.join(map(str, RETENTION_DAYS))}")
+        p.check(
+            self.retention_days in RETENTION_DAYS,
+            "retention_days",
+            f"{self.retention_days!r} is not one of {', '.join(map(str, RETENTION_DAYS))}",
+        )
         p.tags("tags", self.tags)
         return p.items
 
@@ -81,7 +85,8 @@ class CustomLog(Construct):
         validate(self.node.path, props.problems())
         self.log_group = props.log_group
         self.resource = LoggingLog(
-            self, "Resource",
+            self,
+            "Resource",
             display_name=props.display_name,
             log_group_id=props.log_group.id,
             log_type="CUSTOM",

@@ -93,15 +93,20 @@ class NetworkProps:
             p.pattern("name", self.name, _NAME, "1-80 letters, digits, '.', '_' or '-'")
             vcn, subnet = _network(self.vcn_cidr), _network(self.subnet_cidr)
             p.check(vcn is not None, "vcn_cidr", f"{self.vcn_cidr!r} is not an IPv4 network such as 10.0.0.0/16")
-            p.check(subnet is not None, "subnet_cidr",
-                    f"{self.subnet_cidr!r} is not an IPv4 network such as 10.0.0.0/24")
+            p.check(
+                subnet is not None, "subnet_cidr", f"{self.subnet_cidr!r} is not an IPv4 network such as 10.0.0.0/24"
+            )
             if vcn is not None:
                 p.check(16 <= vcn.prefixlen <= 30, "vcn_cidr", "OCI allows prefixes /16 to /30")
             if subnet is not None:
                 p.check(subnet.prefixlen <= 30, "subnet_cidr", "OCI allows subnet prefixes up to /30")
-                p.check(vcn is None or subnet.subnet_of(vcn), "subnet_cidr", f"must lie inside vcn_cidr {self.vcn_cidr}")
+                p.check(
+                    vcn is None or subnet.subnet_of(vcn), "subnet_cidr", f"must lie inside vcn_cidr {self.vcn_cidr}"
+                )
             if self.dns_label is not None:
-                p.pattern("dns_label", self.dns_label, _DNS_LABEL, "a lowercase letter, then up to 14 letters or digits")
+                p.pattern(
+                    "dns_label", self.dns_label, _DNS_LABEL, "a lowercase letter, then up to 14 letters or digits"
+                )
         p.tags("tags", self.tags)
         return p.items
 
@@ -130,40 +135,93 @@ class Network(Construct):
     def _create(self, props: NetworkProps) -> CoreSubnet:
         c, tags, name = props.compartment_id, dict(props.tags) or None, props.name
         assert c is not None, "validate() requires compartment_id in mode 'create'"
-        self.vcn = CoreVcn(self, "Vcn", compartment_id=c, cidr_blocks=[props.vcn_cidr], display_name=f"{name}-vcn",
-                           dns_label=props.dns_label, freeform_tags=tags)
-        self.services = DataCoreServices(self, "Services", filter=[
-            DataCoreServicesFilter(name="name", values=[ORACLE_SERVICES_REGEX], regex=True)])
-        self.nat_gateway = CoreNatGateway(self, "NatGateway", compartment_id=c, vcn_id=self.vcn.id,
-                                          display_name=f"{name}-nat", freeform_tags=tags)
-        self.service_gateway = CoreServiceGateway(
-            self, "ServiceGateway", compartment_id=c, vcn_id=self.vcn.id, display_name=f"{name}-sgw",
-            services=[CoreServiceGatewayServices(service_id=self.services.ref("services[0].id"))], freeform_tags=tags)
-        self.route_table = CoreRouteTable(self, "RouteTable", compartment_id=c, vcn_id=self.vcn.id,
-                                          display_name=f"{name}-private-rt", freeform_tags=tags, route_rules=[
-            CoreRouteTableRouteRules(destination="0.0.0.0/0", destination_type="CIDR_BLOCK",
-                                     network_entity_id=self.nat_gateway.id, description="internet egress via NAT"),
-            CoreRouteTableRouteRules(destination=self.services.ref("services[0].cidr_block"),
-                                     destination_type="SERVICE_CIDR_BLOCK", network_entity_id=self.service_gateway.id,
-                                     description="Oracle services via the service gateway"),
-        ])
-        self.security_list = CoreSecurityList(
-            self, "SecurityList", compartment_id=c, vcn_id=self.vcn.id, display_name=f"{name}-nodes-sl",
+        self.vcn = CoreVcn(
+            self,
+            "Vcn",
+            compartment_id=c,
+            cidr_blocks=[props.vcn_cidr],
+            display_name=f"{name}-vcn",
+            dns_label=props.dns_label,
             freeform_tags=tags,
-            egress_security_rules=[CoreSecurityListEgressSecurityRules(
-                destination="0.0.0.0/0", destination_type="CIDR_BLOCK", protocol=ALL, description="all egress")],
-            ingress_security_rules=[CoreSecurityListIngressSecurityRules(
-                source=props.subnet_cidr, source_type="CIDR_BLOCK", protocol=TCP,
-                description="node to node: rendezvous, NCCL/Gloo"),
+        )
+        self.services = DataCoreServices(
+            self, "Services", filter=[DataCoreServicesFilter(name="name", values=[ORACLE_SERVICES_REGEX], regex=True)]
+        )
+        self.nat_gateway = CoreNatGateway(
+            self, "NatGateway", compartment_id=c, vcn_id=self.vcn.id, display_name=f"{name}-nat", freeform_tags=tags
+        )
+        self.service_gateway = CoreServiceGateway(
+            self,
+            "ServiceGateway",
+            compartment_id=c,
+            vcn_id=self.vcn.id,
+            display_name=f"{name}-sgw",
+            services=[CoreServiceGatewayServices(service_id=self.services.ref("services[0].id"))],
+            freeform_tags=tags,
+        )
+        self.route_table = CoreRouteTable(
+            self,
+            "RouteTable",
+            compartment_id=c,
+            vcn_id=self.vcn.id,
+            display_name=f"{name}-private-rt",
+            freeform_tags=tags,
+            route_rules=[
+                CoreRouteTableRouteRules(
+                    destination="0.0.0.0/0",
+                    destination_type="CIDR_BLOCK",
+                    network_entity_id=self.nat_gateway.id,
+                    description="internet egress via NAT",
+                ),
+                CoreRouteTableRouteRules(
+                    destination=self.services.ref("services[0].cidr_block"),
+                    destination_type="SERVICE_CIDR_BLOCK",
+                    network_entity_id=self.service_gateway.id,
+                    description="Oracle services via the service gateway",
+                ),
+            ],
+        )
+        self.security_list = CoreSecurityList(
+            self,
+            "SecurityList",
+            compartment_id=c,
+            vcn_id=self.vcn.id,
+            display_name=f"{name}-nodes-sl",
+            freeform_tags=tags,
+            egress_security_rules=[
+                CoreSecurityListEgressSecurityRules(
+                    destination="0.0.0.0/0", destination_type="CIDR_BLOCK", protocol=ALL, description="all egress"
+                )
+            ],
+            ingress_security_rules=[
                 CoreSecurityListIngressSecurityRules(
-                source="0.0.0.0/0", source_type="CIDR_BLOCK", protocol=ICMP, description="path MTU discovery",
-                icmp_options=CoreSecurityListIngressSecurityRulesIcmpOptions(type=PATH_MTU[0], code=PATH_MTU[1]))],
+                    source=props.subnet_cidr,
+                    source_type="CIDR_BLOCK",
+                    protocol=TCP,
+                    description="node to node: rendezvous, NCCL/Gloo",
+                ),
+                CoreSecurityListIngressSecurityRules(
+                    source="0.0.0.0/0",
+                    source_type="CIDR_BLOCK",
+                    protocol=ICMP,
+                    description="path MTU discovery",
+                    icmp_options=CoreSecurityListIngressSecurityRulesIcmpOptions(type=PATH_MTU[0], code=PATH_MTU[1]),
+                ),
+            ],
         )
         return CoreSubnet(
-            self, "Subnet", compartment_id=c, vcn_id=self.vcn.id, cidr_block=props.subnet_cidr,
-            display_name=f"{name}-subnet", dns_label=props.dns_label, prohibit_public_ip_on_vnic=True,
-            prohibit_internet_ingress=True, route_table_id=self.route_table.id,
-            security_list_ids=[self.security_list.id], freeform_tags=tags,
+            self,
+            "Subnet",
+            compartment_id=c,
+            vcn_id=self.vcn.id,
+            cidr_block=props.subnet_cidr,
+            display_name=f"{name}-subnet",
+            dns_label=props.dns_label,
+            prohibit_public_ip_on_vnic=True,
+            prohibit_internet_ingress=True,
+            route_table_id=self.route_table.id,
+            security_list_ids=[self.security_list.id],
+            freeform_tags=tags,
         )
 
     def service_statements(self) -> list[Statement]:

@@ -65,8 +65,11 @@ class Problems:
         if is_token(value):
             return
         kinds = (kind,) if isinstance(kind, str) else kind
-        self.check(ocid_type(value) in kinds, prop,
-                   f"{value!r} is not a {' or '.join(kinds)} OCID (ocid1.{kinds[0]}.oc1..<id>)")
+        self.check(
+            ocid_type(value) in kinds,
+            prop,
+            f"{value!r} is not a {' or '.join(kinds)} OCID (ocid1.{kinds[0]}.oc1..<id>)",
+        )
 
     def pattern(self, prop: str, value: str, regex: re.Pattern[str], what: str) -> None:
         """`value` must fully match `regex`; `what` says in words what is allowed."""
@@ -84,5 +87,8 @@ class Problems:
         """OCI freeform tags (`contract.names`): keys 1-100 characters without spaces or dots, values up to 256."""
         for key, value in tags.items():
             self.check(TAG_KEY.matches(key), f"{prop}[{key!r}]", f"tag keys are {TAG_KEY.what}")
-            self.check(isinstance(value, str) and len(value) <= TAG_VALUE_MAX_LENGTH, f"{prop}[{key!r}]",
-                       f"tag values are strings of at most {TAG_VALUE_MAX_LENGTH} characters")
+            self.check(
+                isinstance(value, str) and len(value) <= TAG_VALUE_MAX_LENGTH,
+                f"{prop}[{key!r}]",
+                f"tag values are strings of at most {TAG_VALUE_MAX_LENGTH} characters",
+            )

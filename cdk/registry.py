@@ -13,8 +13,10 @@ from cdk.oci.artifacts import ArtifactsContainerRepository
 from cdk.props import Problems, PropsError, validate
 from contract.names import DIGEST, IMAGE_TAG, NAMESPACE, REGISTRY, REPOSITORY
 
-_REFERENCE = re.compile(r"^(?P<registry>[^/]+)/(?P<namespace>[^/]+)/(?P<repository>[^:@]+)"
-                        r"(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$")
+_REFERENCE = re.compile(
+    r"^(?P<registry>[^/]+)/(?P<namespace>[^/]+)/(?P<repository>[^:@]+)"
+    r"(?::(?P<tag>[^@]+))?(?:@(?P<digest>.+))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class ImageReference:
         """Parse and validate a full reference; every problem is reported at once."""
         match = _REFERENCE.match(reference)
         if not match:
-            raise PropsError("image", [f"image: {reference!r} is not <region-key>.ocir.io/<namespace>/<repo>[:tag][@digest]"])
+            raise PropsError(
+                "image", [f"image: {reference!r} is not <region-key>.ocir.io/<namespace>/<repo>[:tag][@digest]"]
+            )
         image = cls(**match.groupdict())
         validate(f"image {reference!r}", image.problems())
         return image
@@ -66,8 +70,11 @@ class ImageReference:
             p.name("digest", self.digest, DIGEST)
         elif require_digest:
             p.add("digest", "is required: pin the image by digest (require_digest is set)")
-        p.check(self.tag is not None, "tag",
-                "is required, with or without a digest (the provider's image forms all carry one)")
+        p.check(
+            self.tag is not None,
+            "tag",
+            "is required, with or without a digest (the provider's image forms all carry one)",
+        )
         return p.items
 
 
@@ -103,7 +110,8 @@ class ContainerRepository(Construct):
         self.compartment_id = props.compartment_id
         self.repository_name = props.name
         self.resource = ArtifactsContainerRepository(
-            self, "Resource",
+            self,
+            "Resource",
             compartment_id=props.compartment_id,
             display_name=props.name,
             is_public=False,
@@ -111,12 +119,21 @@ class ContainerRepository(Construct):
             freeform_tags=dict(props.tags) or None,
         )
 
-    def image(self, registry: str, namespace: str, *, digest: str | None = None, tag: str | None = None) -> ImageReference:
+    def image(
+        self, registry: str, namespace: str, *, digest: str | None = None, tag: str | None = None
+    ) -> ImageReference:
         """A reference to an image in this repository; `registry` is `<region-key>.ocir.io`."""
-        return ImageReference(registry=registry, namespace=namespace, repository=self.repository_name,
-                              digest=digest, tag=tag)
+        return ImageReference(
+            registry=registry, namespace=namespace, repository=self.repository_name, digest=digest, tag=tag
+        )
 
     def grant_pull(self, grantee: Grantee, policy: Policy | None = None) -> list[Statement]:
         """`read repos` where target.repo.name is this repository."""
-        return grant(self, grantee, self.compartment_id, [("read", "repos")],
-                     (Condition("target.repo.name", self.repository_name),), policy)
+        return grant(
+            self,
+            grantee,
+            self.compartment_id,
+            [("read", "repos")],
+            (Condition("target.repo.name", self.repository_name),),
+            policy,
+        )

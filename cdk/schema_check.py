@@ -106,7 +106,9 @@ class _Body:
     def error(self, path: str, message: str) -> None:
         self.errors.append(SchemaError(self.stack, self.address, path, message))
 
-    def check(self, body: Any, block: dict[str, Any], extras: dict[str, Any], path: str, dotted: str, meta: frozenset[str]) -> None:
+    def check(
+        self, body: Any, block: dict[str, Any], extras: dict[str, Any], path: str, dotted: str, meta: frozenset[str]
+    ) -> None:
         if not isinstance(body, dict):
             self.error(path, f"expected a block (object), got {_describe(body)}")
             return
@@ -117,8 +119,14 @@ class _Body:
             if name not in blocks:
                 self.error(where, "dynamic block of an unknown block type")
             elif isinstance(spec, dict) and isinstance(spec.get("content"), dict):
-                self.check(spec["content"], blocks[name]["block"], _sub(_sub(extras, name), "elem"),
-                           f"{where}.content", _join(dotted, name), frozenset({"//"}))
+                self.check(
+                    spec["content"],
+                    blocks[name]["block"],
+                    _sub(_sub(extras, name), "elem"),
+                    f"{where}.content",
+                    _join(dotted, name),
+                    frozenset({"//"}),
+                )
         for name, value in body.items():
             if name in meta or name == "dynamic":
                 continue
@@ -208,7 +216,11 @@ def _pin_errors(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
     wanted = {"source": "oracle/oci", "version": SCHEMA_VERSION}
     if isinstance(pin, dict) and {k: pin.get(k) for k in wanted} == wanted:
         return []
-    return [SchemaError(stack_name, "terraform", "required_providers.oci", f"expected {wanted} (the validated schema), got {pin}")]
+    return [
+        SchemaError(
+            stack_name, "terraform", "required_providers.oci", f"expected {wanted} (the validated schema), got {pin}"
+        )
+    ]
 
 
 def validate_stack(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
@@ -226,7 +238,9 @@ def validate_stack(stack: dict[str, Any], stack_name: str) -> list[SchemaError]:
             for name, body in (instances or {}).items():
                 checker = _Body(stack_name, f"{prefix}{tf_type}.{name}", extras["validated_enums"].get(tf_type, {}))
                 if tf_type not in types:
-                    checker.error("", f"unknown {'data source' if prefix else 'resource'} type {tf_type!r} in oracle/oci")
+                    checker.error(
+                        "", f"unknown {'data source' if prefix else 'resource'} type {tf_type!r} in oracle/oci"
+                    )
                 else:
                     checker.check(body, types[tf_type]["block"], sdk.get(tf_type, {}), "", "", META)
                 errors += checker.errors
@@ -242,8 +256,10 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
     """Validate every ``stacks/<name>/cdk.tf.json`` under a ``cdktf.out`` directory."""
     files = sorted(Path(outdir).glob("stacks/*/cdk.tf.json"))
     if not files:
-        raise FileNotFoundError(f"{outdir}: no stacks/<name>/cdk.tf.json found "
-                                "(run `cdktf synth` first; `--hcl` output has no JSON to check)")
+        raise FileNotFoundError(
+            f"{outdir}: no stacks/<name>/cdk.tf.json found "
+            "(run `cdktf synth` first; `--hcl` output has no JSON to check)"
+        )
     errors: list[SchemaError] = []
     for path in files:
         try:
@@ -253,4 +269,3 @@ def validate_synth_dir(outdir: Path) -> list[SchemaError]:
             continue
         errors += validate_stack(document, path.parent.name)
     return errors
-

@@ -47,7 +47,9 @@ class StorageMount:
         p = Problems()
         p.name("bucket", self.bucket, BUCKET_NAME)
         p.check(bool(self.namespace), "namespace", "is required")
-        p.pattern("destination", self.destination, _MOUNT_DIR, "a directory name of 1-64 letters, digits, '.', '_' or '-'")
+        p.pattern(
+            "destination", self.destination, _MOUNT_DIR, "a directory name of 1-64 letters, digits, '.', '_' or '-'"
+        )
         return p.items
 
 
@@ -88,26 +90,40 @@ class BucketProps:
         patterns = [rule.pattern for rule in self.expire]
         for i, rule in enumerate(self.expire):
             p.check(isinstance(rule.days, int) and rule.days >= 1, f"expire[{i}].days", "must be a whole number >= 1")
-            p.check(bool(rule.pattern.strip("*")), f"expire[{i}].pattern",
-                    "must name something (an empty or '*' pattern would expire the whole bucket)")
+            p.check(
+                bool(rule.pattern.strip("*")),
+                f"expire[{i}].pattern",
+                "must name something (an empty or '*' pattern would expire the whole bucket)",
+            )
             p.check(len(rule.pattern) <= 1024, f"expire[{i}].pattern", "is longer than OCI's 1024 characters")
-            p.check(patterns.count(rule.pattern) == 1, f"expire[{i}].pattern",
-                    f"{rule.pattern!r} appears more than once")
+            p.check(
+                patterns.count(rule.pattern) == 1, f"expire[{i}].pattern", f"{rule.pattern!r} appears more than once"
+            )
         for prop in ("previous_versions_days", "abort_multipart_days"):
             days = getattr(self, prop)
             p.check(days is None or (isinstance(days, int) and days >= 1), prop, "must be None or a whole number >= 1")
-        p.check(self.versioning or self.previous_versions_days is None, "previous_versions_days",
-                "needs versioning (set it to None or enable versioning)")
+        p.check(
+            self.versioning or self.previous_versions_days is None,
+            "previous_versions_days",
+            "needs versioning (set it to None or enable versioning)",
+        )
         p.tags("tags", self.tags)
         return p.items
 
 
-def _rule(name: str, action: str, target: str, days: int,
-          pattern: str | None = None) -> ObjectstorageObjectLifecyclePolicyRules:
+def _rule(
+    name: str, action: str, target: str, days: int, pattern: str | None = None
+) -> ObjectstorageObjectLifecyclePolicyRules:
     return ObjectstorageObjectLifecyclePolicyRules(
-        name=name, action=action, target=target, is_enabled=True, time_amount=str(days), time_unit="DAYS",
+        name=name,
+        action=action,
+        target=target,
+        is_enabled=True,
+        time_amount=str(days),
+        time_unit="DAYS",
         object_name_filter=ObjectstorageObjectLifecyclePolicyRulesObjectNameFilter(inclusion_patterns=[pattern])
-        if pattern else None,
+        if pattern
+        else None,
     )
 
 
@@ -124,10 +140,13 @@ class Bucket(Construct):
         self.props = props
         self.compartment_id = props.compartment_id
         self.bucket_name = props.name
-        self.namespace = props.namespace or DataObjectstorageNamespace(
-            self, "Namespace", compartment_id=props.compartment_id).namespace
+        self.namespace = (
+            props.namespace
+            or DataObjectstorageNamespace(self, "Namespace", compartment_id=props.compartment_id).namespace
+        )
         self.resource = ObjectstorageBucket(
-            self, "Resource",
+            self,
+            "Resource",
             name=props.name,
             compartment_id=props.compartment_id,
             namespace=self.namespace,
@@ -137,15 +156,31 @@ class Bucket(Construct):
             freeform_tags=dict(props.tags) or None,
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None,
         )
-        rules = [_rule(f"expire-{i}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', rule.pattern).strip('-')}"[:100], "DELETE",
-                       "objects", rule.days, rule.pattern)
-                 for i, rule in enumerate(props.expire)]
+        rules = [
+            _rule(
+                f"expire-{i}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', rule.pattern).strip('-')}"[:100],
+                "DELETE",
+                "objects",
+                rule.days,
+                rule.pattern,
+            )
+            for i, rule in enumerate(props.expire)
+        ]
         if props.previous_versions_days is not None:
-            rules.append(_rule("expire-previous-versions", "DELETE", "previous-object-versions", props.previous_versions_days))
+            rules.append(
+                _rule("expire-previous-versions", "DELETE", "previous-object-versions", props.previous_versions_days)
+            )
         if props.abort_multipart_days is not None:
-            rules.append(_rule("abort-stale-multipart-uploads", "ABORT", "multipart-uploads", props.abort_multipart_days))
-        self.lifecycle_policy = ObjectstorageObjectLifecyclePolicy(
-            self, "Lifecycle", bucket=self.resource.name, namespace=self.namespace, rules=rules) if rules else None
+            rules.append(
+                _rule("abort-stale-multipart-uploads", "ABORT", "multipart-uploads", props.abort_multipart_days)
+            )
+        self.lifecycle_policy = (
+            ObjectstorageObjectLifecyclePolicy(
+                self, "Lifecycle", bucket=self.resource.name, namespace=self.namespace, rules=rules
+            )
+            if rules
+            else None
+        )
 
     def uri(self, path: str = "") -> str:
         """`oci://<bucket>@<namespace>/<path>`: what the launcher's storage layer reads and writes."""
@@ -160,13 +195,15 @@ class Bucket(Construct):
 
     def grant_read(self, grantee: Grantee, policy: Policy | None = None) -> list[Statement]:
         """`read buckets` + `read objects` where target.bucket.name is this bucket."""
-        return grant(self, grantee, self.compartment_id, [("read", "buckets"), ("read", "objects")],
-                     self._where(), policy)
+        return grant(
+            self, grantee, self.compartment_id, [("read", "buckets"), ("read", "objects")], self._where(), policy
+        )
 
     def grant_read_write(self, grantee: Grantee, policy: Policy | None = None) -> list[Statement]:
         """`read buckets` + `manage objects` (write, overwrite, delete) where target.bucket.name is this bucket."""
-        return grant(self, grantee, self.compartment_id, [("read", "buckets"), ("manage", "objects")],
-                     self._where(), policy)
+        return grant(
+            self, grantee, self.compartment_id, [("read", "buckets"), ("manage", "objects")], self._where(), policy
+        )
 
     def service_statements(self, region: str, key_compartment_id: str | None = None) -> list[Statement]:
         """Admin statements this bucket depends on: Object Storage running the lifecycle rules, and using
@@ -176,7 +213,13 @@ class Bucket(Construct):
         if self.lifecycle_policy is not None:
             out.append(object_lifecycle_statement(region, self.compartment_id, self.bucket_name))
         if self.props.kms_key_id:
-            out.append(Statement(subject=ServicePrincipal(f"objectstorage-{region}"), verb="use", resource="keys",
-                                 compartment_id=key_compartment_id or self.compartment_id,
-                                 conditions=(Condition("target.key.id", self.props.kms_key_id),)))
+            out.append(
+                Statement(
+                    subject=ServicePrincipal(f"objectstorage-{region}"),
+                    verb="use",
+                    resource="keys",
+                    compartment_id=key_compartment_id or self.compartment_id,
+                    conditions=(Condition("target.key.id", self.props.kms_key_id),),
+                )
+            )
         return out

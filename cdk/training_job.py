@@ -54,10 +54,20 @@ from contract.settings import PREFIX, LauncherSettings
 MAX_MOUNTS = 5
 """OCI's limit of storage mounts per job."""
 
-SERVICE_VARIABLES = frozenset({
-    "JOB_OCID", "JOB_RUN_OCID", "JOB_RUN_COMPARTMENT_OCID", "PROJECT_OCID", "TENANCY_OCID", "NODE_RANK",
-    "INITIAL_CLUSTER_SIZE", "FQDN", "CLUSTER_NODES_METADATA_FILE", "OCI_RESOURCE_PRINCIPAL_VERSION",
-})
+SERVICE_VARIABLES = frozenset(
+    {
+        "JOB_OCID",
+        "JOB_RUN_OCID",
+        "JOB_RUN_COMPARTMENT_OCID",
+        "PROJECT_OCID",
+        "TENANCY_OCID",
+        "NODE_RANK",
+        "INITIAL_CLUSTER_SIZE",
+        "FQDN",
+        "CLUSTER_NODES_METADATA_FILE",
+        "OCI_RESOURCE_PRINCIPAL_VERSION",
+    }
+)
 """Variables the Data Science service injects into every node: a job must not set them."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -68,7 +78,9 @@ StartupOrder = Literal["IN_PARALLEL", "IN_ORDER"]
 def job_image(image: ImageReference) -> tuple[str, str | None]:
     """(image, image_digest) as the job's environment block takes them: the repository with its tag,
     and the digest apart (OCI's API keeps the two separate)."""
-    return f"{image.registry}/{image.namespace}/{image.repository}" + (f":{image.tag}" if image.tag else ""), image.digest
+    return f"{image.registry}/{image.namespace}/{image.repository}" + (
+        f":{image.tag}" if image.tag else ""
+    ), image.digest
 
 
 # ---- project ------------------------------------------------------------------------------
@@ -98,9 +110,14 @@ class DataScienceProject(Construct):
         super().__init__(scope, id_)
         validate(self.node.path, props.problems())
         self.compartment_id = props.compartment_id
-        self.resource = DatascienceProject(self, "Resource", compartment_id=props.compartment_id,
-                                           display_name=props.display_name, description=props.description,
-                                           freeform_tags=dict(props.tags) or None)
+        self.resource = DatascienceProject(
+            self,
+            "Resource",
+            compartment_id=props.compartment_id,
+            display_name=props.display_name,
+            description=props.description,
+            freeform_tags=dict(props.tags) or None,
+        )
 
     @property
     def id(self) -> str:
@@ -134,8 +151,11 @@ class NodeGroup:
         p.name("shape", self.shape, SHAPE)
         if p.check(isinstance(self.replicas, int) and self.replicas >= 1, "replicas", "must be a whole number >= 1"):
             if self.minimum_success_replicas is not None:
-                p.check(1 <= self.minimum_success_replicas <= self.replicas, "minimum_success_replicas",
-                        f"must be between 1 and replicas ({self.replicas}), got {self.minimum_success_replicas}")
+                p.check(
+                    1 <= self.minimum_success_replicas <= self.replicas,
+                    "minimum_success_replicas",
+                    f"must be between 1 and replicas ({self.replicas}), got {self.minimum_success_replicas}",
+                )
         flex = self.shape.endswith(".Flex")
         for prop in ("ocpus", "memory_in_gbs"):
             value = getattr(self, prop)
@@ -143,8 +163,11 @@ class NodeGroup:
                 p.check(value is not None and value > 0, prop, f"is required (> 0) for flex shape {self.shape}")
             else:
                 p.check(value is None, prop, f"applies only to .Flex shapes, not {self.shape}")
-        p.check(isinstance(self.block_storage_gbs, int) and 50 <= self.block_storage_gbs <= 10240,
-                "block_storage_gbs", f"must be 50-10240, got {self.block_storage_gbs}")
+        p.check(
+            isinstance(self.block_storage_gbs, int) and 50 <= self.block_storage_gbs <= 10240,
+            "block_storage_gbs",
+            f"must be 50-10240, got {self.block_storage_gbs}",
+        )
         return p.items
 
     @property
@@ -204,28 +227,40 @@ class TrainingJobProps:
         p.ocid("project_id", self.project_id, "datascienceproject")
         p.extend("principal", self.principal.problems())
         if not is_token(self.compartment_id) and not is_token(self.principal.matching_rule):
-            p.check(self.compartment_id in self.principal.matching_rule, "principal",
-                    f"matching rule {self.principal.matching_rule!r} does not name the job's compartment "
-                    f"{self.compartment_id}: its runs would not get the grants")
+            p.check(
+                self.compartment_id in self.principal.matching_rule,
+                "principal",
+                f"matching rule {self.principal.matching_rule!r} does not name the job's compartment "
+                f"{self.compartment_id}: its runs would not get the grants",
+            )
         p.extend("image", self.image.problems(require_digest=self.require_digest))
         p.check(len(self.node_groups) >= 1, "node_groups", "give at least one node group")
         names = [g.name for g in self.node_groups]
         for i, group in enumerate(self.node_groups):
             p.extend(f"node_groups[{i}]", group.problems())
             p.check(names.count(group.name) == 1, f"node_groups[{i}].name", f"{group.name!r} is used more than once")
-        p.check(self.startup_order in ("IN_PARALLEL", "IN_ORDER"), "startup_order",
-                f"{self.startup_order!r} is not IN_PARALLEL or IN_ORDER")
+        p.check(
+            self.startup_order in ("IN_PARALLEL", "IN_ORDER"),
+            "startup_order",
+            f"{self.startup_order!r} is not IN_PARALLEL or IN_ORDER",
+        )
         self._environment_problems(p)
         self._command_problems(p)
         if self.maximum_runtime_minutes is not None:
-            p.check(isinstance(self.maximum_runtime_minutes, int) and self.maximum_runtime_minutes >= 1,
-                    "maximum_runtime_minutes", "must be a whole number >= 1")
+            p.check(
+                isinstance(self.maximum_runtime_minutes, int) and self.maximum_runtime_minutes >= 1,
+                "maximum_runtime_minutes",
+                "must be a whole number >= 1",
+            )
         p.check(len(self.mounts) <= MAX_MOUNTS, "mounts", f"OCI allows at most {MAX_MOUNTS}, got {len(self.mounts)}")
         destinations = [m.destination for m in self.mounts]
         for i, mount in enumerate(self.mounts):
             p.extend(f"mounts[{i}]", mount.problems())
-            p.check(destinations.count(mount.destination) == 1, f"mounts[{i}].destination",
-                    f"{mount.destination!r} is used more than once")
+            p.check(
+                destinations.count(mount.destination) == 1,
+                f"mounts[{i}].destination",
+                f"{mount.destination!r} is used more than once",
+            )
         p.tags("tags", self.tags)
         return p.items
 
@@ -236,10 +271,16 @@ class TrainingJobProps:
                 continue
             p.check(not name.startswith(PREFIX), prop, f"{PREFIX}* variables come from settings: set it there")
             p.check(name not in SERVICE_VARIABLES, prop, "is set by the Data Science service on every node")
-            p.check(not is_secret_name(name), prop,
-                    "looks like a secret: put its Vault secret OCID in settings.secrets instead")
-            p.check(not (isinstance(value, str) and secret_format(value)), prop,
-                    "its value looks like a credential: put it in Vault and its OCID in settings.secrets")
+            p.check(
+                not is_secret_name(name),
+                prop,
+                "looks like a secret: put its Vault secret OCID in settings.secrets instead",
+            )
+            p.check(
+                not (isinstance(value, str) and secret_format(value)),
+                prop,
+                "its value looks like a credential: put it in Vault and its OCID in settings.secrets",
+            )
             p.check(isinstance(value, str), prop, "values are strings")
 
     def rendered_cmd(self) -> list[str] | None:
@@ -249,13 +290,17 @@ class TrainingJobProps:
         return self.recipe.to_args() if self.recipe else None
 
     def _command_problems(self, p: Problems) -> None:
-        if not p.check(self.cmd is None or self.recipe is None, "cmd",
-                       "the recipe is the CMD: give a recipe or a cmd, not both"):
+        if not p.check(
+            self.cmd is None or self.recipe is None, "cmd", "the recipe is the CMD: give a recipe or a cmd, not both"
+        ):
             return
         size = command_bytes(self.entrypoint or (), self.rendered_cmd() or ())
-        p.check(size < MAX_COMMAND_BYTES, "recipe" if self.recipe else "cmd",
-                f"ENTRYPOINT plus CMD take {size} bytes; OCI allows under {MAX_COMMAND_BYTES}: "
-                "move long values (a prompt template) into a file the recipe names")
+        p.check(
+            size < MAX_COMMAND_BYTES,
+            "recipe" if self.recipe else "cmd",
+            f"ENTRYPOINT plus CMD take {size} bytes; OCI allows under {MAX_COMMAND_BYTES}: "
+            "move long values (a prompt template) into a file the recipe names",
+        )
 
     def rendered_environment(self) -> dict[str, str]:
         """settings.to_env() plus the extra variables, sorted by name."""
@@ -280,7 +325,8 @@ class TrainingJob(Construct):
         self.environment = props.rendered_environment()
         self.cmd = props.rendered_cmd()
         self.resource = DatascienceJob(
-            self, "Resource",
+            self,
+            "Resource",
             compartment_id=props.compartment_id,
             project_id=props.project_id,
             display_name=props.display_name,
@@ -288,13 +334,24 @@ class TrainingJob(Construct):
             delete_related_job_runs=props.delete_related_job_runs,
             job_node_configuration_details=self._node_configuration(),
             job_log_configuration_details=DatascienceJobJobLogConfigurationDetails(
-                enable_logging=True, enable_auto_log_creation=False,
-                log_group_id=props.log.log_group_id, log_id=props.log.id) if props.log else None,
+                enable_logging=True,
+                enable_auto_log_creation=False,
+                log_group_id=props.log.log_group_id,
+                log_id=props.log.id,
+            )
+            if props.log
+            else None,
             job_storage_mount_configuration_details_list=[
                 DatascienceJobJobStorageMountConfigurationDetailsList(
-                    storage_type="OBJECT_STORAGE", bucket=m.bucket, namespace=m.namespace, prefix=m.prefix or None,
-                    destination_directory_name=m.destination)
-                for m in props.mounts] or None,
+                    storage_type="OBJECT_STORAGE",
+                    bucket=m.bucket,
+                    namespace=m.namespace,
+                    prefix=m.prefix or None,
+                    destination_directory_name=m.destination,
+                )
+                for m in props.mounts
+            ]
+            or None,
             freeform_tags=dict(props.tags) or None,
         )
 
@@ -306,8 +363,9 @@ class TrainingJob(Construct):
             job_node_type="MULTI_NODE",
             startup_order=props.startup_order,
             maximum_runtime_in_minutes=str(props.maximum_runtime_minutes) if props.maximum_runtime_minutes else None,
-            job_network_configuration=NetworkConfiguration(job_network_type=network.job_network_type,
-                                                           subnet_id=network.subnet_id),
+            job_network_configuration=NetworkConfiguration(
+                job_network_type=network.job_network_type, subnet_id=network.subnet_id
+            ),
             job_node_group_configuration_details_list=[
                 NodeGroupDetails(
                     name=group.name,
@@ -318,7 +376,9 @@ class TrainingJob(Construct):
                         environment_variables=self.environment or None,
                     ),
                     job_environment_configuration_details=GroupEnvironment(
-                        job_environment_type="OCIR_CONTAINER", image=image, image_digest=digest,
+                        job_environment_type="OCIR_CONTAINER",
+                        image=image,
+                        image_digest=digest,
                         entrypoint=list(props.entrypoint) if props.entrypoint is not None else None,
                         cmd=self.cmd,
                     ),
@@ -327,7 +387,8 @@ class TrainingJob(Construct):
                         shape_name=group.shape,
                         block_storage_size_in_gbs=group.block_storage_gbs,
                         job_shape_config_details=GroupShape(ocpus=group.ocpus, memory_in_gbs=group.memory_in_gbs)
-                        if group.ocpus is not None else None,
+                        if group.ocpus is not None
+                        else None,
                     ),
                 )
                 for group in props.node_groups
@@ -345,5 +406,8 @@ class TrainingJob(Construct):
 
     def grant_secret_reads(self, secrets_compartment_id: str, policy: Policy | None = None) -> list[Statement]:
         """Let the job's principal read each of its secrets (`read secret-bundles where target.secret.id`)."""
-        return [s for ocid in self.secret_ids
-                for s in grant_secret_read(self, self.principal, ocid, secrets_compartment_id, policy)]
+        return [
+            s
+            for ocid in self.secret_ids
+            for s in grant_secret_read(self, self.principal, ocid, secrets_compartment_id, policy)
+        ]

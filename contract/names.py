@@ -48,7 +48,9 @@ NAMESPACE = NamePattern(
 )
 IMAGE_TAG = NamePattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", 128, "up to 128 letters, digits, '_', '.' or '-'")
 DIGEST = NamePattern(r"sha256:[0-9a-f]{64}", 71, "sha256: followed by 64 lowercase hex digits")
-SHAPE = NamePattern(r"(?:VM|BM)\.[A-Za-z0-9][A-Za-z0-9.-]*", 255, "a shape name such as BM.GPU.H100.8 or VM.Standard.E4.Flex")
+SHAPE = NamePattern(
+    r"(?:VM|BM)\.[A-Za-z0-9][A-Za-z0-9.-]*", 255, "a shape name such as BM.GPU.H100.8 or VM.Standard.E4.Flex"
+)
 # Freeform tags: keys 1-100 characters without spaces or dots, values up to 256 characters.
 TAG_KEY = NamePattern(r"[^\s.]{1,100}", 100, "1-100 characters without spaces or dots")
 TAG_VALUE_MAX_LENGTH = 256

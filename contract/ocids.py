@@ -21,5 +21,9 @@ def ocid_type(value: str) -> str | None:
 
 def typed_pattern(resource_type: str) -> str:
     """An unanchored expression matching OCIDs of one resource type only."""
-    return PATTERN.replace("(?P<type>[a-z0-9]+)", re.escape(resource_type), 1).replace("?P<realm>", "").replace(
-        "?P<region>", "").replace("?P<id>", "")
+    return (
+        PATTERN.replace("(?P<type>[a-z0-9]+)", re.escape(resource_type), 1)
+        .replace("?P<realm>", "")
+        .replace("?P<region>", "")
+        .replace("?P<id>", "")
+    )

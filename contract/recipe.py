@@ -57,7 +57,9 @@ class TrainConfig(_Section):
     seed: int = 42
     use_fp16: bool = False
     mixed_precision: bool = True
-    val_split_ratio: float = Field(0.0, ge=0, lt=1, description="Hold out this share of train when no validation split exists.")
+    val_split_ratio: float = Field(
+        0.0, ge=0, lt=1, description="Hold out this share of train when no validation split exists."
+    )
     dataset: Literal["samsum_dataset", "alpaca_dataset", "grammar_dataset", "custom_dataset"] = "samsum_dataset"
     peft_method: Literal["lora"] = "lora"
     use_peft: bool = False
@@ -70,10 +72,16 @@ class TrainConfig(_Section):
     use_fast_kernels: bool = False
     save_metrics: bool = False
     # ocift additions
-    data_path: str = Field("", description="samsum_dataset, or custom_dataset with prompt_template: dataset file or "
-                           "directory (JSON/JSONL/Parquet/CSV); local path or URI. samsum without it: the Hub.")
-    prompt_template: str = Field("", description="custom_dataset from data_path: Python format string over the "
-                                 "record's fields (instead of custom_dataset.file).")
+    data_path: str = Field(
+        "",
+        description="samsum_dataset, or custom_dataset with prompt_template: dataset file or "
+        "directory (JSON/JSONL/Parquet/CSV); local path or URI. samsum without it: the Hub.",
+    )
+    prompt_template: str = Field(
+        "",
+        description="custom_dataset from data_path: Python format string over the "
+        "record's fields (instead of custom_dataset.file).",
+    )
     response_field: str = Field("response", description="custom_dataset from data_path: the field trained on.")
     resume: str = Field("", description="'' (fresh), 'auto' (latest committed checkpoint) or a checkpoint path.")
     checkpoint_interval_steps: int = Field(0, ge=0, description="0 = only at epoch ends.")
@@ -84,17 +92,29 @@ class TrainConfig(_Section):
     compile: bool = Field(False, description="torch.compile each decoder layer.")
     term_grace_seconds: float = Field(120.0, gt=0, description="Time to checkpoint after SIGTERM.")
     attn_implementation: Literal["auto", "sdpa", "eager", "flex_attention"] = Field(
-        "auto", description="auto: flex_attention for document-masked rows on a GPU, else sdpa (flash-causal).")
-    document_masking: bool = Field(True, description="Packed rows: attend only within each document, positions "
-                                   "restarting per document (llama-recipes' packing lets documents see each other: "
-                                   "false).")
-    loss_chunk_size: int = Field(-1, ge=-1, description="Compute the LM head and loss this many tokens at a time, "
-                                 "never holding the whole batch's logits (e.g. 1024); 0 = all at once; -1 = "
-                                 "automatic (chunked above a vocabulary size, see docs/performance.md).")
-    checkpoint_keep: int = Field(0, ge=0, description="Keep the newest N local checkpoints, remove older ones; "
-                                 "0 = keep all.")
-    checkpoint_async: bool = Field(False, description="Write checkpoints in the background (DCP async_save): "
-                                   "training goes on while the files are written.")
+        "auto", description="auto: flex_attention for document-masked rows on a GPU, else sdpa (flash-causal)."
+    )
+    document_masking: bool = Field(
+        True,
+        description="Packed rows: attend only within each document, positions "
+        "restarting per document (llama-recipes' packing lets documents see each other: "
+        "false).",
+    )
+    loss_chunk_size: int = Field(
+        -1,
+        ge=-1,
+        description="Compute the LM head and loss this many tokens at a time, "
+        "never holding the whole batch's logits (e.g. 1024); 0 = all at once; -1 = "
+        "automatic (chunked above a vocabulary size, see docs/performance.md).",
+    )
+    checkpoint_keep: int = Field(
+        0, ge=0, description="Keep the newest N local checkpoints, remove older ones; 0 = keep all."
+    )
+    checkpoint_async: bool = Field(
+        False,
+        description="Write checkpoints in the background (DCP async_save): "
+        "training goes on while the files are written.",
+    )
 
 
 class FsdpConfig(_Section):
@@ -139,17 +159,23 @@ class SamsumDataset(_Section):
     # ocift addition: llama-recipes loads "samsum" (later "Samsung/samsum"), which the Hub has answered 404
     # since May 2025 (huggingface/datasets#7573); llama-cookbook itself now loads "knkarthick/samsum"
     # (src/llama_cookbook/datasets/samsum_dataset.py at 0e0033518623d03ac5c1654bf04b7e480f7d5e5a).
-    hub_id: str = Field("knkarthick/samsum", description="Hugging Face dataset (or local dataset directory) "
-                        "read with `datasets` when data_path is not given.")
+    hub_id: str = Field(
+        "knkarthick/samsum",
+        description="Hugging Face dataset (or local dataset directory) "
+        "read with `datasets` when data_path is not given.",
+    )
 
 
 class GrammarDataset(_Section):
     """llama-recipes `grammar_dataset`: the splits are CSV files with `input` and `target` columns."""
 
-    train_split: str = Field("src/llama_recipes/datasets/grammar_dataset/gtrain_10k.csv",
-                             description="CSV file; local path or URI.")
-    test_split: str = Field("src/llama_recipes/datasets/grammar_dataset/grammar_validation.csv",
-                            description="CSV file; local path or URI; left at the default: no validation.")
+    train_split: str = Field(
+        "src/llama_recipes/datasets/grammar_dataset/gtrain_10k.csv", description="CSV file; local path or URI."
+    )
+    test_split: str = Field(
+        "src/llama_recipes/datasets/grammar_dataset/grammar_validation.csv",
+        description="CSV file; local path or URI; left at the default: no validation.",
+    )
     input_length: int = Field(2048, ge=1, description="Accepted; without effect: context_length sets row length.")
 
 
@@ -164,8 +190,11 @@ class AlpacaDataset(_Section):
 class CustomDataset(_Section):
     """llama-recipes `custom_dataset`: a Python file whose function builds each split."""
 
-    file: str = Field("examples/custom_dataset.py", description="my_dataset.py[:function] (default function "
-                      "get_custom_dataset(dataset_config, tokenizer, split)); local path or URI.")
+    file: str = Field(
+        "examples/custom_dataset.py",
+        description="my_dataset.py[:function] (default function "
+        "get_custom_dataset(dataset_config, tokenizer, split)); local path or URI.",
+    )
     train_split: str = "train"
     test_split: str = "validation"
 
@@ -246,8 +275,11 @@ class Recipe(_Section):
         given), for the chosen dataset; a custom dataset's `:function` is not part of its file."""
         t = self.train_config
         found = {f"train_config.{f}": getattr(t, f) for f in ("model_name", "tokenizer_name", "data_path")}
-        dataset_files = {"alpaca_dataset": ["data_path"], "grammar_dataset": ["train_split", "test_split"],
-                         "custom_dataset": ["file"] if not t.prompt_template else []}
+        dataset_files = {
+            "alpaca_dataset": ["data_path"],
+            "grammar_dataset": ["train_split", "test_split"],
+            "custom_dataset": ["file"] if not t.prompt_template else [],
+        }
         section = getattr(self, t.dataset)
         for field in dataset_files.get(t.dataset, []):
             if field in section.model_fields_set:  # a default names llama-recipes' own tree: nothing to stage
@@ -296,8 +328,9 @@ class Recipe(_Section):
         return cls._build(assignments, source, problems, from_text=True)
 
     @classmethod
-    def _build(cls, assignments: list[tuple[str, Any]], source: str,
-               problems: list[str] | None = None, from_text: bool = False) -> Recipe:
+    def _build(
+        cls, assignments: list[tuple[str, Any]], source: str, problems: list[str] | None = None, from_text: bool = False
+    ) -> Recipe:
         problems = list(problems or [])
         values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         for name, value in assignments:

@@ -37,28 +37,47 @@ class SettingsError(ValueError):
 class LauncherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    output_uri: str = Field("", description="Where checkpoints and outputs are synced (`oci://`, `s3://`, `file://`); "
-                            "else the recipe's `--output_dir` when it is a URI; each run under `<uri>/<run name>/`.")
+    output_uri: str = Field(
+        "",
+        description="Where checkpoints and outputs are synced (`oci://`, `s3://`, `file://`); "
+        "else the recipe's `--output_dir` when it is a URI; each run under `<uri>/<run name>/`.",
+    )
     run_name: str = Field(
-        "", pattern=RUN_NAME_PATTERN,
+        "",
+        pattern=RUN_NAME_PATTERN,
         description="The logical run: outputs land under `<output>/<run_name>/`. '' = a new run named after this "
-                    "job run (`JOB_RUN_OCID`'s last part); an earlier run's name continues that run.")
-    nproc_per_node: int = Field(0, ge=0, description="Processes per node; 0 = one per GPU, else `OCIFT_CPU_PROCS_PER_NODE`.")
+        "job run (`JOB_RUN_OCID`'s last part); an earlier run's name continues that run.",
+    )
+    nproc_per_node: int = Field(
+        0, ge=0, description="Processes per node; 0 = one per GPU, else `OCIFT_CPU_PROCS_PER_NODE`."
+    )
     cpu_procs_per_node: int = Field(1, ge=1, description="Processes per node when the node has no GPU.")
     rdzv_port: int = Field(29400, ge=1, le=65535, description="Rendezvous port on rank 0.")
     cluster_timeout_s: float = Field(
-        600.0, gt=0, description="Deadline for the metadata file to list every node, and for the rendezvous.")
+        600.0, gt=0, description="Deadline for the metadata file to list every node, and for the rendezvous."
+    )
     term_grace_s: float = Field(120.0, gt=0, description="After SIGTERM: time for training to checkpoint.")
     peer_timeout_s: float = Field(
-        60.0, gt=0, description="A node whose launcher stops answering heartbeats this long is lost: the others stop (exit 75).")
-    peer_port: int = Field(0, ge=0, le=65535, description="Heartbeat port on every node; 0 = `OCIFT_RDZV_PORT` + 1 "
-                           "(`ocift local` picks a free one).")
+        60.0,
+        gt=0,
+        description="A node whose launcher stops answering heartbeats this long is lost: the others stop (exit 75).",
+    )
+    peer_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Heartbeat port on every node; 0 = `OCIFT_RDZV_PORT` + 1 (`ocift local` picks a free one).",
+    )
     sync_interval_s: float = Field(30.0, gt=0, description="How often committed checkpoints are uploaded.")
     cache_dir: str = Field("", description="Staged models and data; '' = `~/.cache/ocift`.")
-    work_dir: str = Field("", description="Local outputs before sync; '' = `<cache>/work` (training writes to "
-                          "`<work>/output` when there is a remote output).")
+    work_dir: str = Field(
+        "",
+        description="Local outputs before sync; '' = `<cache>/work` (training writes to "
+        "`<work>/output` when there is a remote output).",
+    )
     train_module: str = Field(
-        "launcher.train", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+        "launcher.train",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
         description="The module torchrun runs on every process (`python -m <module> <recipe flags>`).",
     )
     secrets: dict[str, str] = Field(
@@ -69,7 +88,11 @@ class LauncherSettings(BaseModel):
     @field_validator("secrets")
     @classmethod
     def _secret_refs(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = [f"{name}: {ocid!r} is not a vault secret OCID" for name, ocid in value.items() if ocid_type(ocid) != "vaultsecret"]
+        bad = [
+            f"{name}: {ocid!r} is not a vault secret OCID"
+            for name, ocid in value.items()
+            if ocid_type(ocid) != "vaultsecret"
+        ]
         bad += [f"{name!r} is not an environment variable name" for name in value if not _ENV_NAME.match(name)]
         if bad:
             raise ValueError("; ".join(bad))
@@ -98,7 +121,7 @@ class LauncherSettings(BaseModel):
         for key, raw in environ.items():
             if not key.startswith(PREFIX):
                 continue
-            name = key[len(PREFIX):].lower()
+            name = key[len(PREFIX) :].lower()
             if name not in fields:
                 unknown.append(key)
             elif name == "secrets":

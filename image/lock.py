@@ -32,8 +32,18 @@ def resolve() -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
-             "--report", str(report), f"{ROOT}[launcher,torch]"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(report),
+                f"{ROOT}[launcher,torch]",
+            ],
             check=True,
         )
         return json.loads(report.read_text())["install"]
@@ -54,20 +64,21 @@ def base_provided(items: list[dict]) -> set[str]:
         if name in seen or name not in requires:
             continue
         seen.add(name)
-        todo += [canonicalize_name(r.name) for r in requires[name]
-                 if r.marker is None or r.marker.evaluate({"extra": ""})]
+        todo += [
+            canonicalize_name(r.name) for r in requires[name] if r.marker is None or r.marker.evaluate({"extra": ""})
+        ]
     return seen
 
 
 def main() -> int:
     items = resolve()
     skip = base_provided(items) | {"ocift"}
-    pins = sorted(
-        (canonicalize_name(item["metadata"]["name"]), item["metadata"]["version"]) for item in items
-    )
+    pins = sorted((canonicalize_name(item["metadata"]["name"]), item["metadata"]["version"]) for item in items)
     LOCK.write_text(HEADER + "".join(f"{name}=={version}\n" for name, version in pins if name not in skip))
-    print(f"wrote {LOCK.relative_to(ROOT)}: {sum(name not in skip for name, _ in pins)} pins, "
-          f"left to the base: {', '.join(sorted(skip - {'ocift'}))}")
+    print(
+        f"wrote {LOCK.relative_to(ROOT)}: {sum(name not in skip for name, _ in pins)} pins, "
+        f"left to the base: {', '.join(sorted(skip - {'ocift'}))}"
+    )
     return 0
 
 

@@ -96,9 +96,12 @@ def run_name(settings: LauncherSettings, environ: Mapping[str, str], nnodes: int
     if environ.get("JOB_RUN_OCID"):
         return default_run_name(environ["JOB_RUN_OCID"])
     if nnodes > 1:
-        raise LauncherFailure(EXIT_BAD_INPUT, "no_run_name",
-                              f"{PREFIX}RUN_NAME is required when {nnodes} nodes start outside an OCI job run "
-                              "(no JOB_RUN_OCID): every node must write to the same run's outputs")
+        raise LauncherFailure(
+            EXIT_BAD_INPUT,
+            "no_run_name",
+            f"{PREFIX}RUN_NAME is required when {nnodes} nodes start outside an OCI job run "
+            "(no JOB_RUN_OCID): every node must write to the same run's outputs",
+        )
     return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + os.urandom(3).hex()
 
 
@@ -137,9 +140,12 @@ class WorkDirLock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another launcher"
             os.close(fd)
-            raise LauncherFailure(EXIT_BAD_INPUT, "work_dir_in_use",
-                                  f"{PREFIX}WORK_DIR {self.path.parent} is in use by a live run ({holder}): give each "
-                                  "run its own work dir, or wait for that one to end") from None
+            raise LauncherFailure(
+                EXIT_BAD_INPUT,
+                "work_dir_in_use",
+                f"{PREFIX}WORK_DIR {self.path.parent} is in use by a live run ({holder}): give each "
+                "run its own work dir, or wait for that one to end",
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"run {run}, pid {os.getpid()}".encode(), 0)
         self._fd = fd
@@ -150,8 +156,9 @@ class WorkDirLock:
             self._fd = None
 
 
-def check_training_options(recipe: Recipe, settings: LauncherSettings, topology: cluster.ClusterTopology,
-                           nproc: int, out: Outputs) -> None:
+def check_training_options(
+    recipe: Recipe, settings: LauncherSettings, topology: cluster.ClusterTopology, nproc: int, out: Outputs
+) -> None:
     """What `launcher.train` would refuse after torchrun started (a missing --data_path, a model
     directory without config.json, a context length beyond the model's), refused here instead:
     one error line, no torchrun failure block. Other training modules check their own options."""
@@ -184,9 +191,11 @@ def check_output_writable(out: Outputs, settings: LauncherSettings, node: int) -
             store.upload_file(Path(probe.name), key)
         store.delete(key)
     except Exception as exc:  # noqa: BLE001 - any reason is reported the same way, naming the flag
-        raise LauncherFailure(EXIT_STORAGE, "output_unwritable",
-                              f"{output_flag(settings)} {out.remote}: node {node} cannot write there: "
-                              f"{type(exc).__name__}: {exc}") from None
+        raise LauncherFailure(
+            EXIT_STORAGE,
+            "output_unwritable",
+            f"{output_flag(settings)} {out.remote}: node {node} cannot write there: {type(exc).__name__}: {exc}",
+        ) from None
 
 
 def stage_inputs(recipe: Recipe, settings: LauncherSettings) -> None:
@@ -206,8 +215,7 @@ def stage_inputs(recipe: Recipe, settings: LauncherSettings) -> None:
         if local != value:
             config = getattr(recipe, section)
             setattr(config, field, staged_value(option, getattr(config, field), local))
-            log.event("staged", flag=flag, source=value, path=local,
-                      seconds=round(time.monotonic() - started, 1))
+            log.event("staged", flag=flag, source=value, path=local, seconds=round(time.monotonic() - started, 1))
 
 
 def child_recipe(recipe: Recipe, settings: LauncherSettings, out: Outputs) -> list[str]:
@@ -220,8 +228,9 @@ def child_recipe(recipe: Recipe, settings: LauncherSettings, out: Outputs) -> li
     return recipe.to_args()
 
 
-def child_env(environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.ClusterTopology,
-              run: str) -> dict[str, str]:
+def child_env(
+    environ: Mapping[str, str], secrets: Mapping[str, str], topology: cluster.ClusterTopology, run: str
+) -> dict[str, str]:
     """The training processes' environment; `OCIFT_RUN_NAME` tells training which run it is (plot titles)."""
     env = {**environ, **secrets, f"{PREFIX}RUN_NAME": run}
     ifnames = cluster.socket_ifname_env(topology, env)
@@ -243,27 +252,41 @@ def resolve_secrets(settings: LauncherSettings) -> dict[str, str]:
     return values
 
 
-def start_peer_watch(topology: cluster.ClusterTopology, settings: LauncherSettings, environ: Mapping[str, str],
-                     supervisor: Supervisor) -> PeerWatch | None:
+def start_peer_watch(
+    topology: cluster.ClusterTopology, settings: LauncherSettings, environ: Mapping[str, str], supervisor: Supervisor
+) -> PeerWatch | None:
     """Heartbeats with every other node (when the metadata file named them); a lost one stops training."""
     if topology.nnodes < 2 or len(topology.addrs) != topology.nnodes:
         return None
     from launcher.peers import PeerWatch
 
     def on_lost(rank: int, addr: str, why: str) -> None:
-        log.error("peer_lost", peer_node=rank, peer_addr=addr, message=f"node {rank} ({addr}) is lost: {why}; "
-                  "stopping training (a checkpoint needs every node)")
+        log.error(
+            "peer_lost",
+            peer_node=rank,
+            peer_addr=addr,
+            message=f"node {rank} ({addr}) is lost: {why}; stopping training (a checkpoint needs every node)",
+        )
         supervisor.abort(grace_s=0)
 
     port = settings.peer_port or settings.rdzv_port + 1
-    watch = PeerWatch(topology.node_rank, dict(enumerate(topology.addrs)), port, settings.peer_timeout_s,
-                      environ.get("JOB_RUN_OCID", ""), on_lost)
+    watch = PeerWatch(
+        topology.node_rank,
+        dict(enumerate(topology.addrs)),
+        port,
+        settings.peer_timeout_s,
+        environ.get("JOB_RUN_OCID", ""),
+        on_lost,
+    )
     try:
         watch.start()
     except OSError as exc:
-        raise LauncherFailure(EXIT_BAD_INPUT, "peer_port_unavailable",
-                              f"cannot listen for heartbeats on {topology.node_addr}:{port} ({exc}); "
-                              f"set {PREFIX}PEER_PORT to a free port") from None
+        raise LauncherFailure(
+            EXIT_BAD_INPUT,
+            "peer_port_unavailable",
+            f"cannot listen for heartbeats on {topology.node_addr}:{port} ({exc}); "
+            f"set {PREFIX}PEER_PORT to a free port",
+        ) from None
     log.event("peer_watch", port=port, timeout_s=settings.peer_timeout_s, interval_s=watch.interval_s)
     return watch
 
@@ -280,8 +303,13 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
         recipe = Recipe.from_args(argv, source="training flags")
     except RecipeError as exc:
         raise LauncherFailure(EXIT_BAD_INPUT, "bad_recipe", str(exc)) from None
-    log.event("start", train_module=settings.train_module, cluster_timeout_s=settings.cluster_timeout_s,
-              term_grace_s=settings.term_grace_s, options=len(recipe.non_default()))
+    log.event(
+        "start",
+        train_module=settings.train_module,
+        cluster_timeout_s=settings.cluster_timeout_s,
+        term_grace_s=settings.term_grace_s,
+        options=len(recipe.non_default()),
+    )
     waited = time.monotonic()
     try:
         topology = cluster.discover(environ, settings.rdzv_port, settings.cluster_timeout_s)
@@ -306,9 +334,16 @@ def run(argv: list[str], environ: Mapping[str, str], supervisor: Supervisor, sum
         lock.release()
 
 
-def _run_locked(recipe: Recipe, settings: LauncherSettings, environ: Mapping[str, str],
-                topology: cluster.ClusterTopology, nproc: int, out: Outputs, supervisor: Supervisor,
-                summary: dict[str, object]) -> int:
+def _run_locked(
+    recipe: Recipe,
+    settings: LauncherSettings,
+    environ: Mapping[str, str],
+    topology: cluster.ClusterTopology,
+    nproc: int,
+    out: Outputs,
+    supervisor: Supervisor,
+    summary: dict[str, object],
+) -> int:
     sync: CheckpointSync | None = None
     try:
         secrets = resolve_secrets(settings)
@@ -337,8 +372,7 @@ def _run_locked(recipe: Recipe, settings: LauncherSettings, environ: Mapping[str
     synced = True
     try:
         status, killed = supervisor.run(cmd, child_env(environ, secrets, topology, out.run))
-        log.event("torchrun_exit", status=status, killed_after_grace=killed,
-                  signal=supervisor.received or "none")
+        log.event("torchrun_exit", status=status, killed_after_grace=killed, signal=supervisor.received or "none")
         if watch is not None:
             watch.farewell(status)  # the others stop watching this node
             # Training failed on its own: name the nodes that went away (a cancelled job is not that).
@@ -357,7 +391,9 @@ def _run_locked(recipe: Recipe, settings: LauncherSettings, environ: Mapping[str
             watch.stop()
     if not synced and status == EXIT_OK:
         failed = ", ".join(sorted(report.failed))
-        raise LauncherFailure(EXIT_STORAGE, "sync_failed", f"training succeeded but uploads to {out.remote} failed: {failed}")
+        raise LauncherFailure(
+            EXIT_STORAGE, "sync_failed", f"training succeeded but uploads to {out.remote} failed: {failed}"
+        )
     return status
 
 
@@ -387,8 +423,13 @@ def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None
         else:
             log.error("terminated", message=f"{exc} before training started")
             status = 128 + exc.signum
-    log.event("summary", level="info" if status == EXIT_OK else "error", exit_code=status,
-              seconds=round(time.monotonic() - started, 1), **summary)
+    log.event(
+        "summary",
+        level="info" if status == EXIT_OK else "error",
+        exit_code=status,
+        seconds=round(time.monotonic() - started, 1),
+        **summary,
+    )
     return status
 
 

@@ -56,8 +56,13 @@ class ClusterTopology:
 
     def fields(self) -> dict[str, Any]:
         """For log lines."""
-        return {"nnodes": self.nnodes, "node_rank": self.node_rank, "node_addr": self.node_addr,
-                "master": f"{self.master_addr}:{self.master_port}", "source": self.source}
+        return {
+            "nnodes": self.nnodes,
+            "node_rank": self.node_rank,
+            "node_addr": self.node_addr,
+            "master": f"{self.master_addr}:{self.master_port}",
+            "source": self.source,
+        }
 
 
 def discover(environ: Mapping[str, str], rdzv_port: int, timeout_s: float) -> ClusterTopology:
@@ -139,6 +144,7 @@ def route_source(peer: str) -> str:
 
 # ---- the metadata file ----------------------------------------------------------------
 
+
 def parse_metadata(text: str, nnodes: int, path: Path) -> dict[int, str]:
     """Rank -> IP from the file's text.
 
@@ -199,12 +205,15 @@ def wait_for_nodes(path: Path, nnodes: int, timeout_s: float) -> list[str]:
 def _timeout_message(path: Path, nnodes: int, timeout_s: float, seen: dict[int, str], problem: str) -> str:
     missing = [r for r in range(nnodes) if r not in seen]
     listed = ", ".join(f"rank {r} at {seen[r]}" for r in sorted(seen)) or "no nodes"
-    text = (f"timed out after {timeout_s:g}s waiting for rank(s) {', '.join(map(str, missing))} "
-            f"of {nnodes} in CLUSTER_NODES_METADATA_FILE {path}; seen: {listed}")
+    text = (
+        f"timed out after {timeout_s:g}s waiting for rank(s) {', '.join(map(str, missing))} "
+        f"of {nnodes} in CLUSTER_NODES_METADATA_FILE {path}; seen: {listed}"
+    )
     return text + (f"; last read: {problem}" if problem else "")
 
 
 # ---- network interface ------------------------------------------------------------------
+
 
 def interface_for(addr: str, interfaces: Mapping[str, list[Any]] | None = None) -> str | None:
     """The name of the interface that carries `addr`.
@@ -243,4 +252,3 @@ def socket_ifname_env(topology: ClusterTopology, environ: Mapping[str, str]) -> 
         return {}
     name = interface_for(topology.node_addr)
     return {var: name for var in unset} if name else {}
-

@@ -47,8 +47,15 @@ class PeerState:
 class PeerWatch:
     """Answer heartbeats on (node_addr, port) and watch every other node (see the module docstring)."""
 
-    def __init__(self, rank: int, addrs: Mapping[int, str], port: int, timeout_s: float, job: str,
-                 on_lost: Callable[[int, str, str], None]):
+    def __init__(
+        self,
+        rank: int,
+        addrs: Mapping[int, str],
+        port: int,
+        timeout_s: float,
+        job: str,
+        on_lost: Callable[[int, str, str], None],
+    ):
         self.rank = rank
         self.port = port
         self.timeout_s = timeout_s
@@ -147,8 +154,11 @@ class PeerWatch:
                 conn.sendall(f"ocift-ping {self.job} {self.rank}\n".encode())
                 reply = _read_line(conn)
         except OSError as exc:
-            return f"{type(exc).__name__}: {exc.strerror or exc}" if not isinstance(exc, socket.timeout) else \
-                f"no answer within {timeout_s:g}s"
+            return (
+                f"{type(exc).__name__}: {exc.strerror or exc}"
+                if not isinstance(exc, socket.timeout)
+                else f"no answer within {timeout_s:g}s"
+            )
         if reply != f"ocift-pong {self.job} {rank}":
             return f"unexpected answer {reply[:80]!r}"
         return ""

@@ -29,10 +29,15 @@ def resolve(secrets: dict[str, str], *, endpoint: str | None = None) -> dict[str
     if not secrets:
         return {}
     try:
-        client = ociauth.client(oci.secrets.SecretsClient, endpoint=endpoint or os.environ.get(ENDPOINT_ENV) or None,
-                                retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+        client = ociauth.client(
+            oci.secrets.SecretsClient,
+            endpoint=endpoint or os.environ.get(ENDPOINT_ENV) or None,
+            retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY,
+        )
     except Exception as exc:  # noqa: BLE001 - any auth problem is reported the same way
-        raise SecretsError(f"cannot authenticate to OCI Vault for {', '.join(sorted(secrets))}: {type(exc).__name__}: {exc}") from exc
+        raise SecretsError(
+            f"cannot authenticate to OCI Vault for {', '.join(sorted(secrets))}: {type(exc).__name__}: {exc}"
+        ) from exc
     values: dict[str, str] = {}
     for name, ocid in secrets.items():
         try:

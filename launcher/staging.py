@@ -36,7 +36,9 @@ def stage(uri_or_path: str, cache_dir: Path) -> Path:
             return Path(uri_or_path)
         if _HF_ID.match(uri_or_path):
             return _stage_hf(uri_or_path, Path(cache_dir))
-        raise StorageError(f"{uri_or_path!r}: no such local path, and not a storage URI or a Hugging Face id (org/name)")
+        raise StorageError(
+            f"{uri_or_path!r}: no such local path, and not a storage URI or a Hugging Face id (org/name)"
+        )
     parsed = parse_uri(uri_or_path)
     if parsed.scheme == "file":
         if not os.path.exists(parsed.prefix):
@@ -81,8 +83,14 @@ def _stage_remote(uri: str, cache_dir: Path) -> Path:
         files = {key: (partial / key).stat().st_size for key in keys}
         (partial / MARKER).write_text(json.dumps({"uri": uri, "files": files}, indent=1))
         os.replace(partial, slot)
-        log.event("stage_downloaded", uri=uri, path=target, files=len(files), bytes=sum(files.values()),
-                  seconds=round(time.monotonic() - started, 2))
+        log.event(
+            "stage_downloaded",
+            uri=uri,
+            path=target,
+            files=len(files),
+            bytes=sum(files.values()),
+            seconds=round(time.monotonic() - started, 2),
+        )
         return target
 
 
@@ -92,8 +100,9 @@ def _cached(slot: Path, target: Path) -> bool:
         files = json.loads((slot / MARKER).read_text())["files"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return target.exists() and all((slot / rel).is_file() and (slot / rel).stat().st_size == size
-                                   for rel, size in files.items())
+    return target.exists() and all(
+        (slot / rel).is_file() and (slot / rel).stat().st_size == size for rel, size in files.items()
+    )
 
 
 class _node_lock:
@@ -122,7 +131,9 @@ def _stage_hf(repo_id: str, cache_dir: Path) -> Path:
         try:
             path = snapshot_download(repo_id, cache_dir=str(cache_dir / "hf"))
         except Exception as exc:  # noqa: BLE001 - offline, unknown repo, gated: say both readings
-            raise StorageError(f"{repo_id!r}: no such local path, and as a Hugging Face model id it could not be "
-                               f"downloaded: {type(exc).__name__}: {exc}") from exc
+            raise StorageError(
+                f"{repo_id!r}: no such local path, and as a Hugging Face model id it could not be "
+                f"downloaded: {type(exc).__name__}: {exc}"
+            ) from exc
     log.event("stage_downloaded", uri=f"hf://{repo_id}", path=path)
     return Path(path)

@@ -81,9 +81,14 @@ class CheckpointSync:
             self._thread.join()
         failures = self._pass(final=True)
         self._report.failed = {**self._broken, **failures}
-        log.event("sync_done", level="info" if self._report.ok else "error", uri=self.remote_uri,
-                  uploaded=len(self._report.uploaded), checkpoints=len(self._report.checkpoints),
-                  failed=len(self._report.failed))
+        log.event(
+            "sync_done",
+            level="info" if self._report.ok else "error",
+            uri=self.remote_uri,
+            uploaded=len(self._report.uploaded),
+            checkpoints=len(self._report.checkpoints),
+            failed=len(self._report.failed),
+        )
         return self._report
 
     def _loop(self) -> None:
@@ -102,7 +107,12 @@ class CheckpointSync:
                 if not final and self._stop.is_set():
                     break  # stop_and_flush is waiting: the last pass does the rest
                 name = checkpoint.name
-                if checkpoint.is_dir() and name not in self._finished and name not in self._broken and is_committed(checkpoint):
+                if (
+                    checkpoint.is_dir()
+                    and name not in self._finished
+                    and name not in self._broken
+                    and is_committed(checkpoint)
+                ):
                     self._upload_checkpoint(checkpoint, failures)
             if final:
                 self._upload_outputs(failures)
@@ -175,7 +185,9 @@ class CheckpointSync:
         except StorageError as exc:
             self._failed_in_a_row += 1
             if self._final and self._failed_in_a_row >= FINAL_GIVE_UP:
-                self._giving_up = f"{self._failed_in_a_row} uploads in a row failed in the last pass (last: {exc})"[:500]
+                self._giving_up = f"{self._failed_in_a_row} uploads in a row failed in the last pass (last: {exc})"[
+                    :500
+                ]
                 log.error("sync_giving_up", uri=self.remote_uri, reason=self._giving_up)
             raise
         self._failed_in_a_row = 0
@@ -221,7 +233,9 @@ def _download_checkpoint(store: Store, prefix: str, objects: dict[str, int], des
         manifest = json.loads((partial / (MANIFEST + ".remote")).read_text())
         for rel, meta in manifest["files"].items():
             if objects.get(f"{prefix}/{rel}") != meta["size"]:
-                raise ManifestError(f"{store.uri}/{prefix}/{rel}: missing or not {meta['size']} bytes as the manifest says")
+                raise ManifestError(
+                    f"{store.uri}/{prefix}/{rel}: missing or not {meta['size']} bytes as the manifest says"
+                )
         for rel in manifest["files"]:
             store.download_file(f"{prefix}/{rel}", partial / rel)
         os.replace(partial / (MANIFEST + ".remote"), partial / MANIFEST)

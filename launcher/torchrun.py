@@ -59,24 +59,39 @@ def procs_per_node(settings: LauncherSettings) -> int:
     return gpu_count() or settings.cpu_procs_per_node
 
 
-def command(topology: ClusterTopology, nproc: int, settings: LauncherSettings,
-            module: str, args: Sequence[str]) -> list[str]:
+def command(
+    topology: ClusterTopology, nproc: int, settings: LauncherSettings, module: str, args: Sequence[str]
+) -> list[str]:
     """`python -m launcher.torchrun ... -m <module> <args>` for this node."""
     if nproc < 1:
         raise ValueError(f"nproc_per_node={nproc}: need at least one process per node")
     return [
-        sys.executable, "-m", "launcher.torchrun",
-        "--nnodes", str(topology.nnodes),
-        "--nproc-per-node", str(nproc),
-        "--node-rank", str(topology.node_rank),
-        "--rdzv-backend", "static",
-        "--master-addr", topology.master_addr,
-        "--master-port", str(topology.master_port),
-        "--local-addr", topology.node_addr,
-        "--rdzv-conf", f"timeout={math.ceil(settings.cluster_timeout_s)}",
-        "--max-restarts", "0",
-        "--shutdown-timeout", str(math.ceil(settings.term_grace_s)),
-        "-m", module, *args,
+        sys.executable,
+        "-m",
+        "launcher.torchrun",
+        "--nnodes",
+        str(topology.nnodes),
+        "--nproc-per-node",
+        str(nproc),
+        "--node-rank",
+        str(topology.node_rank),
+        "--rdzv-backend",
+        "static",
+        "--master-addr",
+        topology.master_addr,
+        "--master-port",
+        str(topology.master_port),
+        "--local-addr",
+        topology.node_addr,
+        "--rdzv-conf",
+        f"timeout={math.ceil(settings.cluster_timeout_s)}",
+        "--max-restarts",
+        "0",
+        "--shutdown-timeout",
+        str(math.ceil(settings.term_grace_s)),
+        "-m",
+        module,
+        *args,
     ]
 
 

@@ -185,11 +185,19 @@ def job_costs(stack: str, document: Mapping[str, Any], prices: PriceTable) -> li
             infra = _one(group.get("job_infrastructure_configuration_details"))
             shape, replicas = str(infra.get("shape_name")), _int(group.get("replicas")) or 1
             gbs = _int(infra.get("block_storage_size_in_gbs"))
-            groups.append(NodeGroupCost(str(group.get("name")), shape, replicas, gbs,
-                                        group_hourly(shape, replicas, gbs, prices)))
+            groups.append(
+                NodeGroupCost(str(group.get("name")), shape, replicas, gbs, group_hourly(shape, replicas, gbs, prices))
+            )
         minutes = _int(nodes.get("maximum_runtime_in_minutes"))
-        out.append(JobCost(stack, f"oci_datascience_job.{name}", str(body.get("display_name", name)),
-                           tuple(groups), minutes / 60 if minutes else None))
+        out.append(
+            JobCost(
+                stack,
+                f"oci_datascience_job.{name}",
+                str(body.get("display_name", name)),
+                tuple(groups),
+                minutes / 60 if minutes else None,
+            )
+        )
     return out
 
 
@@ -212,13 +220,16 @@ def render(costs: list[JobCost], prices: PriceTable) -> str:
             volume = f", {g.block_gbs} GB block volume each" if g.block_gbs else ""
             lines.append(f"  {g.name}: {g.replicas} x {g.shape}{volume}: {g.hourly.text()} per hour")
         per_run = job.per_run
-        lines.append(f"  per run, worst case ({job.max_runtime_hours:g} h maximum runtime): {per_run.text()}"
-                     if per_run else "  per run: no maximum runtime, so no worst case; "
-                     f"{job.hourly.text()} per hour while it runs")
+        lines.append(
+            f"  per run, worst case ({job.max_runtime_hours:g} h maximum runtime): {per_run.text()}"
+            if per_run
+            else f"  per run: no maximum runtime, so no worst case; {job.hourly.text()} per hour while it runs"
+        )
     if not costs:
         lines.append("no Data Science jobs in these stacks")
     used = {g.shape for job in costs for g in job.groups} | (
-        {"block_volume_gb_month"} if any(g.block_gbs for job in costs for g in job.groups) else set())
+        {"block_volume_gb_month"} if any(g.block_gbs for job in costs for g in job.groups) else set()
+    )
     lines += [f"price of {entry}: {prices.sources.get(entry, 'not in the price table')}" for entry in sorted(used)]
     return "\n".join(lines) + "\n"
 

@@ -19,8 +19,20 @@ from pathlib import Path
 # The job Oracle documents, with its model and output swapped for the local ones.
 ORACLE_FLAGS = ["--enable_fsdp", "--use_peft", "--peft_method", "lora", "--pure_bf16", "--batch_size_training", "1"]
 # What keeps the demo to a minute on two cores.
-SMALL_RUN = ["--context_length", "64", "--num_epochs", "1", "--max_train_step", "24", "--checkpoint_interval_steps", "8",
-             "--eval_every_steps", "12", "--lr", "3e-3"]
+SMALL_RUN = [
+    "--context_length",
+    "64",
+    "--num_epochs",
+    "1",
+    "--max_train_step",
+    "24",
+    "--checkpoint_interval_steps",
+    "8",
+    "--eval_every_steps",
+    "12",
+    "--lr",
+    "3e-3",
+]
 
 
 def synthesize(out: Path) -> bool:
@@ -38,12 +50,34 @@ def fine_tune(out: Path, nnodes: int, run: str) -> int:
     model = make_tiny_model((out / "tiny" / "model").resolve())
     data = make_samsum_like((out / "tiny" / "data").resolve())
     outputs = (out / "outputs").resolve()
-    flags = [*ORACLE_FLAGS, "--model_name", str(model), "--data_path", str(data),
-             "--output_dir", outputs.as_uri(), *SMALL_RUN]
-    print(f"\nocift demo: fine-tuning on {nnodes} simulated nodes: ocift local --nnodes {nnodes} -- {' '.join(flags)}\n",
-          flush=True)
-    return local.main(["--nnodes", str(nnodes), "--nproc-per-node", "1", "--work-dir", str(out / "nodes"),
-                       "--run-name", run, "--", *flags])
+    flags = [
+        *ORACLE_FLAGS,
+        "--model_name",
+        str(model),
+        "--data_path",
+        str(data),
+        "--output_dir",
+        outputs.as_uri(),
+        *SMALL_RUN,
+    ]
+    print(
+        f"\nocift demo: fine-tuning on {nnodes} simulated nodes: ocift local --nnodes {nnodes} -- {' '.join(flags)}\n",
+        flush=True,
+    )
+    return local.main(
+        [
+            "--nnodes",
+            str(nnodes),
+            "--nproc-per-node",
+            "1",
+            "--work-dir",
+            str(out / "nodes"),
+            "--run-name",
+            run,
+            "--",
+            *flags,
+        ]
+    )
 
 
 def report(out: Path, run: str) -> None:

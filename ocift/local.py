@@ -61,8 +61,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def write_metadata_gradually(path: Path, nnodes: int, stop: threading.Event,
-                             delay_s: float = METADATA_DELAY_S, step_s: float = METADATA_STEP_S) -> None:
+def write_metadata_gradually(
+    path: Path, nnodes: int, stop: threading.Event, delay_s: float = METADATA_DELAY_S, step_s: float = METADATA_STEP_S
+) -> None:
     """Write the metadata file as the service may: late, half-written, one node at a time.
 
     Writes are in place (truncate, then write in two parts), so a reader can see an empty
@@ -77,7 +78,7 @@ def write_metadata_gradually(path: Path, nnodes: int, stop: threading.Event,
             handle.flush()
             if stop.wait(step_s / 2):
                 return
-            handle.write(text[len(text) // 2:])
+            handle.write(text[len(text) // 2 :])
         if stop.wait(step_s / 2):
             return
 
@@ -107,24 +108,34 @@ def pump(stream: IO[bytes], prefix: bytes, sink: IO[bytes], lock: threading.Lock
 def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         cut = argv.index("--")
-        own, training = argv[:cut], argv[cut + 1:]
+        own, training = argv[:cut], argv[cut + 1 :]
     else:
         own, training = argv, []
     parser = argparse.ArgumentParser(
-        prog="ocift local", usage="ocift local [options] -- <training flags>",
+        prog="ocift local",
+        usage="ocift local [options] -- <training flags>",
         description="Run the launcher as N simulated OCI nodes on this machine (CPU, gloo).",
         epilog="Training flags follow `--`, exactly as the job's command-line arguments. "
-               "OCIFT_* variables in the environment reach every node.",
+        "OCIFT_* variables in the environment reach every node.",
     )
     parser.add_argument("--nnodes", type=int, default=2, help="simulated nodes (default 2)")
     parser.add_argument("--nproc-per-node", type=int, default=1, help="processes per node (default 1)")
-    parser.add_argument("--timeout", type=float, default=0,
-                        help="maximum runtime in seconds; then every node gets SIGTERM (default: none)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        help="maximum runtime in seconds; then every node gets SIGTERM (default: none)",
+    )
     parser.add_argument("--output-uri", default="", help="OCIFT_OUTPUT_URI for every node")
-    parser.add_argument("--work-dir", default="", help="per-node work/cache directories go here (default: a new temp dir)")
-    parser.add_argument("--run-name", default="",
-                        help="OCIFT_RUN_NAME for every node: outputs under <output-uri>/<run name>/; an earlier run's "
-                             "name continues it (default: a new run, named after its fake job run id)")
+    parser.add_argument(
+        "--work-dir", default="", help="per-node work/cache directories go here (default: a new temp dir)"
+    )
+    parser.add_argument(
+        "--run-name",
+        default="",
+        help="OCIFT_RUN_NAME for every node: outputs under <output-uri>/<run name>/; an earlier run's "
+        "name continues it (default: a new run, named after its fake job run id)",
+    )
     args = parser.parse_args(own)
     if args.nnodes < 1 or args.nnodes > 254:
         parser.error(f"--nnodes {args.nnodes}: between 1 and 254")
@@ -197,21 +208,34 @@ class LocalCluster:
         metadata.unlink(missing_ok=True)
         port = free_port()
         peer_port = next(p for p in iter(free_port, None) if p != port)  # heartbeats (launcher.peers)
-        sys.stderr.write(f"ocift local: {self.args.nnodes} node(s) x {self.args.nproc_per_node} process(es), "
-                         f"run {self.run_name}, work dir {self.base}\n")
+        sys.stderr.write(
+            f"ocift local: {self.args.nnodes} node(s) x {self.args.nproc_per_node} process(es), "
+            f"run {self.run_name}, work dir {self.base}\n"
+        )
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         lock = threading.Lock()
-        threads = [threading.Thread(target=write_metadata_gradually, args=(metadata, self.args.nnodes, self.stop),
-                                    daemon=True)]
+        threads = [
+            threading.Thread(target=write_metadata_gradually, args=(metadata, self.args.nnodes, self.stop), daemon=True)
+        ]
         cmd = [sys.executable, "-m", "launcher", *self.training]
         for rank in range(self.args.nnodes):
-            proc = subprocess.Popen(cmd, env=self.node_env(rank, metadata, port, peer_port), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                env=self.node_env(rank, metadata, port, peer_port),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             self.procs.append(proc)
             # Every node's lines go through the bar (one writer keeps them in order); rank 0's training lines move it.
-            threads.append(threading.Thread(target=pump, args=(proc.stdout, f"[node {rank}] ".encode(),
-                                                                 sys.stdout.buffer, lock, self.bar), daemon=True))
+            threads.append(
+                threading.Thread(
+                    target=pump,
+                    args=(proc.stdout, f"[node {rank}] ".encode(), sys.stdout.buffer, lock, self.bar),
+                    daemon=True,
+                )
+            )
         for thread in threads:
             thread.start()
         try:
@@ -236,14 +260,19 @@ class LocalCluster:
                     first_failure = statuses[rank]
                     culprit = rank if self.stopping_since is None else -1  # not one we stopped
                     failed_at = time.monotonic()
-                    sys.stderr.write(f"ocift local: node {rank} exited with status {statuses[rank]}; the others "
-                                     f"get {SETTLE_S:g}s to end on their own\n")
+                    sys.stderr.write(
+                        f"ocift local: node {rank} exited with status {statuses[rank]}; the others "
+                        f"get {SETTLE_S:g}s to end on their own\n"
+                    )
             if culprit >= 0 and time.monotonic() - failed_at > SETTLE_S:
                 self.terminate(f"node {culprit} exited with status {first_failure}")
             if self.args.timeout and time.monotonic() - started > self.args.timeout:
                 self.terminate(f"maximum runtime of {self.args.timeout:g}s reached")
-            if (self.stopping_since is not None and not self.killed
-                    and time.monotonic() - self.stopping_since > self.grace_s + 2 * KILL_MARGIN_S):
+            if (
+                self.stopping_since is not None
+                and not self.killed
+                and time.monotonic() - self.stopping_since > self.grace_s + 2 * KILL_MARGIN_S
+            ):
                 self.killed = True
                 for proc in self.procs:
                     if proc.poll() is None:
@@ -255,11 +284,14 @@ class LocalCluster:
             sys.stderr.write(f"ocift local: node {rank} exited with status {status}{how}\n")
         if culprit >= 0 and len(self.procs) > 1:
             cause = f" ({describe_status(first_failure)})" if describe_status(first_failure) else ""
-            sys.stderr.write(f"ocift local: the run failed because node {culprit} failed first, with status "
-                             f"{first_failure}{cause}\n")
+            sys.stderr.write(
+                f"ocift local: the run failed because node {culprit} failed first, with status {first_failure}{cause}\n"
+            )
         if first_failure:
-            sys.stderr.write(f"ocift local: run {self.run_name}; continue it from its latest checkpoint with "
-                             f"--run-name {self.run_name} -- <training flags> --resume auto\n")
+            sys.stderr.write(
+                f"ocift local: run {self.run_name}; continue it from its latest checkpoint with "
+                f"--run-name {self.run_name} -- <training flags> --resume auto\n"
+            )
         return first_failure
 
 

@@ -42,16 +42,26 @@ def from_log_line(line: str) -> Progress | None:
     step, _, total = fields.get("step", "").partition("/")
     if not (step.isdigit() and total.isdigit()):
         return None
-    return Progress(int(step), int(total), _number(fields.get("loss")), _number(fields.get("tokens_per_s")),
-                    _number(fields.get("eta_s")))
+    return Progress(
+        int(step),
+        int(total),
+        _number(fields.get("loss")),
+        _number(fields.get("tokens_per_s")),
+        _number(fields.get("eta_s")),
+    )
 
 
 def from_metrics(record: dict[str, Any]) -> Progress | None:
     """The progress one `metrics.jsonl` training record reports (evaluation records have none)."""
     if "loss" not in record or not record.get("total_steps"):
         return None
-    return Progress(int(record["step"]), int(record["total_steps"]), record.get("loss"), record.get("tokens_per_s"),
-                    record.get("eta_s"))
+    return Progress(
+        int(record["step"]),
+        int(record["total_steps"]),
+        record.get("loss"),
+        record.get("tokens_per_s"),
+        record.get("eta_s"),
+    )
 
 
 def _number(text: str | None) -> float | None:
@@ -76,8 +86,9 @@ class Bar:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=progress.total, desc=self.desc, unit="step", file=self.stream,
-                             dynamic_ncols=True, leave=True)
+            self._bar = tqdm(
+                total=progress.total, desc=self.desc, unit="step", file=self.stream, dynamic_ncols=True, leave=True
+            )
         self._bar.total = progress.total
         self._bar.n = progress.step
         postfix = {}

@@ -73,8 +73,10 @@ def resolve_job(env: str, job: str, job_ocid: str | None, outputs: str | None) -
         return job
     path = Path(outputs or f"outputs/{env}.json")
     if not path.is_file():
-        raise UsageError(f"job {job!r} of environment {env!r}: no --job-ocid, and no outputs file {path} "
-                         f"(write it with `cdktf deploy --outputs-file {path}` or `terraform output -json > {path}`)")
+        raise UsageError(
+            f"job {job!r} of environment {env!r}: no --job-ocid, and no outputs file {path} "
+            f"(write it with `cdktf deploy --outputs-file {path}` or `terraform output -json > {path}`)"
+        )
     try:
         flat = dict(_outputs(json.loads(path.read_text())))
     except ValueError as exc:
@@ -86,7 +88,9 @@ def resolve_job(env: str, job: str, job_ocid: str | None, outputs: str | None) -
     for name in ("job_ids", "job_ocids"):
         if isinstance(flat.get(name), dict) and isinstance(flat[name].get(job), str):
             return flat[name][job]
-    raise UsageError(f"{path}: no output {key}_job_id and no {job!r} in a job_ids map (outputs: {', '.join(sorted(flat)) or 'none'})")
+    raise UsageError(
+        f"{path}: no output {key}_job_id and no {job!r} in a job_ids map (outputs: {', '.join(sorted(flat)) or 'none'})"
+    )
 
 
 def _outputs(data: Any) -> list[tuple[str, Any]]:
@@ -103,8 +107,9 @@ def _outputs(data: Any) -> list[tuple[str, Any]]:
 
 
 # ---- start -------------------------------------------------------------------------------------
-def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: str | None,
-              env: dict[str, str] | None = None) -> dict[str, Any]:
+def overrides(
+    job: ds.Job, replicas: int | None, node_group: str | None, args: str | None, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """CreateJobRunDetails fields that change replicas, append arguments or set environment
     variables for this run only."""
     if replicas is None and not args and not env:
@@ -114,12 +119,17 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
         if replicas is not None:
             raise UsageError(f"--replicas: job {job.id} is not a multi-node job")
         config = job.job_configuration_details
-        out: dict[str, Any] = {"job_configuration_override_details": ds.DefaultJobConfigurationDetails(
-            job_type="DEFAULT", command_line_arguments=getattr(config, "command_line_arguments", None),
-            environment_variables={**(getattr(config, "environment_variables", None) or {}), **(env or {})})}
+        out: dict[str, Any] = {
+            "job_configuration_override_details": ds.DefaultJobConfigurationDetails(
+                job_type="DEFAULT",
+                command_line_arguments=getattr(config, "command_line_arguments", None),
+                environment_variables={**(getattr(config, "environment_variables", None) or {}), **(env or {})},
+            )
+        }
         if args:
             out["job_environment_configuration_override_details"] = _with_args(
-                job.job_environment_configuration_details, args, "the job")
+                job.job_environment_configuration_details, args, "the job"
+            )
         return out
     groups = nodes.job_node_group_configuration_details_list or []
     names = [g.name for g in groups]
@@ -139,12 +149,17 @@ def overrides(job: ds.Job, replicas: int | None, node_group: str | None, args: s
                 group.minimum_success_replicas = min(group.minimum_success_replicas, replicas)
         if args:
             group.job_environment_configuration_details = _with_args(
-                group.job_environment_configuration_details, args, f"node group {group.name!r}")
-    return {"job_node_configuration_override_details": ds.MultiNodeJobNodeConfigurationDetails(
-        job_node_type="MULTI_NODE", startup_order=nodes.startup_order,
-        maximum_runtime_in_minutes=nodes.maximum_runtime_in_minutes,
-        job_network_configuration=nodes.job_network_configuration,
-        job_node_group_configuration_details_list=groups)}
+                group.job_environment_configuration_details, args, f"node group {group.name!r}"
+            )
+    return {
+        "job_node_configuration_override_details": ds.MultiNodeJobNodeConfigurationDetails(
+            job_node_type="MULTI_NODE",
+            startup_order=nodes.startup_order,
+            maximum_runtime_in_minutes=nodes.maximum_runtime_in_minutes,
+            job_network_configuration=nodes.job_network_configuration,
+            job_node_group_configuration_details_list=groups,
+        )
+    }
 
 
 def _with_args(environment: Any, extra: str, where: str) -> Any:
@@ -158,8 +173,13 @@ def _with_args(environment: Any, extra: str, where: str) -> Any:
     return updated
 
 
-def start(client: oci.data_science.DataScienceClient, opts: argparse.Namespace, run_name: str = "",
-          resume: bool = False, attempt: int = 1) -> str:
+def start(
+    client: oci.data_science.DataScienceClient,
+    opts: argparse.Namespace,
+    run_name: str = "",
+    resume: bool = False,
+    attempt: int = 1,
+) -> str:
     """Create one job run; `run_name` continues (or names) a logical run, `resume` adds `--resume auto`."""
     job_id = resolve_job(opts.env, opts.job, opts.job_ocid, opts.outputs)
     job = client.get_job(job_id).data
@@ -205,8 +225,9 @@ def failure_cause(run: ds.JobRun) -> tuple[bool, str]:
     return False, f"{kind} (exit {', '.join(map(str, sorted(set(codes))))}: {details})"
 
 
-def start_with_restarts(client: oci.data_science.DataScienceClient, follow: "LogFollower",
-                        opts: argparse.Namespace) -> int:
+def start_with_restarts(
+    client: oci.data_science.DataScienceClient, follow: LogFollower, opts: argparse.Namespace
+) -> int:
     """Start, watch, and on an infrastructure failure start again (continuing the same logical
     run from its latest committed checkpoint), at most `opts.restarts` more times; every
     attempt is printed, tagged on its run (`ocift-run`, `ocift-attempt`) and listed at the end."""
@@ -230,8 +251,11 @@ def start_with_restarts(client: oci.data_science.DataScienceClient, follow: "Log
         if attempt > opts.restarts:
             print(f"ocift run: attempt {attempt} failed with {why}: no restarts left", flush=True)
             break
-        print(f"ocift run: attempt {attempt} failed with {why}: restarting run {name} from its latest "
-              "committed checkpoint", flush=True)
+        print(
+            f"ocift run: attempt {attempt} failed with {why}: restarting run {name} from its latest "
+            "committed checkpoint",
+            flush=True,
+        )
         follow = LogFollower(follow.client)
     print(f"ocift run: run {name}: {len(attempts)} attempt(s)", flush=True)
     for number, (run_id, state) in enumerate(attempts, 1):
@@ -241,13 +265,24 @@ def start_with_restarts(client: oci.data_science.DataScienceClient, follow: "Log
 
 # ---- status / watch ----------------------------------------------------------------------------
 def describe(run: ds.JobRun) -> list[str]:
-    lines = [f"run       {run.id}", f"name      {run.display_name}", f"job       {run.job_id}",
-             f"state     {run.lifecycle_state}" + (f" ({run.lifecycle_details})" if run.lifecycle_details else "")]
-    for label, when in (("accepted", run.time_accepted), ("started", run.time_started), ("finished", run.time_finished)):
+    lines = [
+        f"run       {run.id}",
+        f"name      {run.display_name}",
+        f"job       {run.job_id}",
+        f"state     {run.lifecycle_state}" + (f" ({run.lifecycle_details})" if run.lifecycle_details else ""),
+    ]
+    for label, when in (
+        ("accepted", run.time_accepted),
+        ("started", run.time_started),
+        ("finished", run.time_finished),
+    ):
         if when:
             lines.append(f"{label:<9} {when.isoformat()}")
     for group in run.node_group_details_list or []:
-        lines.append(f"nodes     {group.name}: {group.lifecycle_state}" + (f" ({group.lifecycle_details})" if group.lifecycle_details else ""))
+        lines.append(
+            f"nodes     {group.name}: {group.lifecycle_state}"
+            + (f" ({group.lifecycle_details})" if group.lifecycle_details else "")
+        )
     if run.log_details:
         lines.append(f"log       {run.log_details.log_group_id}/{run.log_details.log_id}")
     return lines
@@ -274,8 +309,9 @@ class LogFollower:
         now = dt.datetime.now(dt.UTC)
         if self.since is None:
             self.since = run.time_accepted or now - dt.timedelta(hours=1)
-        details = oci.loggingsearch.models.SearchLogsDetails(time_start=self.since, time_end=now,
-                                                            search_query=log_query(run), is_return_field_info=False)
+        details = oci.loggingsearch.models.SearchLogsDetails(
+            time_start=self.since, time_end=now, search_query=log_query(run), is_return_field_info=False
+        )
         lines, page, newest = [], None, self.since
         while True:
             response = self.client.search_logs(details, limit=1000, page=page)
@@ -305,15 +341,20 @@ def run_outputs(client: oci.data_science.DataScienceClient, run: ds.JobRun) -> s
     env: dict[str, str] = {}
     args: list[str] = []
     configs, environments = "job_configuration_details", "job_environment_configuration_details"
-    for config in [*_per_group(configs, job.job_node_configuration_details, job.job_configuration_details),
-                   *_per_group(configs, run.job_node_configuration_override_details,
-                               run.job_configuration_override_details)]:
+    for config in [
+        *_per_group(configs, job.job_node_configuration_details, job.job_configuration_details),
+        *_per_group(configs, run.job_node_configuration_override_details, run.job_configuration_override_details),
+    ]:
         env.update(getattr(config, "environment_variables", None) or {})
         args += shlex.split(getattr(config, "command_line_arguments", None) or "")
-    for environment in [*_per_group(environments, job.job_node_configuration_details,
-                                    job.job_environment_configuration_details),
-                        *_per_group(environments, run.job_node_configuration_override_details,
-                                    run.job_environment_configuration_override_details)]:
+    for environment in [
+        *_per_group(environments, job.job_node_configuration_details, job.job_environment_configuration_details),
+        *_per_group(
+            environments,
+            run.job_node_configuration_override_details,
+            run.job_environment_configuration_override_details,
+        ),
+    ]:
         args += list(getattr(environment, "cmd", None) or [])
     base = env.get(f"{PREFIX}OUTPUT_URI", "")
     if not base and "--output_dir" in args[:-1]:
@@ -371,13 +412,20 @@ def run_hourly(client: oci.data_science.DataScienceClient, run: ds.JobRun, price
     """What one hour of the run's nodes costs: each node group's shape x replicas (the run's own
     overrides, else the job's), plus block volumes, priced by `ocift.cost`."""
     job = client.get_job(run.job_id).data
-    groups = (getattr(run.job_node_configuration_override_details, "job_node_group_configuration_details_list", None)
-              or getattr(job.job_node_configuration_details, "job_node_group_configuration_details_list", None) or [])
+    groups = (
+        getattr(run.job_node_configuration_override_details, "job_node_group_configuration_details_list", None)
+        or getattr(job.job_node_configuration_details, "job_node_group_configuration_details_list", None)
+        or []
+    )
     total = Amount()
     for group in groups:
         infra = group.job_infrastructure_configuration_details
-        total += group_hourly(str(getattr(infra, "shape_name", "")), group.replicas or 1,
-                              getattr(infra, "block_storage_size_in_gbs", None), prices)
+        total += group_hourly(
+            str(getattr(infra, "shape_name", "")),
+            group.replicas or 1,
+            getattr(infra, "block_storage_size_in_gbs", None),
+            prices,
+        )
     return total
 
 
@@ -418,7 +466,11 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
                 bar.update(progress)
             if final:
                 bar.close()
-                cost = f" (cost {cost_so_far(hourly, run).text()}: nodes x hours at list prices)" if run.time_started else ""
+                cost = (
+                    f" (cost {cost_so_far(hourly, run).text()}: nodes x hours at list prices)"
+                    if run.time_started
+                    else ""
+                )
                 print(banner + cost, flush=True)
                 return EXIT[run.lifecycle_state]
             time.sleep(poll_s)
@@ -430,10 +482,16 @@ def watch(client: oci.data_science.DataScienceClient, logs: LogFollower, run_id:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocift run", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--endpoint", default=os.environ.get("OCI_DATA_SCIENCE_ENDPOINT"),
-                        help="Data Science service endpoint (default: the region's)")
-    common.add_argument("--logging-endpoint", default=os.environ.get("OCI_LOGGING_SEARCH_ENDPOINT"),
-                        help="Logging Search endpoint (default: the region's)")
+    common.add_argument(
+        "--endpoint",
+        default=os.environ.get("OCI_DATA_SCIENCE_ENDPOINT"),
+        help="Data Science service endpoint (default: the region's)",
+    )
+    common.add_argument(
+        "--logging-endpoint",
+        default=os.environ.get("OCI_LOGGING_SEARCH_ENDPOINT"),
+        help="Logging Search endpoint (default: the region's)",
+    )
     common.add_argument("--config-file", help="OCI config file (default ~/.oci/config)")
     common.add_argument("--profile", help="profile in the config file (default DEFAULT)")
     common.add_argument("--poll-s", type=float, default=10.0, help="seconds between status/log polls (watch)")
@@ -450,22 +508,38 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--node-group", help="which node group --replicas/--args change (needed if several)")
     s.add_argument("--args", help="extra arguments appended to the job's command line for this run")
     s.add_argument("--watch", action="store_true", help="then follow it as `watch` does")
-    s.add_argument("--run-name", default="", help="OCIFT_RUN_NAME for this run: outputs under <output uri>/NAME/; "
-                   "an earlier run's name continues it (default: the new run's own id)")
-    s.add_argument("--restarts", type=int, default=0,
-                   help="on an infrastructure failure (lost node, the service failing the run) start again from the "
-                        "latest committed checkpoint, at most N times; implies --watch (default 0)")
-    for name, text in (("watch", "follow a run's state and logs until it ends"), ("status", "show a run"),
-                       ("cancel", "cancel a run")):
+    s.add_argument(
+        "--run-name",
+        default="",
+        help="OCIFT_RUN_NAME for this run: outputs under <output uri>/NAME/; "
+        "an earlier run's name continues it (default: the new run's own id)",
+    )
+    s.add_argument(
+        "--restarts",
+        type=int,
+        default=0,
+        help="on an infrastructure failure (lost node, the service failing the run) start again from the "
+        "latest committed checkpoint, at most N times; implies --watch (default 0)",
+    )
+    for name, text in (
+        ("watch", "follow a run's state and logs until it ends"),
+        ("status", "show a run"),
+        ("cancel", "cancel a run"),
+    ):
         p = sub.add_parser(name, parents=[common], help=text)
         p.add_argument("run", help="job run OCID")
     return parser
 
 
 def _logs_client(opts: argparse.Namespace) -> oci.loggingsearch.LogSearchClient:
-    return ociauth.client(oci.loggingsearch.LogSearchClient, endpoint=opts.logging_endpoint,
-                          config_file=opts.config_file, profile=opts.profile, instance_principal=False,
-                          retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+    return ociauth.client(
+        oci.loggingsearch.LogSearchClient,
+        endpoint=opts.logging_endpoint,
+        config_file=opts.config_file,
+        profile=opts.profile,
+        instance_principal=False,
+        retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -477,16 +551,24 @@ def main(argv: list[str] | None = None) -> int:
         print("ocift run start: --restarts must be 0 or more", file=sys.stderr)
         return 2
     if opts.command == "start" and opts.run_name and not re.match(RUN_NAME_PATTERN, opts.run_name):
-        print(f"ocift run start: --run-name {opts.run_name!r}: letters, digits, '.', '_' and '-', "
-              "starting with a letter or digit", file=sys.stderr)
+        print(
+            f"ocift run start: --run-name {opts.run_name!r}: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit",
+            file=sys.stderr,
+        )
         return 2
     if opts.command != "start" and not opts.run.startswith(_RUN_OCID):
         print(f"ocift run {opts.command}: {opts.run!r} is not a job run OCID ({_RUN_OCID}...)", file=sys.stderr)
         return 2
     try:
-        client = ociauth.client(oci.data_science.DataScienceClient, endpoint=opts.endpoint,
-                                config_file=opts.config_file, profile=opts.profile, instance_principal=False,
-                                retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY)
+        client = ociauth.client(
+            oci.data_science.DataScienceClient,
+            endpoint=opts.endpoint,
+            config_file=opts.config_file,
+            profile=opts.profile,
+            instance_principal=False,
+            retry_strategy=oci.retry.DEFAULT_RETRY_STRATEGY,
+        )
         if opts.command == "start" and opts.restarts:
             return start_with_restarts(client, LogFollower(_logs_client(opts)), opts)
         if opts.command == "start":
@@ -508,13 +590,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ocift run {opts.command}: {exc}", file=sys.stderr)
         return 2
     except oci.exceptions.ServiceError as exc:
-        print(f"ocift run {opts.command}: {exc.operation_name or 'request'} failed: "
-              f"HTTP {exc.status} {exc.code}: {exc.message}",
-              file=sys.stderr)
+        print(
+            f"ocift run {opts.command}: {exc.operation_name or 'request'} failed: "
+            f"HTTP {exc.status} {exc.code}: {exc.message}",
+            file=sys.stderr,
+        )
         return 1
     except (oci.exceptions.ConfigFileNotFound, oci.exceptions.InvalidConfig, oci.exceptions.ProfileNotFound) as exc:
         print(f"ocift run {opts.command}: OCI configuration: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\nstopped watching; the run goes on (ocift run cancel {getattr(opts, 'run', '<run>')})", file=sys.stderr)
+        print(
+            f"\nstopped watching; the run goes on (ocift run cancel {getattr(opts, 'run', '<run>')})", file=sys.stderr
+        )
         return 130

@@ -37,11 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ocift validate",
         description="Validate environment configs, synthesize them in a temporary directory, and check "
-                    "every stack against the oracle/oci schema and the rule pack.")
-    parser.add_argument("configs", nargs="*", metavar="CONFIG.yaml",
-                        help="config files, or environment names under stacks/ (default: every stacks/*.yaml)")
-    parser.add_argument("--synth-dir", type=Path, metavar="DIR",
-                        help="instead, check the stacks already synthesized in DIR (e.g. cdktf.out) against the schema")
+        "every stack against the oracle/oci schema and the rule pack.",
+    )
+    parser.add_argument(
+        "configs",
+        nargs="*",
+        metavar="CONFIG.yaml",
+        help="config files, or environment names under stacks/ (default: every stacks/*.yaml)",
+    )
+    parser.add_argument(
+        "--synth-dir",
+        type=Path,
+        metavar="DIR",
+        help="instead, check the stacks already synthesized in DIR (e.g. cdktf.out) against the schema",
+    )
     args = parser.parse_args(argv)
     if args.synth_dir is not None:
         if args.configs:

@@ -42,8 +42,9 @@ def discover(environments: Sequence[str] | None = None) -> list[Path]:
     return [Path(e) if e.endswith((".yaml", ".yml")) else STACKS_DIR / f"{e.strip()}.yaml" for e in environments]
 
 
-def synth_all(outdir: Path, configs: Sequence[Path] | None = None, *, local_state: bool = False,
-              prune: bool = True) -> Summary:
+def synth_all(
+    outdir: Path, configs: Sequence[Path] | None = None, *, local_state: bool = False, prune: bool = True
+) -> Summary:
     """Synthesize and check every config (default: `discover()`); write `outdir` only if all pass.
 
     local_state: keep state on this machine (`state.backend: local`) whatever the configs say:
@@ -96,16 +97,19 @@ def _report(env: EnvironmentStacks) -> EnvironmentReport:
     for stack in env.stacks:
         name = stack.node.id
         document = stack.to_terraform()
-        stacks.append(StackReport(
-            name=name,
-            backend=config.state.backend,
-            resources=sum(len(v) for v in (document.get("resource") or {}).values()),
-            data_sources=sum(len(v) for k, v in (document.get("data") or {}).items() if k != "terraform_remote_state"),
-            schema_errors=tuple(validate_stack(document, name)),
-            findings=tuple(evaluate(document, context)),
-        ))
-    return EnvironmentReport(config.environment, config.source, config.tier, tuple(stacks),
-                             tuple(config.warnings()))
+        stacks.append(
+            StackReport(
+                name=name,
+                backend=config.state.backend,
+                resources=sum(len(v) for v in (document.get("resource") or {}).values()),
+                data_sources=sum(
+                    len(v) for k, v in (document.get("data") or {}).items() if k != "terraform_remote_state"
+                ),
+                schema_errors=tuple(validate_stack(document, name)),
+                findings=tuple(evaluate(document, context)),
+            )
+        )
+    return EnvironmentReport(config.environment, config.source, config.tier, tuple(stacks), tuple(config.warnings()))
 
 
 def _first_line(exc: Exception) -> str:

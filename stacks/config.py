@@ -95,8 +95,9 @@ class LocalState(Section):
     """State files on this machine: for the demo and experiments only."""
 
     backend: Literal["local"]
-    path: str = Field("terraform-state", min_length=1,
-                      description="Directory, relative to the synth output directory's parent.")
+    path: str = Field(
+        "terraform-state", min_length=1, description="Directory, relative to the synth output directory's parent."
+    )
 
 
 StateConfig = Annotated[OciState | S3State | LocalState, Field(discriminator="backend")]
@@ -144,9 +145,11 @@ class StorageConfig(Section):
     outputs_bucket: BucketName | None = Field(None, description="None = ocift-<env>-outputs.")
     kms_key_ocid: KeyOcid | None = None
     kms_key_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the Vault key (often a security compartment); None = compartment_ocid.")
+        None, description="Compartment of the Vault key (often a security compartment); None = compartment_ocid."
+    )
     inputs_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the buckets the recipe reads (oci:// URIs); None = compartment_ocid.")
+        None, description="Compartment of the buckets the recipe reads (oci:// URIs); None = compartment_ocid."
+    )
     checkpoint_expiry_days: int | None = Field(30, ge=1, description="Delete checkpoints/ after N days; None = keep.")
     versioning: bool = Field(True, description="Keep overwritten objects (the rule pack requires it).")
     prevent_destroy: bool = False
@@ -156,7 +159,8 @@ class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
     repository: Annotated[str, _named(REPOSITORY)] | None = Field(
-        None, description="None = ocift-<env>/launcher (unique in the tenancy).")
+        None, description="None = ocift-<env>/launcher (unique in the tenancy)."
+    )
     immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
 
 
@@ -174,7 +178,8 @@ class ImageConfig(Section):
 
     registry: Annotated[str, _named(REGISTRY)] = Field(description="OCIR host of the region, e.g. iad.ocir.io.")
     tag: Annotated[str, _named(IMAGE_TAG)] = Field(
-        description="Required: every image form the provider documents carries a tag.")
+        description="Required: every image form the provider documents carries a tag."
+    )
     digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
 
     @field_validator("tag", "digest")
@@ -201,8 +206,9 @@ class NodeGroupConfig(Section):
     def _consistent(self) -> NodeGroupConfig:
         problems = []
         if self.minimum_success_replicas is not None and self.minimum_success_replicas > self.replicas:
-            problems.append(f"minimum_success_replicas ({self.minimum_success_replicas}) "
-                            f"exceeds replicas ({self.replicas})")
+            problems.append(
+                f"minimum_success_replicas ({self.minimum_success_replicas}) exceeds replicas ({self.replicas})"
+            )
         flex = self.shape.endswith(".Flex")
         if flex and (self.ocpus is None or self.memory_gbs is None):
             problems.append(f"flex shape {self.shape} needs ocpus and memory_gbs")
@@ -224,7 +230,8 @@ class TrainingConfig(Section):
     max_runtime_minutes: int = Field(1440, ge=1, le=43200)
     launcher: LauncherSettings = Field(default_factory=LauncherSettings)
     secrets_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid.")
+        None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid."
+    )
     recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by contract.recipe.Recipe.")
 
     @model_validator(mode="before")
@@ -233,8 +240,10 @@ class TrainingConfig(Section):
         """Runs once declared here made every `cdktf deploy` start GPU nodes and wait for them (see
         cdk.training_job): refuse the old key with the way to start a run instead."""
         if isinstance(data, dict) and "runs" in data:
-            raise ValueError("runs: deploy no longer starts runs (an apply would wait for the run to end and "
-                             "start it again after a failure): remove it and use `ocift run start <env> <job>`")
+            raise ValueError(
+                "runs: deploy no longer starts runs (an apply would wait for the run to end and "
+                "start it again after a failure): remove it and use `ocift run start <env> <job>`"
+            )
         return data
 
     @field_validator("node_groups")
@@ -251,9 +260,11 @@ class IamConfig(Section):
     """Who may operate the environment: start, watch and cancel runs, read their outputs."""
 
     operators_group: IamName | None = Field(
-        None, description="IAM group of people/CI running jobs; None = no operators policy.")
+        None, description="IAM group of people/CI running jobs; None = no operators policy."
+    )
     identity_domain: IamName | None = Field(
-        None, description="Identity domain of operators_group; None = the default domain.")
+        None, description="Identity domain of operators_group; None = the default domain."
+    )
 
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -297,7 +308,8 @@ class EnvironmentConfig(Section):
     network_compartment_ocid: CompartmentOcid | None = None
     namespace: Annotated[str, _named(NAMESPACE)] = Field(description="Object Storage namespace of the tenancy.")
     tags: dict[Annotated[str, _named(TAG_KEY)], Annotated[str, Field(max_length=TAG_VALUE_MAX_LENGTH)]] = Field(
-        min_length=1)
+        min_length=1
+    )
     state: StateConfig
     network: NetworkConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -344,8 +356,10 @@ class EnvironmentConfig(Section):
     def policies(self) -> dict[str, tuple[str, str]]:
         """Each policy of the IAM stack: role -> (compartment it is attached to, name unique there)."""
         env = self.environment
-        out = {"jobs": (self.job_policy_compartment, f"ocift-{env}-job-runs"),
-               "services": (self.tenancy_ocid, f"ocift-{env}-services")}
+        out = {
+            "jobs": (self.job_policy_compartment, f"ocift-{env}-job-runs"),
+            "services": (self.tenancy_ocid, f"ocift-{env}-services"),
+        }
         if self.iam.operators_group:
             out["operators"] = (self.tenancy_ocid, f"ocift-{env}-operators")
         return out
@@ -373,8 +387,11 @@ class EnvironmentConfig(Section):
     def job_policy_compartment(self) -> str:
         """Where the job-run policy is attached: the job's compartment, or the tenancy when its
         statements reach other compartments (a policy reaches only its own compartment's subtree)."""
-        others = {self.storage.inputs_compartment_ocid, self.training.secrets_compartment_ocid,
-                  self.network_compartment_ocid if self.network.mode != "default" else None} - {None}
+        others = {
+            self.storage.inputs_compartment_ocid,
+            self.training.secrets_compartment_ocid,
+            self.network_compartment_ocid if self.network.mode != "default" else None,
+        } - {None}
         return self.compartment_ocid if others <= {self.compartment_ocid} else self.tenancy_ocid
 
     @property
@@ -405,11 +422,14 @@ class EnvironmentConfig(Section):
         if self.state.backend == "local":
             out.append("state.backend: local state is for the demo; use oci or s3 for a shared environment")
         if self.iam.operators_group:  # its existence only OCI can check, at apply: say so before
-            out.append(f"iam.operators_group: create group {self.iam.operators_group!r} before applying "
-                       f"{self.environment}-iam (OCI rejects a policy naming a group that does not exist)")
+            out.append(
+                f"iam.operators_group: create group {self.iam.operators_group!r} before applying "
+                f"{self.environment}-iam (OCI rejects a policy naming a group that does not exist)"
+            )
         if self.state.backend == "s3":
-            out.append("state.backend: s3 keeps state unlocked (two applies at once can corrupt it); "
-                       "the oci backend locks it")
+            out.append(
+                "state.backend: s3 keeps state unlocked (two applies at once can corrupt it); the oci backend locks it"
+            )
         return out
 
 
@@ -436,12 +456,21 @@ def semantic_problems(config: EnvironmentConfig) -> list[tuple[tuple[str | int, 
     except RecipeError:
         size = 0  # a bad recipe is reported on its own, option by option
     if size >= MAX_COMMAND_BYTES:
-        out.append((("training", "recipe"), f"renders to {size} bytes of CMD; OCI allows under {MAX_COMMAND_BYTES}: "
-                    "move long values (a prompt template) into a file the recipe names"))
+        out.append(
+            (
+                ("training", "recipe"),
+                f"renders to {size} bytes of CMD; OCI allows under {MAX_COMMAND_BYTES}: "
+                "move long values (a prompt template) into a file the recipe names",
+            )
+        )
     uri = _OCI_URI.match(config.training.launcher.output_uri)
     if config.training.launcher.output_uri and not (uri and uri.group("bucket") == config.outputs_bucket):
-        out.append((("training", "launcher", "output_uri"),
-                    f"must be oci://{config.outputs_bucket}@{config.namespace}/... (the outputs bucket the job may write)"))
+        out.append(
+            (
+                ("training", "launcher", "output_uri"),
+                f"must be oci://{config.outputs_bucket}@{config.namespace}/... (the outputs bucket the job may write)",
+            )
+        )
     if config.tier == "production":
         if not image.digest:
             out.append((("training", "image", "digest"), "production environments must pin the image to a digest"))

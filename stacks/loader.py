@@ -32,8 +32,11 @@ def load_configs(paths: list[Path]) -> list[EnvironmentConfig]:
             continue
         display = display_name(path)
         if config.environment in seen:
-            problems.append(Problem(display, "environment",
-                                    f"{config.environment!r} is already defined by {seen[config.environment]}"))
+            problems.append(
+                Problem(
+                    display, "environment", f"{config.environment!r} is already defined by {seen[config.environment]}"
+                )
+            )
         seen[config.environment] = display
         configs.append(config)
     problems += shared_name_problems(configs)
@@ -54,16 +57,20 @@ def shared_name_problems(configs: list[EnvironmentConfig]) -> list[Problem]:
     def claim(key: tuple[str, ...], config: EnvironmentConfig, field: str, what: str) -> None:
         if key in claimed and claimed[key][0] != config.source:
             other, other_field = claimed[key]
-            problems.append(Problem(config.source, field, f"{what} {key[-1]!r} is also created by {other} "
-                                    f"({other_field}): {_SCOPES[key[0]]}; give each environment its own"))
+            problems.append(
+                Problem(
+                    config.source,
+                    field,
+                    f"{what} {key[-1]!r} is also created by {other} "
+                    f"({other_field}): {_SCOPES[key[0]]}; give each environment its own",
+                )
+            )
         claimed.setdefault(key, (config.source, field))
 
     placed: dict[tuple[str, str], tuple[str, str, str]] = {}
     for config in configs:
-        claim(("repository", config.tenancy_ocid, config.repository), config, "registry.repository",
-              "OCIR repository")
-        claim(("dynamic-group", config.tenancy_ocid, config.dynamic_group_name), config, "environment",
-              "dynamic group")
+        claim(("repository", config.tenancy_ocid, config.repository), config, "registry.repository", "OCIR repository")
+        claim(("dynamic-group", config.tenancy_ocid, config.dynamic_group_name), config, "environment", "dynamic group")
         for compartment, name in config.policies().values():
             claim(("policy", compartment, name), config, "environment", "policy")
         claim(("bucket", config.namespace, config.outputs_bucket), config, "storage.outputs_bucket", "bucket")
@@ -71,17 +78,25 @@ def shared_name_problems(configs: list[EnvironmentConfig]) -> list[Problem]:
             key = (config.namespace, bucket)
             if key in placed and placed[key][2] != compartment:
                 other, other_field, other_compartment = placed[key]
-                problems.append(Problem(config.source, field, f"bucket {bucket!r} is in compartment {compartment} "
-                                        f"here but in {other_compartment} in {other} ({other_field}): a bucket "
-                                        "lives in one compartment, so one grant names the wrong one"))
+                problems.append(
+                    Problem(
+                        config.source,
+                        field,
+                        f"bucket {bucket!r} is in compartment {compartment} "
+                        f"here but in {other_compartment} in {other} ({other_field}): a bucket "
+                        "lives in one compartment, so one grant names the wrong one",
+                    )
+                )
             placed.setdefault(key, (config.source, field, compartment))
     return problems
 
 
-_SCOPES = {"repository": "OCIR repository names are unique across the whole tenancy",
-           "dynamic-group": "dynamic group names are unique in the tenancy",
-           "policy": "policy names are unique in their compartment",
-           "bucket": "bucket names are unique in the namespace"}
+_SCOPES = {
+    "repository": "OCIR repository names are unique across the whole tenancy",
+    "dynamic-group": "dynamic group names are unique in the tenancy",
+    "policy": "policy names are unique in their compartment",
+    "bucket": "bucket names are unique in the namespace",
+}
 
 
 def display_name(path: Path) -> str:
@@ -97,23 +112,29 @@ def _load(path: Path) -> tuple[EnvironmentConfig | None, list[Problem]]:
     if source is None:
         return None, problems
     placeholders = dict(_placeholders(source.data))
-    problems = [Problem(source.file, _dotted(loc), f"{text!r} is a placeholder: replace it with the real value",
-                        source.line_of(loc)) for loc, text in placeholders.items()]
+    problems = [
+        Problem(
+            source.file, _dotted(loc), f"{text!r} is a placeholder: replace it with the real value", source.line_of(loc)
+        )
+        for loc, text in placeholders.items()
+    ]
     config = None
     try:
         config = EnvironmentConfig.model_validate(source.data)
     except ValidationError as exc:
         for error in exc.errors():
             loc, message = describe(EnvironmentConfig, error)
-            if not any(loc[:len(p)] == p for p in placeholders):  # the placeholder says it better
-                problems.append(Problem(source.file, _dotted(loc), _redacted(loc, message, error.get("input")),
-                                        source.line_of(loc)))
+            if not any(loc[: len(p)] == p for p in placeholders):  # the placeholder says it better
+                problems.append(
+                    Problem(source.file, _dotted(loc), _redacted(loc, message, error.get("input")), source.line_of(loc))
+                )
     problems += _recipe_problems(source)
     if config is not None:
         config._source = source.file
     if config is not None:
-        problems += [Problem(source.file, _dotted(loc), msg, source.line_of(loc))
-                     for loc, msg in semantic_problems(config)]
+        problems += [
+            Problem(source.file, _dotted(loc), msg, source.line_of(loc)) for loc, msg in semantic_problems(config)
+        ]
     return (config if not problems else None), problems
 
 

@@ -28,8 +28,10 @@ def main() -> int:
     try:
         summary = synth_all(outdir, prune=CLI_SYNTH_VAR not in os.environ)
     except ConfigError as exc:
-        print(f"ocift: invalid environment config ({len(exc.problems)} problem(s)); nothing was synthesized:",
-              file=sys.stderr)
+        print(
+            f"ocift: invalid environment config ({len(exc.problems)} problem(s)); nothing was synthesized:",
+            file=sys.stderr,
+        )
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 1

@@ -80,10 +80,14 @@ class Summary:
             lines.append(f"{env.environment} ({env.source}, {env.tier}): {status}")
             if env.stacks:
                 width = max(len(s.name) for s in env.stacks)
-                lines.append(f"  {'stack':<{width}}  resources  data  backend  schema errors  rule errors/warnings/suppressed")
+                lines.append(
+                    f"  {'stack':<{width}}  resources  data  backend  schema errors  rule errors/warnings/suppressed"
+                )
                 for s in env.stacks:
-                    lines.append(f"  {s.name:<{width}}  {s.resources:>9}  {s.data_sources:>4}  {s.backend:<7}  "
-                                 f"{len(s.schema_errors):>13}  {len(s.rule_errors)}/{len(s.rule_warnings)}/{len(s.suppressed)}")
+                    lines.append(
+                        f"  {s.name:<{width}}  {s.resources:>9}  {s.data_sources:>4}  {s.backend:<7}  "
+                        f"{len(s.schema_errors):>13}  {len(s.rule_errors)}/{len(s.rule_warnings)}/{len(s.suppressed)}"
+                    )
             if env.synth_error:
                 lines.append(f"  synth failed: {env.synth_error}")
             for warning in env.warnings:
@@ -95,8 +99,10 @@ class Summary:
                 lines += [f"  suppressed: {s.name}: {f}" for f in s.suppressed]
         total = sum(len(e.stacks) for e in self.environments)
         where = f"written to {self.outdir}" if self.outdir else "nothing written"
-        lines.append(f"{len(self.environments)} environment(s), {total} stack(s): "
-                     f"{'all checks passed' if self.ok else 'checks FAILED'}; {where}")
+        lines.append(
+            f"{len(self.environments)} environment(s), {total} stack(s): "
+            f"{'all checks passed' if self.ok else 'checks FAILED'}; {where}"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:

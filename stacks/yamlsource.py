@@ -61,7 +61,9 @@ def read(path: Path, display: str | None = None) -> tuple[Source | None, list[Pr
         return None, problems
     source.data = data
     if not isinstance(source.data, dict):
-        return None, [Problem(name, "", f"expected a mapping of fields at the top, got {type(source.data).__name__}", 1)]
+        return None, [
+            Problem(name, "", f"expected a mapping of fields at the top, got {type(source.data).__name__}", 1)
+        ]
     return source, []
 
 

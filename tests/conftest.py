@@ -55,8 +55,12 @@ def moto_url() -> Iterator[str]:
 @pytest.fixture
 def s3_env(monkeypatch: pytest.MonkeyPatch, moto_url: str) -> str:
     """Credentials and endpoint for boto3 (moto accepts any); returns the endpoint."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": moto_url}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_url,
+    }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN", "AWS_REGION"):
         monkeypatch.delenv(name, raising=False)
@@ -91,7 +95,9 @@ def oci_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def object_storage(oci_config: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ObjectStorageFake, RecordingServer]]:
+def object_storage(
+    oci_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[ObjectStorageFake, RecordingServer]]:
     fake = ObjectStorageFake("testns", ["bkt"])
     with RecordingServer(fake) as server:
         monkeypatch.setenv("OCI_OBJECT_STORAGE_ENDPOINT", server.url)
@@ -120,8 +126,15 @@ def start() -> Iterator[Start]:
     procs: list[subprocess.Popen] = []
 
     def _start(args: list[str], env: dict[str, str], module: str = "launcher") -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], cwd=REPO, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         procs.append(proc)
         return proc
 
@@ -144,9 +157,14 @@ def terraform(tmp_path_factory) -> Terraform:
     import shutil
 
     provider = find_provider()
-    missing = ("no terraform on PATH" if shutil.which("terraform") is None else
-               None if provider else f"no oracle/oci {PROVIDER_VERSION} provider: set {PROVIDER_SETTING}, "
-               "or put it in ../shared/terraform/ or Terraform's plugin cache")
+    missing = (
+        "no terraform on PATH"
+        if shutil.which("terraform") is None
+        else None
+        if provider
+        else f"no oracle/oci {PROVIDER_VERSION} provider: set {PROVIDER_SETTING}, "
+        "or put it in ../shared/terraform/ or Terraform's plugin cache"
+    )
     if missing:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing} (CI must run the real-provider tests)")

@@ -37,8 +37,12 @@ def shipped(env: str) -> dict[str, Any]:
     return yaml.safe_load((STACKS_DIR / f"{env}.yaml").read_text())
 
 
-def write_config(directory: Path, env: str, mutate: Callable[[dict[str, Any]], Any] | None = None,
-                 text: Callable[[str], str] | None = None) -> Path:
+def write_config(
+    directory: Path,
+    env: str,
+    mutate: Callable[[dict[str, Any]], Any] | None = None,
+    text: Callable[[str], str] | None = None,
+) -> Path:
     """Copy `stacks/<env>.yaml` to `directory`, changed by `mutate` (on the data) or `text` (on the text)."""
     path = directory / f"{env}.yaml"
     if text is not None:
@@ -53,29 +57,46 @@ def write_config(directory: Path, env: str, mutate: Callable[[dict[str, Any]], A
 
 def staging_example(directory: Path) -> Path:
     """docs/deploy.md "Add an environment": dev copied to staging, with its own compartment and CIDRs."""
-    return write_config(directory, "dev", lambda d: (
-        d.update(environment="staging", compartment_ocid="ocid1.compartment.oc1..aaaaaaaaexamplestaging0000000000"),
-        d["tags"].update(environment="staging"),
-        d["network"].update(vcn_cidr="10.30.0.0/16", subnet_cidr="10.30.0.0/24")))
+    return write_config(
+        directory,
+        "dev",
+        lambda d: (
+            d.update(environment="staging", compartment_ocid="ocid1.compartment.oc1..aaaaaaaaexamplestaging0000000000"),
+            d["tags"].update(environment="staging"),
+            d["network"].update(vcn_cidr="10.30.0.0/16", subnet_cidr="10.30.0.0/24"),
+        ),
+    )
 
 
 # ---- the real entrypoint as separate processes ---------------------------------------------
 
 #: Variables a developer's shell (or the service) may have set that would change topology.
-TOPOLOGY_VARS = {"NODE_RANK", "INITIAL_CLUSTER_SIZE", "CLUSTER_NODES_METADATA_FILE", "NNODES", "MASTER_ADDR",
-                 "MASTER_PORT", "NODE_ADDR", "NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME", "JOB_RUN_OCID"}
+TOPOLOGY_VARS = {
+    "NODE_RANK",
+    "INITIAL_CLUSTER_SIZE",
+    "CLUSTER_NODES_METADATA_FILE",
+    "NNODES",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "NODE_ADDR",
+    "NCCL_SOCKET_IFNAME",
+    "GLOO_SOCKET_IFNAME",
+    "JOB_RUN_OCID",
+}
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """The test's environment without OCIFT_*/topology variables, running the test child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OCIFT_") and k not in TOPOLOGY_VARS}
-    env.update({
-        "OCIFT_TRAIN_MODULE": "tests.launcher.child",
-        "OCIFT_CACHE_DIR": str(tmp_path / "cache"),
-        "OCIFT_RDZV_PORT": str(free_port()),
-        "OCIFT_CLUSTER_TIMEOUT_S": "60",
-        "OMP_NUM_THREADS": "1",
-    })
+    env.update(
+        {
+            "OCIFT_TRAIN_MODULE": "tests.launcher.child",
+            "OCIFT_CACHE_DIR": str(tmp_path / "cache"),
+            "OCIFT_RDZV_PORT": str(free_port()),
+            "OCIFT_CLUSTER_TIMEOUT_S": "60",
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -106,8 +127,20 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def torchrun_cmd(args: list[str], nproc: int = 2) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
-            "127.0.0.1", "--master_port", str(free_port()), "-m", "launcher.train", *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(nproc),
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "launcher.train",
+        *args,
+    ]
 
 
 def train_env() -> dict[str, str]:
@@ -116,15 +149,27 @@ def train_env() -> dict[str, str]:
 
 def torchrun(args: list[str], nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run training under torchrun; fail the test with its output if it does not exit 0."""
-    proc = subprocess.run(torchrun_cmd(args, nproc), cwd=REPO, env=train_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        torchrun_cmd(args, nproc), cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return proc
 
 
 def base_args(tiny: dict[str, Path], out: Path, *extra: str) -> list[str]:
-    return ["--model_name", str(tiny["model"]), "--data_path", str(tiny["data"]), "--output_dir", str(out),
-            "--context_length", "64", "--batch_size_training", "2", *extra]
+    return [
+        "--model_name",
+        str(tiny["model"]),
+        "--data_path",
+        str(tiny["data"]),
+        "--output_dir",
+        str(out),
+        "--context_length",
+        "64",
+        "--batch_size_training",
+        "2",
+        *extra,
+    ]
 
 
 def metrics(out: Path) -> tuple[list[dict], list[dict]]:
@@ -162,14 +207,17 @@ class Terraform:
     env: dict[str, str]
 
     def run(self, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(["terraform", *args, "-no-color"], cwd=cwd, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            ["terraform", *args, "-no-color"], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
     def plan_json(self, cwd: Path, *plan_args: str) -> dict[str, Any]:
         """init + plan -refresh=false, then Terraform's own JSON of the plan; fails the test
         with Terraform's output when a step fails."""
-        for args in (("init", "-input=false", "-backend=false"),
-                     ("plan", "-input=false", "-refresh=false", "-lock=false", "-out=plan.bin", *plan_args)):
+        for args in (
+            ("init", "-input=false", "-backend=false"),
+            ("plan", "-input=false", "-refresh=false", "-lock=false", "-out=plan.bin", *plan_args),
+        ):
             proc = self.run(cwd, *args)
             assert proc.returncode == 0, f"terraform {args[0]} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}"
         shown = self.run(cwd, "show", "-json", "plan.bin")
@@ -192,7 +240,7 @@ def provider_terraform(workdir: Path, provider: Path) -> Terraform:
     cli_config = workdir / "terraformrc"
     cli_config.write_text(f'''provider_installation {{
   filesystem_mirror {{
-    path    = "{workdir / 'mirror'}"
+    path    = "{workdir / "mirror"}"
     include = ["registry.terraform.io/oracle/oci"]
   }}
   direct {{
@@ -203,13 +251,20 @@ def provider_terraform(workdir: Path, provider: Path) -> Terraform:
     key = workdir / "api_key.pem"
     subprocess.run(["openssl", "genrsa", "-out", str(key), "2048"], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OCI_", "TF_"))}
-    env.update({
-        "TF_CLI_CONFIG_FILE": str(cli_config), "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
-        "TF_PLUGIN_CACHE_DIR": "",
-        "OCI_TENANCY_OCID": "ocid1.tenancy.oc1..aaaaaaaatesttenancy", "OCI_USER_OCID": "ocid1.user.oc1..aaaaaaaatestuser",
-        "OCI_FINGERPRINT": "12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0", "OCI_PRIVATE_KEY_PATH": str(key),
-        "OCI_REGION": "eu-frankfurt-1", "OCI_DISABLE_AUTO_RETRIES": "true",
-    })
+    env.update(
+        {
+            "TF_CLI_CONFIG_FILE": str(cli_config),
+            "TF_IN_AUTOMATION": "1",
+            "CHECKPOINT_DISABLE": "1",
+            "TF_PLUGIN_CACHE_DIR": "",
+            "OCI_TENANCY_OCID": "ocid1.tenancy.oc1..aaaaaaaatesttenancy",
+            "OCI_USER_OCID": "ocid1.user.oc1..aaaaaaaatestuser",
+            "OCI_FINGERPRINT": "12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc:de:f0",
+            "OCI_PRIVATE_KEY_PATH": str(key),
+            "OCI_REGION": "eu-frankfurt-1",
+            "OCI_DISABLE_AUTO_RETRIES": "true",
+        }
+    )
     return Terraform(env)
 
 
@@ -219,14 +274,17 @@ def provider_terraform(workdir: Path, provider: Path) -> Terraform:
 #: services list needs the OCI API), with the literal a test stands in for each attribute read.
 OFFLINE_LITERALS: dict[str, dict[str, str]] = {
     "terraform_remote_state": {"outputs.subnet_id": "ocid1.subnet.oc1.iad.aaaaaaaaofflineplansubnet"},
-    "oci_core_services": {"services[0].id": "ocid1.service.oc1.iad.aaaaaaaaofflineplanservices",
-                          "services[0].cidr_block": "all-iad-services-in-oracle-services-network"},
+    "oci_core_services": {
+        "services[0].id": "ocid1.service.oc1.iad.aaaaaaaaofflineplanservices",
+        "services[0].cidr_block": "all-iad-services-in-oracle-services-network",
+    },
 }
 _DATA_REF = re.compile(r"\$\{data\.(?P<type>[a-z_]+)\.(?P<name>[A-Za-z0-9_-]+)\.(?P<attr>[^}]+)\}")
 
 
-def offline_stack(document: dict[str, Any], literals: Mapping[str, Mapping[str, str]] = OFFLINE_LITERALS
-                  ) -> dict[str, Any]:
+def offline_stack(
+    document: dict[str, Any], literals: Mapping[str, Mapping[str, str]] = OFFLINE_LITERALS
+) -> dict[str, Any]:
     """A synthesized stack (`cdk.tf.json` as data) that `Terraform.plan_json` can plan with no network:
     every `${data.<type>.<name>.<attr>}` of a type in `literals` becomes its literal (an attribute
     with no literal raises, naming it), those data blocks are dropped, and so are the backend

@@ -66,7 +66,9 @@ def _shaped(kind: str, value: Any) -> Any:
     return list(value) if kind in ("list", "set") and not isinstance(value, str) else value
 
 
-def _render(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any], hcl: bool) -> dict[str, Any]:
+def _render(
+    attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: Mapping[str, Any], hcl: bool
+) -> dict[str, Any]:
     """One body as Terraform JSON (a single block is an object, others a list; ``None`` is left out).
 
     With ``hcl``, each entry is wrapped the way cdktf's HCL renderer expects it
@@ -80,11 +82,15 @@ def _render(attrs: Mapping[str, str], blocks: Mapping[str, BlockSpec], values: M
             cls, single = blocks[name]
             body = _render_block(value, hcl) if single else [_render_block(v, hcl) for v in value]
             shape = ("struct", cls.__name__) if single else ("list", cls.__name__ + "List")
-            out[name] = {"value": body, "isBlock": True, "type": shape[0], "storageClassType": shape[1]} if hcl else body
+            out[name] = (
+                {"value": body, "isBlock": True, "type": shape[0], "storageClassType": shape[1]} if hcl else body
+            )
         else:
             shaped = _shaped(attrs[name], value)
             hcl_type, storage = _HCL_KINDS[attrs[name]]
-            out[name] = {"value": shaped, "isBlock": False, "type": hcl_type, "storageClassType": storage} if hcl else shaped
+            out[name] = (
+                {"value": shaped, "isBlock": False, "type": hcl_type, "storageClassType": storage} if hcl else shaped
+            )
     return out
 
 
@@ -148,7 +154,9 @@ class OciProviderBase(_Synthesized, TerraformProvider):
             scope,
             id_,
             terraform_resource_type="oci",
-            terraform_generator_metadata=TerraformProviderGeneratorMetadata(provider_name="oci", provider_version=version),
+            terraform_generator_metadata=TerraformProviderGeneratorMetadata(
+                provider_name="oci", provider_version=version
+            ),
             terraform_provider_source="oracle/oci",
         )
         self._store(values)

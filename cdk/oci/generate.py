@@ -55,7 +55,9 @@ from __future__ import annotations
 if TYPE_CHECKING:
 {checking}
 '''
-ELEMENT_IMPORTS = "from dataclasses import dataclass\nfrom typing import TYPE_CHECKING\n\nfrom cdk.oci._base import {bases}\n"
+ELEMENT_IMPORTS = (
+    "from dataclasses import dataclass\nfrom typing import TYPE_CHECKING\n\nfrom cdk.oci._base import {bases}\n"
+)
 CDKTF_CHECKING = (
     "    from cdk.framework import (\n"
     "        ITerraformDependable,\n"
@@ -164,7 +166,10 @@ def render_struct(struct: Struct) -> str:
 
 
 def _signature(struct: Struct) -> str:
-    rows = [f"        {n}: {hint},\n" if req else f"        {n}: {hint} | None = None,\n" for n, hint, req in _fields(struct)]
+    rows = [
+        f"        {n}: {hint},\n" if req else f"        {n}: {hint} | None = None,\n"
+        for n, hint, req in _fields(struct)
+    ]
     return "".join(rows)
 
 
@@ -176,7 +181,9 @@ def _constructor(struct: Struct, extra_args: str, extra_pass: str) -> str:
         + _signature(struct)
         + extra_args
         + "    ) -> None:\n        super().__init__(\n            scope,\n            id_,\n"
-        + "            {\n" + values + "            },\n"
+        + "            {\n"
+        + values
+        + "            },\n"
         + extra_pass
         + "        )\n"
     )
@@ -197,9 +204,7 @@ def render_element(struct: Struct, tf_type: str, base: str, reserved: frozenset[
     head = (
         f"class {struct.name}({base}):\n"
         f'    """{struct.doc}"""\n\n'
-        f"    TF_TYPE = {q(tf_type)}\n"
-        + _tables(struct, "    ")
-        + _constructor(struct, META_ARGS, META_PASS)
+        f"    TF_TYPE = {q(tf_type)}\n" + _tables(struct, "    ") + _constructor(struct, META_ARGS, META_PASS)
     )
     props = []
     for attr, kind in struct.exposed.items():
@@ -212,17 +217,26 @@ def render_element(struct: Struct, tf_type: str, base: str, reserved: frozenset[
 
 def render_provider(block: dict[str, Any]) -> str:
     structs: list[Struct] = []
-    struct = collect("OciProvider", "The ``oracle/oci`` provider, pinned to the schema's version.", block, "provider", structs)
+    struct = collect(
+        "OciProvider", "The ``oracle/oci`` provider, pinned to the schema's version.", block, "provider", structs
+    )
     if len(structs) != 1:
         raise ValueError("provider: nested blocks are not supported")
     body = (
         f"\nPROVIDER_VERSION = {q(SCHEMA_VERSION)}\n\n\n"
-        + f"class OciProvider(OciProviderBase):\n    \"\"\"{struct.doc}\"\"\"\n\n"
+        + f'class OciProvider(OciProviderBase):\n    """{struct.doc}"""\n\n'
         + _tables(struct, "    ")
-        + _constructor(struct, "        alias: str | None = None,\n", "            version=PROVIDER_VERSION,\n            alias=alias,\n")
+        + _constructor(
+            struct,
+            "        alias: str | None = None,\n",
+            "            version=PROVIDER_VERSION,\n            alias=alias,\n",
+        )
     )
     header = HEADER.format(
-        doc="The oracle/oci provider.", version=SCHEMA_VERSION, imports=PROVIDER_IMPORTS, checking=_checking(body, cdktf_names=False)
+        doc="The oracle/oci provider.",
+        version=SCHEMA_VERSION,
+        imports=PROVIDER_IMPORTS,
+        checking=_checking(body, cdktf_names=False),
     )
     return header + body
 

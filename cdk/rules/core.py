@@ -77,10 +77,17 @@ class RuleContext:
         """The context a RulePack recorded in a synthesized stack, so a later check uses the same one."""
         node = _dig(document, CONTEXT_PATH)
         if node is None:
-            raise ValueError("the stack records no rule context (synthesized without a RulePack): pass one to evaluate()")
+            raise ValueError(
+                "the stack records no rule context (synthesized without a RulePack): pass one to evaluate()"
+            )
         fields = node if isinstance(node, Mapping) else {}
         environment, is_prod, tags = fields.get("environment"), fields.get("is_prod"), fields.get("required_tags")
-        if not (isinstance(environment, str) and isinstance(is_prod, bool) and isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        if not (
+            isinstance(environment, str)
+            and isinstance(is_prod, bool)
+            and isinstance(tags, list)
+            and all(isinstance(t, str) for t in tags)
+        ):
             raise ValueError(f"malformed rule context {node!r}")
         return cls(environment, is_prod, tuple(tags))
 
@@ -214,8 +221,9 @@ def evaluate_resource(resource: SynthResource, rules: Sequence[Rule], context: R
         try:
             verdict = rule.check(resource, context)
         except Exception as exc:  # noqa: BLE001 - any bug in a rule must not hide the other rules' findings
-            verdict = Verdict.non_compliant(f"the rule raised {type(exc).__name__}: {exc}, so this resource could "
-                                            "not be checked")
+            verdict = Verdict.non_compliant(
+                f"the rule raised {type(exc).__name__}: {exc}, so this resource could not be checked"
+            )
         if verdict.outcome is Outcome.NON_COMPLIANT:
             findings += _split(rule, resource, verdict)
     return findings
@@ -238,7 +246,9 @@ def _split(rule: Rule, resource: SynthResource, verdict: Verdict) -> list[Findin
 
 def summarize(findings: Sequence[Finding]) -> str:
     """One line per finding, blocking ones first, then the counts."""
-    ordered = sorted(findings, key=lambda f: (not f.blocking, f.suppressed, f.rule.id, f.resource.path, f.resource.address))
+    ordered = sorted(
+        findings, key=lambda f: (not f.blocking, f.suppressed, f.rule.id, f.resource.path, f.resource.address)
+    )
     blocking = sum(f.blocking for f in ordered)
     suppressed = sum(f.suppressed for f in ordered)
     return "\n".join([*map(str, ordered), f"{len(ordered)} finding(s): {blocking} blocking, {suppressed} suppressed"])

@@ -91,8 +91,10 @@ def _check_no_secrets(resource: SynthResource, context: RuleContext) -> Verdict:
             continue
         for name, value in env.items():
             if is_secret_name(name) and not _VAULT_REFS.fullmatch(str(value)):
-                problems.append(f"{path}.environment_variables.{name} is named like a secret "
-                                "but its value is not a Vault secret OCID")
+                problems.append(
+                    f"{path}.environment_variables.{name} is named like a secret "
+                    "but its value is not a Vault secret OCID"
+                )
     for where, value in _job_values(resource):
         if label := secret_format(value):
             problems.append(f"{where} holds {label}")
@@ -103,13 +105,19 @@ def _check_no_random_values(resource: SynthResource, context: RuleContext) -> Ve
     if resource.tf_type not in JOB_TYPES:
         return Verdict.not_applicable()
     return Verdict.from_problems(
-        [f"{where} holds a random-looking string {_abbreviate(run)!r}" for where, v in _job_values(resource) if (run := _random_run(v))]
+        [
+            f"{where} holds a random-looking string {_abbreviate(run)!r}"
+            for where, v in _job_values(resource)
+            if (run := _random_run(v))
+        ]
     )
 
 
 def _pinned(block: Mapping[str, Any]) -> bool:
     image = block.get("image")
-    return bool(block.get("image_digest")) or (isinstance(image, str) and re.search(r"@sha256:[0-9a-f]{64}$", image) is not None)
+    return bool(block.get("image_digest")) or (
+        isinstance(image, str) and re.search(r"@sha256:[0-9a-f]{64}$", image) is not None
+    )
 
 
 def _check_pinned_images(resource: SynthResource, context: RuleContext) -> Verdict:
@@ -121,7 +129,11 @@ def _check_pinned_images(resource: SynthResource, context: RuleContext) -> Verdi
     if not blocks:
         return Verdict.not_applicable("no container image")
     return Verdict.from_problems(
-        [f"{path}.image {block.get('image')!r} has no image_digest and no @sha256: digest" for path, block in blocks if not _pinned(block)]
+        [
+            f"{path}.image {block.get('image')!r} has no image_digest and no @sha256: digest"
+            for path, block in blocks
+            if not _pinned(block)
+        ]
     )
 
 

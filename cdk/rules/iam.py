@@ -34,7 +34,9 @@ def _per_statement(problem: Callable[[Statement], str]) -> Check:
     def check(resource: SynthResource, context: RuleContext) -> Verdict:
         if resource.tf_type != POLICY:
             return Verdict.not_applicable()
-        return Verdict.from_problems([f"{text!r}: {why}" for text, statement in _parsed(resource) if (why := problem(statement))])
+        return Verdict.from_problems(
+            [f"{text!r}: {why}" for text, statement in _parsed(resource) if (why := problem(statement))]
+        )
 
     return check
 

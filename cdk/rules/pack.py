@@ -71,7 +71,9 @@ class RulePack:
             node.add_override(".".join(CONTEXT_PATH), self.context.to_json())
         if not isinstance(node, TerraformResource):
             return
-        synthesized = Tokenization.resolve(node.to_terraform(), scope=node, resolver=DefaultTokenResolver(StringConcat()))
+        synthesized = Tokenization.resolve(
+            node.to_terraform(), scope=node, resolver=DefaultTokenResolver(StringConcat())
+        )
         found = evaluate(synthesized, self.context, self.rules)
         self._by_path[node.node.path] = found
         for finding in found:

@@ -133,7 +133,12 @@ def _index_of_word(tokens: list[Token], word: str, start: int = 0) -> int:
 
 
 def _condition(tokens: list[Token]) -> Condition:
-    if len(tokens) != 3 or tokens[0].kind != "word" or tokens[1].kind != "op" or tokens[2].kind not in ("word", "quoted"):
+    if (
+        len(tokens) != 3
+        or tokens[0].kind != "word"
+        or tokens[1].kind != "op"
+        or tokens[2].kind not in ("word", "quoted")
+    ):
         raise PolicySyntaxError(f"cannot read condition {' '.join(t.text for t in tokens)!r}")
     return Condition(tokens[0].text.lower(), tokens[1].text, tokens[2])
 

@@ -12,12 +12,22 @@ from __future__ import annotations
 from .base import IntegrityError, ObjectInfo, ParsedUri, RetryPolicy, StorageError, Store, TransferOptions
 from .uri import parse_uri
 
-__all__ = ["IntegrityError", "ObjectInfo", "ParsedUri", "RetryPolicy", "StorageError", "Store", "TransferOptions",
-           "open_store", "parse_uri"]
+__all__ = [
+    "IntegrityError",
+    "ObjectInfo",
+    "ParsedUri",
+    "RetryPolicy",
+    "StorageError",
+    "Store",
+    "TransferOptions",
+    "open_store",
+    "parse_uri",
+]
 
 
-def open_store(uri: str, *, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None,
-               endpoint: str | None = None) -> Store:
+def open_store(
+    uri: str, *, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None, endpoint: str | None = None
+) -> Store:
     """The store rooted at `uri`; `endpoint` overrides the oci/s3 service endpoint."""
     parsed = parse_uri(uri)
     if parsed.scheme == "file":

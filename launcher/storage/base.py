@@ -193,12 +193,16 @@ class Store(ABC):
     def _verify(self, key: str, path: Path, info: ObjectInfo) -> None:
         size = path.stat().st_size
         if size != info.size:
-            raise IntegrityError(f"{self._where(key)}: downloaded {size} bytes, the store says {info.size}: corrupted or truncated")
+            raise IntegrityError(
+                f"{self._where(key)}: downloaded {size} bytes, the store says {info.size}: corrupted or truncated"
+            )
         if info.checksum is None:
             return
         algorithm, _, expected = info.checksum.partition(":")
         if file_hash(path, algorithm) != expected:
-            raise IntegrityError(f"{self._where(key)}: downloaded bytes do not match the stored {algorithm}: corrupted object")
+            raise IntegrityError(
+                f"{self._where(key)}: downloaded bytes do not match the stored {algorithm}: corrupted object"
+            )
 
     def _with_retry(self, what: str, call: Callable[[], T]) -> T:
         """Run `call`, retrying transient failures; permanent ones become a clear StorageError."""
@@ -222,8 +226,15 @@ class Store(ABC):
                         f"{self.uri}: {what} failed after {attempt} attempt(s) in {elapsed:.1f}s: "
                         f"{type(exc).__name__}: {exc}"
                     ) from exc
-                log.event("storage_retry", level="warning", uri=self.uri, op=what, attempt=attempt,
-                          delay_s=round(delay, 2), error=f"{type(exc).__name__}: {exc}"[:300])
+                log.event(
+                    "storage_retry",
+                    level="warning",
+                    uri=self.uri,
+                    op=what,
+                    attempt=attempt,
+                    delay_s=round(delay, 2),
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
                 time.sleep(delay)
 
     # ---- backend primitives -----------------------------------------------------------------

@@ -16,8 +16,9 @@ import oci
 C = TypeVar("C")
 
 
-def credentials(config_file: str | None = None, profile: str | None = None,
-                instance_principal: bool = True) -> tuple[dict[str, Any], Any]:
+def credentials(
+    config_file: str | None = None, profile: str | None = None, instance_principal: bool = True
+) -> tuple[dict[str, Any], Any]:
     """(config, signer) for an OCI client; signer None means "sign with the config's API key".
 
     `instance_principal=False` (a command run by a person) turns a missing config file into an
@@ -37,8 +38,14 @@ def credentials(config_file: str | None = None, profile: str | None = None,
     return {"region": signer.region}, signer
 
 
-def client(cls: Callable[..., C], endpoint: str | None = None, config_file: str | None = None, profile: str | None = None,
-           instance_principal: bool = True, **kwargs: Any) -> C:
+def client(
+    cls: Callable[..., C],
+    endpoint: str | None = None,
+    config_file: str | None = None,
+    profile: str | None = None,
+    instance_principal: bool = True,
+    **kwargs: Any,
+) -> C:
     """An SDK client of `cls` (e.g. oci.secrets.SecretsClient) with the credentials above."""
     config, signer = credentials(config_file, profile, instance_principal)
     if endpoint:

@@ -32,8 +32,13 @@ _CHUNK = 1 << 20
 class OciStore(Store):
     sends_md5 = True
 
-    def __init__(self, parsed: ParsedUri, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None,
-                 endpoint: str | None = None):
+    def __init__(
+        self,
+        parsed: ParsedUri,
+        retry: RetryPolicy | None = None,
+        transfer: TransferOptions | None = None,
+        endpoint: str | None = None,
+    ):
         super().__init__(parsed, retry, transfer)
         self._client = ociauth.client(
             oci.object_storage.ObjectStorageClient,
@@ -41,8 +46,9 @@ class OciStore(Store):
             retry_strategy=oci.retry.NoneRetryStrategy(),
             timeout=(10, 120),
         )
-        self._uploads = UploadManager(self._client, allow_parallel_uploads=True,
-                                      parallel_process_count=self.transfer.concurrency)
+        self._uploads = UploadManager(
+            self._client, allow_parallel_uploads=True, parallel_process_count=self.transfer.concurrency
+        )
 
     def _name(self, key: str) -> str:
         return f"{self.parsed.prefix}/{key}" if self.parsed.prefix else key
@@ -54,8 +60,9 @@ class OciStore(Store):
             self._uploads.upload_file(ns, bucket, name, str(local), part_size=self.transfer.part_size, metadata=meta)
             return
         with open(local, "rb") as body:
-            self._client.put_object(ns, bucket, name, body, content_length=digests.size,
-                                    content_md5=digests.md5_b64, opc_meta=meta)
+            self._client.put_object(
+                ns, bucket, name, body, content_length=digests.size, content_md5=digests.md5_b64, opc_meta=meta
+            )
 
     def _head(self, key: str) -> ObjectInfo | None:
         try:
@@ -78,7 +85,9 @@ class OciStore(Store):
             return
         with open(dest, "wb") as out:
             out.truncate(size)
-        ranges = [(start, min(start + self.transfer.part_size, size) - 1) for start in range(0, size, self.transfer.part_size)]
+        ranges = [
+            (start, min(start + self.transfer.part_size, size) - 1) for start in range(0, size, self.transfer.part_size)
+        ]
         with ThreadPoolExecutor(self.transfer.concurrency) as pool:
             list(pool.map(lambda span: self._get_range(key, dest, span), ranges))
 
@@ -99,11 +108,14 @@ class OciStore(Store):
         base = f"{self.parsed.prefix}/" if self.parsed.prefix else ""
         start = None
         while True:
-            page = self._client.list_objects(self.parsed.namespace, self.parsed.bucket, prefix=base + prefix,
-                                             start=start, fields="name,size,md5").data
+            page = self._client.list_objects(
+                self.parsed.namespace, self.parsed.bucket, prefix=base + prefix, start=start, fields="name,size,md5"
+            ).data
             for item in page.objects:
                 md5 = item.md5 if item.md5 and "-" not in item.md5 else None
-                yield ObjectInfo(item.name[len(base):], item.size, f"md5:{base64.b64decode(md5).hex()}" if md5 else None)
+                yield ObjectInfo(
+                    item.name[len(base) :], item.size, f"md5:{base64.b64decode(md5).hex()}" if md5 else None
+                )
             start = page.next_start_with
             if not start:
                 return
@@ -119,19 +131,32 @@ class OciStore(Store):
         for err in exception_chain(exc):
             if isinstance(err, oci.exceptions.ServiceError):
                 return err.status == 429 or err.status >= 500
-            if isinstance(err, (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout,
-                                oci.exceptions.MultipartUploadError, requests_exceptions.ConnectionError,
-                                requests_exceptions.Timeout, requests_exceptions.ChunkedEncodingError,
-                                urllib3_exceptions.HTTPError, ConnectionError)):  # the last two: a body cut short
+            if isinstance(
+                err,
+                (
+                    oci.exceptions.RequestException,
+                    oci.exceptions.ConnectTimeout,
+                    oci.exceptions.MultipartUploadError,
+                    requests_exceptions.ConnectionError,
+                    requests_exceptions.Timeout,
+                    requests_exceptions.ChunkedEncodingError,
+                    urllib3_exceptions.HTTPError,
+                    ConnectionError,
+                ),
+            ):  # the last two: a body cut short
                 return True
         return False
 
     def _explain(self, exc: BaseException) -> str | None:
         for err in exception_chain(exc):
             if isinstance(err, oci.exceptions.ServiceError):
-                if err.code in ("BucketNotFound", "NamespaceNotFound") or (err.status == 404 and err.operation_name == "get_bucket"):
-                    return (f"{self.uri}: bucket {self.parsed.bucket!r} in namespace {self.parsed.namespace!r} "
-                            "does not exist (or is not visible to this principal)")
+                if err.code in ("BucketNotFound", "NamespaceNotFound") or (
+                    err.status == 404 and err.operation_name == "get_bucket"
+                ):
+                    return (
+                        f"{self.uri}: bucket {self.parsed.bucket!r} in namespace {self.parsed.namespace!r} "
+                        "does not exist (or is not visible to this principal)"
+                    )
                 if err.status in (401, 403):
                     return f"{self.uri}: not authorized ({err.code}): check the policy for this principal"
         return None

@@ -21,14 +21,27 @@ from boto3.s3.transfer import TransferConfig
 
 from .base import SHA256_META, Digests, ObjectInfo, ParsedUri, RetryPolicy, Store, TransferOptions, exception_chain
 
-_TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestTimeTooSkewed",
-                    "InternalError", "ServiceUnavailable", "TooManyRequests"}
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "TooManyRequests",
+}
 _MISSING_BUCKET = {"NoSuchBucket", "BucketNotFound"}
 
 
 class S3Store(Store):
-    def __init__(self, parsed: ParsedUri, retry: RetryPolicy | None = None, transfer: TransferOptions | None = None,
-                 endpoint: str | None = None):
+    def __init__(
+        self,
+        parsed: ParsedUri,
+        retry: RetryPolicy | None = None,
+        transfer: TransferOptions | None = None,
+        endpoint: str | None = None,
+    ):
         super().__init__(parsed, retry, transfer)
         endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
         config = botocore.config.Config(
@@ -52,8 +65,13 @@ class S3Store(Store):
         return f"{self.parsed.prefix}/{key}" if self.parsed.prefix else key
 
     def _put(self, local: Path, key: str, digests: Digests) -> None:
-        self._client.upload_file(str(local), self.parsed.bucket, self._name(key),
-                                 ExtraArgs={"Metadata": {SHA256_META: digests.sha256}}, Config=self._config)
+        self._client.upload_file(
+            str(local),
+            self.parsed.bucket,
+            self._name(key),
+            ExtraArgs={"Metadata": {SHA256_META: digests.sha256}},
+            Config=self._config,
+        )
 
     def _head(self, key: str) -> ObjectInfo | None:
         try:
@@ -65,8 +83,9 @@ class S3Store(Store):
             raise
         sha = head.get("Metadata", {}).get(SHA256_META)
         encrypted = head.get("ServerSideEncryption") == "aws:kms" or "SSECustomerAlgorithm" in head
-        return ObjectInfo(key, head["ContentLength"],
-                          f"sha256:{sha}" if sha else None if encrypted else _etag_md5(head.get("ETag")))
+        return ObjectInfo(
+            key, head["ContentLength"], f"sha256:{sha}" if sha else None if encrypted else _etag_md5(head.get("ETag"))
+        )
 
     def _get(self, key: str, dest: Path, size: int) -> None:
         self._client.download_file(self.parsed.bucket, self._name(key), str(dest), Config=self._config)
@@ -76,7 +95,7 @@ class S3Store(Store):
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.parsed.bucket, Prefix=base + prefix)
         for page in pages:
             for item in page.get("Contents", []):
-                yield ObjectInfo(item["Key"][len(base):], item["Size"])  # ETags are not always MD5s: see _head
+                yield ObjectInfo(item["Key"][len(base) :], item["Size"])  # ETags are not always MD5s: see _head
 
     def _delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.parsed.bucket, Key=self._name(key))
@@ -98,8 +117,10 @@ class S3Store(Store):
                 error = err.response.get("Error", {})
                 status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
                 if error.get("Code") in _MISSING_BUCKET or (status == 404 and err.operation_name == "HeadBucket"):
-                    return (f"{self.uri}: bucket {self.parsed.bucket!r} does not exist "
-                            "(or is not visible to these credentials)")
+                    return (
+                        f"{self.uri}: bucket {self.parsed.bucket!r} does not exist "
+                        "(or is not visible to these credentials)"
+                    )
                 if status in (401, 403):
                     return f"{self.uri}: access denied ({error.get('Code')}): check credentials and bucket policy"
             if isinstance(err, botocore.exceptions.NoCredentialsError):

@@ -58,8 +58,9 @@ def _writers(cfg: TrainingPlan, mesh, control) -> tuple[object, bool]:
     ranks = cfg.ranks
     if ranks.nodes == 1:
         return None, True
-    shared = output_dir_is_shared(cfg.output_dir, ranks.rank, ranks.local_rank,
-                                  lambda: wait(control, "the shared-disk check"), control)
+    shared = output_dir_is_shared(
+        cfg.output_dir, ranks.rank, ranks.local_rank, lambda: wait(control, "the shared-disk check"), control
+    )
     if shared:
         return None, True
     replicate, shard = cfg.mesh_shape
@@ -67,7 +68,8 @@ def _writers(cfg: TrainingPlan, mesh, control) -> tuple[object, bool]:
         raise CheckpointError(
             f"the model is sharded across nodes (fsdp_config.sharding_group_size {shard} > {ranks.local_world_size} "
             f"processes per node) but output_dir {cfg.output_dir} is not shared between them: a checkpoint would "
-            "be split across machines; use HSDP (the default on several nodes) or a shared output_dir")
+            "be split across machines; use HSDP (the default on several nodes) or a shared output_dir"
+        )
     return mesh["shard"].get_group(), mesh.get_local_rank("replicate") == 0
 
 
@@ -88,19 +90,31 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.tokenizer_name)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    splits = load_splits(cfg.recipe, tokenizer, cache_dir=cfg.output_dir, is_writer=ranks.local_rank == 0,
-                         barrier=lambda: wait(control, f"preparing the {t.dataset} data"))
+    splits = load_splits(
+        cfg.recipe,
+        tokenizer,
+        cache_dir=cfg.output_dir,
+        is_writer=ranks.local_rank == 0,
+        barrier=lambda: wait(control, f"preparing the {t.dataset} data"),
+    )
     shape = {"strategy": t.batching_strategy, "context_length": t.context_length, "pad_id": pad_id}
     train_ds = make_dataset(splits.train, splits.train_source, **shape)
     val_ds = make_dataset(splits.validation, splits.validation_source, **shape) if splits.validation else None
-    log.event("data_ready", dataset=t.dataset, train=splits.train_source, train_rows=len(train_ds),
-              validation=splits.validation_source if val_ds else "none", validation_rows=len(val_ds) if val_ds else 0)
+    log.event(
+        "data_ready",
+        dataset=t.dataset,
+        train=splits.train_source,
+        train_rows=len(train_ds),
+        validation=splits.validation_source if val_ds else "none",
+        validation_rows=len(val_ds) if val_ds else 0,
+    )
     steps_per_epoch = train_ds.steps_per_epoch(cfg.global_batch_samples)
     if steps_per_epoch == 0:
         raise DataError(
             f"{splits.train_source}: {len(train_ds)} training samples (after {t.batching_strategy}) are fewer than "
             f"one step needs: batch_size_training {t.batch_size_training} x gradient_accumulation_steps "
-            f"{t.gradient_accumulation_steps} x {ranks.world_size} processes = {cfg.global_batch_samples}")
+            f"{t.gradient_accumulation_steps} x {ranks.world_size} processes = {cfg.global_batch_samples}"
+        )
     # The schedule spans the epochs; --max_train_step stops early without reshaping it, so a run
     # stopped that way and resumed follows the same learning rates as one never stopped.
     total_steps = steps_per_epoch * t.num_epochs
@@ -112,26 +126,50 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
     optimizer = build_optimizer(model, cfg, device)
     params, trainable, embedding = count_parameters(model)
     base_config = model.config
-    log.event("model_ready", method=cfg.method, parameters=params, trainable=trainable, mesh=str(cfg.mesh_shape),
-              attention=base_config._attn_implementation,
-              pure_bf16=cfg.pure_bf16, mixed_precision=cfg.mixed_precision,
-              activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing, steps_per_epoch=steps_per_epoch)
+    log.event(
+        "model_ready",
+        method=cfg.method,
+        parameters=params,
+        trainable=trainable,
+        mesh=str(cfg.mesh_shape),
+        attention=base_config._attn_implementation,
+        pure_bf16=cfg.pure_bf16,
+        mixed_precision=cfg.mixed_precision,
+        activation_checkpointing=cfg.fsdp.fsdp_activation_checkpointing,
+        steps_per_epoch=steps_per_epoch,
+    )
 
     meta = {"method": cfg.method, "world_size": ranks.world_size, "model_name": cfg.model_name, "seed": t.seed}
-    checkpointer = Checkpointer(cfg.checkpoint_root, method=cfg.method, rank=ranks.rank, writer_group=writer_group,
-                                writes=writes, control_group=control, meta=meta, keep=t.checkpoint_keep,
-                                background=t.checkpoint_async, grace_s=t.term_grace_seconds)
+    checkpointer = Checkpointer(
+        cfg.checkpoint_root,
+        method=cfg.method,
+        rank=ranks.rank,
+        writer_group=writer_group,
+        writes=writes,
+        control_group=control,
+        meta=meta,
+        keep=t.checkpoint_keep,
+        background=t.checkpoint_async,
+        grace_s=t.term_grace_seconds,
+    )
     resume_from = resolve_resume(t.resume, cfg.checkpoint_root, control)
     state = checkpointer.load(resume_from, model, optimizer) if resume_from else TrainState()
     if t.resume == "auto" and resume_from is None:
         log.event("resume_none", note="no committed checkpoint: starting fresh")
 
     peak, peak_source = peak_flops(device)
-    fpt = flops_per_token(params - (trainable if cfg.method == "lora" else 0), embedding, cfg.method == "full",
-                          base_config.num_hidden_layers, base_config.hidden_size, t.context_length)
+    fpt = flops_per_token(
+        params - (trainable if cfg.method == "lora" else 0),
+        embedding,
+        cfg.method == "full",
+        base_config.num_hidden_layers,
+        base_config.hidden_size,
+        t.context_length,
+    )
     title = run_title(os.environ.get("JOB_OCID", ""), os.environ.get("OCIFT_RUN_NAME", ""), cfg.model_name, cfg.method)
-    metrics = Metrics(cfg.output_dir, device, ranks.rank, ranks.world_size, fpt, peak, peak_source, shown_steps,
-                      title=title)
+    metrics = Metrics(
+        cfg.output_dir, device, ranks.rank, ranks.world_size, fpt, peak, peak_source, shown_steps, title=title
+    )
     outcome = train(cfg, model, optimizer, train_ds, val_ds, state, checkpointer, metrics, stop, device, total_steps)
 
     if outcome.reason != "terminated" and t.save_model:
@@ -143,12 +181,21 @@ def run(cfg: TrainingPlan, device: torch.device) -> int:
             save_hf_model(model, cfg, cfg.output_dir / "model", tokenizer, control)
             if t.dist_checkpoint_root_folder:
                 save_dist_checkpoint(model, cfg, control)
-    metrics.finish({
-        "outcome": outcome.reason, "step": outcome.state.step, "epoch": outcome.state.epoch,
-        "method": cfg.method, "world_size": ranks.world_size, "nodes": ranks.nodes, "mesh": list(cfg.mesh_shape),
-        "parameters": params, "trainable_parameters": trainable, "resumed_from": str(resume_from or ""),
-        "options": {k: v for k, v in cfg.recipe.non_default().items()},
-    })
+    metrics.finish(
+        {
+            "outcome": outcome.reason,
+            "step": outcome.state.step,
+            "epoch": outcome.state.epoch,
+            "method": cfg.method,
+            "world_size": ranks.world_size,
+            "nodes": ranks.nodes,
+            "mesh": list(cfg.mesh_shape),
+            "parameters": params,
+            "trainable_parameters": trainable,
+            "resumed_from": str(resume_from or ""),
+            "options": {k: v for k, v in cfg.recipe.non_default().items()},
+        }
+    )
     log.event("train_done", outcome=outcome.reason, step=outcome.state.step)
     return EXIT_TERMINATED if outcome.reason == "terminated" else 0
 

@@ -102,8 +102,20 @@ def _options(method: str, loading: bool = False) -> StateDictOptions:
 class Checkpointer:
     """Saves and loads the training state; every rank calls every method."""
 
-    def __init__(self, root: Path, *, method: str, rank: int, writer_group, writes: bool,
-                 control_group, meta: dict, keep: int = 0, background: bool = False, grace_s: float = 0.0):
+    def __init__(
+        self,
+        root: Path,
+        *,
+        method: str,
+        rank: int,
+        writer_group,
+        writes: bool,
+        control_group,
+        meta: dict,
+        keep: int = 0,
+        background: bool = False,
+        grace_s: float = 0.0,
+    ):
         self.root = root
         self.method = method
         self.rank = rank
@@ -120,8 +132,11 @@ class Checkpointer:
         # With HSDP on per-node disks only replica 0 writes, and it has no such group: synchronous.
         self.background_group = dist.new_group(backend="gloo") if background and writer_group is None else None
         if background and writer_group is not None:
-            log.event("checkpoint_async_off", level="warning",
-                      note="per-node output_dir with HSDP: replica 0 writes alone, synchronously")
+            log.event(
+                "checkpoint_async_off",
+                level="warning",
+                note="per-node output_dir with HSDP: replica 0 writes alone, synchronously",
+            )
 
     def save(self, model: nn.Module, optimizer, state: TrainState, background: bool = False) -> Path:
         """Write the state at `state.step`; with `background` (and --checkpoint_async) return once it is staged."""
@@ -147,11 +162,11 @@ class Checkpointer:
             if self.rank == 0:
                 (tmp / STATE_FILE).write_text(json.dumps({**asdict(state), **self.meta}, indent=1))
             if self.writes and background and self.background_group is not None:
-                future = dcp.async_save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
-                                        process_group=self.background_group)
+                future = dcp.async_save(
+                    {"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp, process_group=self.background_group
+                )
             elif self.writes:
-                dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp,
-                         process_group=self.writer_group)
+                dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp, process_group=self.writer_group)
         except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
             error = f"{type(exc).__name__}: {exc}"
         self.last_saved_step = state.step
@@ -198,23 +213,34 @@ class Checkpointer:
             self._report(pending, final)
             self._prune()
 
-    def _report(self, pending: "_Pending", final: Path) -> None:
+    def _report(self, pending: _Pending, final: Path) -> None:
         """The write rate, and whether a checkpoint this size fits the SIGTERM grace period."""
         seconds = max(time.monotonic() - pending.started, 1e-6)
         size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
-        log.event("checkpoint_saved", step=pending.step, path=str(final), bytes=size, seconds=f"{seconds:.1f}",
-                  mb_per_s=f"{size / seconds / 1e6:.1f}")
+        log.event(
+            "checkpoint_saved",
+            step=pending.step,
+            path=str(final),
+            bytes=size,
+            seconds=f"{seconds:.1f}",
+            mb_per_s=f"{size / seconds / 1e6:.1f}",
+        )
         needed = grace_needed(seconds)
         if self.grace_s and needed > self.grace_s:
-            log.event("checkpoint_exceeds_grace", level="warning", seconds=f"{seconds:.1f}", grace_s=self.grace_s,
-                      note=f"a checkpoint at SIGTERM would not fit: set term_grace_seconds and the launcher's "
-                           f"term_grace_s to at least {needed:.0f}")
+            log.event(
+                "checkpoint_exceeds_grace",
+                level="warning",
+                seconds=f"{seconds:.1f}",
+                grace_s=self.grace_s,
+                note=f"a checkpoint at SIGTERM would not fit: set term_grace_seconds and the launcher's "
+                f"term_grace_s to at least {needed:.0f}",
+            )
 
     def _prune(self) -> None:
         """Rank 0: all but the newest `keep` committed checkpoints go, each uncommitted first."""
         if not self.keep:
             return
-        for old in committed(self.root)[:-self.keep]:
+        for old in committed(self.root)[: -self.keep]:
             (old / MANIFEST).unlink(missing_ok=True)  # not a checkpoint from here on, even if removal stops
             shutil.rmtree(old, ignore_errors=True)
             log.event("checkpoint_pruned", path=str(old), keep=self.keep)
@@ -229,17 +255,28 @@ class Checkpointer:
         if saved.get("method") != self.method:
             raise CheckpointError(
                 f"cannot resume from {path}: it holds a {saved.get('method')} fine-tune, this run is {self.method} "
-                "(use_peft must match)")
+                "(use_peft must match)"
+            )
         model_sd, optim_sd = get_state_dict(model, optimizer, options=_options(self.method))
         state_dict = {"model": model_sd, "optim": optim_sd}
         dcp.load(state_dict, checkpoint_id=path)
-        set_state_dict(model, optimizer, model_state_dict=state_dict["model"],
-                       optim_state_dict=state_dict["optim"], options=_options(self.method, loading=True))
+        set_state_dict(
+            model,
+            optimizer,
+            model_state_dict=state_dict["model"],
+            optim_state_dict=state_dict["optim"],
+            options=_options(self.method, loading=True),
+        )
         self.last_saved_step = saved["step"]
         fields = TrainState.__dataclass_fields__
         state = TrainState(**{k: v for k, v in saved.items() if k in fields})
-        log.event("checkpoint_loaded", step=state.step, epoch=state.epoch, path=str(path),
-                  saved_world_size=saved.get("world_size"))
+        log.event(
+            "checkpoint_loaded",
+            step=state.step,
+            epoch=state.epoch,
+            path=str(path),
+            saved_world_size=saved.get("world_size"),
+        )
         return state
 
     def _agree(self, error: str) -> str:
@@ -285,8 +322,13 @@ def resolve_resume(resume: str, root: Path, control_group=None) -> Path | None:
         common = set(everyone[0]).intersection(*everyone[1:])
         chosen = root / max(common) if common else None
         if mine and (chosen is None or chosen.name != mine[-1]):
-            log.event("resume_common", level="warning", latest_here=mine[-1], chosen=chosen.name if chosen else "none",
-                      note="not every node has the latest checkpoint: resuming from the latest they all have")
+            log.event(
+                "resume_common",
+                level="warning",
+                latest_here=mine[-1],
+                chosen=chosen.name if chosen else "none",
+                note="not every node has the latest checkpoint: resuming from the latest they all have",
+            )
         return chosen
     path = Path(resume)
     if not is_committed(path):
@@ -294,8 +336,9 @@ def resolve_resume(resume: str, root: Path, control_group=None) -> Path | None:
     return path
 
 
-def output_dir_is_shared(output_dir: Path, rank: int, local_rank: int, barrier: Callable[[], None],
-                         control_group) -> bool:
+def output_dir_is_shared(
+    output_dir: Path, rank: int, local_rank: int, barrier: Callable[[], None], control_group
+) -> bool:
     """Whether every node sees the same output_dir: rank 0 writes a marker, others look for it."""
     marker = output_dir / ".ocift-shared-check"
     if rank == 0:

@@ -103,7 +103,9 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
     elif _looks_local(t.model_name) and not (Path(t.model_name) / "config.json").is_file():
         problems.append(f"model_name: {t.model_name!r} is not a model directory (no config.json there)")
     elif _looks_local(t.model_name):
-        problems += _local_model_problems(Path(t.model_name), t, explicit="train_config.context_length" in recipe.non_default())
+        problems += _local_model_problems(
+            Path(t.model_name), t, explicit="train_config.context_length" in recipe.non_default()
+        )
     if not t.output_dir:
         problems.append("output_dir is required (adapters, checkpoints and metrics go there)")
     from launcher.train.data.sources import problems as data_problems  # loads torch: only once options parsed
@@ -123,8 +125,10 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
     if t.from_peft_checkpoint:
         lora_set = sorted(k for k in recipe.non_default() if k.startswith("lora_config."))
         if lora_set:
-            problems.append(f"{', '.join(lora_set)} cannot apply with from_peft_checkpoint: the adapter's own "
-                            "adapter_config.json defines it")
+            problems.append(
+                f"{', '.join(lora_set)} cannot apply with from_peft_checkpoint: the adapter's own "
+                "adapter_config.json defines it"
+            )
     mesh_shape = _mesh_shape(recipe, ranks, problems)
     if problems:
         raise RecipeError(problems, "command line")
@@ -142,7 +146,12 @@ def derive(recipe: Recipe, ranks: ProcessRanks) -> TrainingPlan:
     )
 
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 def _local_model_problems(path: Path, t, explicit: bool) -> list[str]:
@@ -158,8 +167,10 @@ def _local_model_problems(path: Path, t, explicit: bool) -> list[str]:
     limit = config.get("max_position_embeddings") if isinstance(config, dict) else None
     if isinstance(limit, int) and limit > 0 and t.context_length > limit:
         if explicit:
-            problems.append(f"context_length {t.context_length} is longer than the model supports "
-                            f"(max_position_embeddings {limit} in {path / 'config.json'})")
+            problems.append(
+                f"context_length {t.context_length} is longer than the model supports "
+                f"(max_position_embeddings {limit} in {path / 'config.json'})"
+            )
         else:
             t.context_length = limit
     return problems
@@ -177,8 +188,13 @@ def _mesh_shape(recipe: Recipe, ranks: ProcessRanks, problems: list[str]) -> tup
         if f.hsdp or f.sharding_group_size or f.replica_group_size:
             problems.append("sharding_strategy NO_SHARD contradicts hsdp/sharding_group_size/replica_group_size")
         return (world, 1)
-    hybrid = (f.hsdp or f.sharding_strategy == "HYBRID_SHARD" or ranks.nodes > 1
-              or f.sharding_group_size > 0 or f.replica_group_size > 0)
+    hybrid = (
+        f.hsdp
+        or f.sharding_strategy == "HYBRID_SHARD"
+        or ranks.nodes > 1
+        or f.sharding_group_size > 0
+        or f.replica_group_size > 0
+    )
     if not hybrid:
         return (1, world)
     shard = f.sharding_group_size or (world // f.replica_group_size if f.replica_group_size else ranks.local_world_size)

@@ -30,5 +30,6 @@ def wait(control, what: str, timeout: timedelta = RANK0_WORK_TIMEOUT) -> None:
     try:
         dist.barrier(group=control, async_op=True).wait(timeout)
     except RuntimeError as exc:
-        raise RuntimeError(f"waiting for all ranks after {what}: not all arrived within "
-                           f"{timeout.total_seconds():.0f} s ({exc})") from exc
+        raise RuntimeError(
+            f"waiting for all ranks after {what}: not all arrived within {timeout.total_seconds():.0f} s ({exc})"
+        ) from exc

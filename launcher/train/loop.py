@@ -40,14 +40,19 @@ def build_optimizer(model: nn.Module, cfg: TrainingPlan, device: torch.device) -
     if cfg.pure_bf16 and cfg.fsdp.optimizer == "anyprecision":
         return AnyPrecisionAdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     if cfg.fsdp.optimizer == "anyprecision":
-        log.event("optimizer_adamw", note="optimizer anyprecision applies to pure_bf16 only (as in llama-recipes); "
-                  "fp32 weights train with AdamW")
+        log.event(
+            "optimizer_adamw",
+            note="optimizer anyprecision applies to pure_bf16 only (as in llama-recipes); "
+            "fp32 weights train with AdamW",
+        )
     elif cfg.pure_bf16 and cfg.method == "full":
-        log.event("pure_bf16_adamw", level="warning",
-                  note="AdamW on bf16 weights leaves small updates unapplied; add --fsdp_config.optimizer anyprecision "
-                  "(Kahan-compensated) or drop --pure_bf16 for fp32 master weights")
-    return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay,
-                             fused=device.type == "cuda")
+        log.event(
+            "pure_bf16_adamw",
+            level="warning",
+            note="AdamW on bf16 weights leaves small updates unapplied; add --fsdp_config.optimizer anyprecision "
+            "(Kahan-compensated) or drop --pure_bf16 for fp32 master weights",
+        )
+    return torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=device.type == "cuda")
 
 
 def lr_factor(cfg: TrainingPlan, step: int, epoch: int, total_steps: int) -> float:
@@ -79,13 +84,17 @@ def model_inputs(model: nn.Module, batch: dict, device: torch.device, document_m
     ids = batch["input_ids"].to(device, non_blocking=True)
     if document_masking:
         documents = batch["document_ids"].to(device, non_blocking=True)
-        return {"input_ids": ids, "position_ids": batch["position_ids"].to(device, non_blocking=True),
-                "attention_mask": document_mask(documents, model.config._attn_implementation)}
+        return {
+            "input_ids": ids,
+            "position_ids": batch["position_ids"].to(device, non_blocking=True),
+            "attention_mask": document_mask(documents, model.config._attn_implementation),
+        }
     return {"input_ids": ids, "attention_mask": batch["attention_mask"].to(device, non_blocking=True)}
 
 
-def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_masking: bool = True,
-               loss_chunk_size: int = AUTO) -> tuple[torch.Tensor, float]:
+def batch_loss(
+    model: nn.Module, batch: dict, device: torch.device, document_masking: bool = True, loss_chunk_size: int = AUTO
+) -> tuple[torch.Tensor, float]:
     """(sum of next-token losses over the labelled positions, as fp32; their count as a divisor).
 
     Computed here rather than by the model so that a micro-batch without labelled tokens gives 0
@@ -112,8 +121,9 @@ def batch_loss(model: nn.Module, batch: dict, device: torch.device, document_mas
         total = linear_cross_entropy(captured[0], model.get_output_embeddings().weight, targets, loss_chunk_size)
     else:
         logits = model(**inputs).logits.float()
-        total = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE,
-                                reduction="sum")
+        total = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+        )
     return total, float(max(batch["label_tokens"], 1))
 
 
@@ -144,8 +154,9 @@ def accumulate(model: nn.Module, window: list[dict], device: torch.device, t: Tr
 def evaluate(model: nn.Module, dataset: Dataset, cfg: TrainingPlan, device: torch.device) -> float | None:
     """Mean token loss over the validation split (all ranks' tokens), or None when it is too small."""
     ranks = cfg.ranks
-    batches = dataset.eval_batches(rank=ranks.rank, world=ranks.world_size, batch_size=cfg.train.val_batch_size,
-                                   limit=cfg.train.max_eval_step)
+    batches = dataset.eval_batches(
+        rank=ranks.rank, world=ranks.world_size, batch_size=cfg.train.val_batch_size, limit=cfg.train.max_eval_step
+    )
     if not batches:
         return None
     model.eval()
@@ -180,8 +191,12 @@ class StopSignal:
         """After the checkpoint: say whether it fit the grace period the launcher gives."""
         if self.received_at is not None:
             used = time.monotonic() - self.received_at
-            log.event("sigterm_checkpointed", seconds=f"{used:.1f}", grace_s=self.grace_seconds,
-                      level="info" if used <= self.grace_seconds else "warning")
+            log.event(
+                "sigterm_checkpointed",
+                seconds=f"{used:.1f}",
+                grace_s=self.grace_seconds,
+                level="info" if used <= self.grace_seconds else "warning",
+            )
 
     def agreed(self) -> bool:
         flag = torch.tensor([int(self.requested)], dtype=torch.int32)
@@ -196,9 +211,19 @@ class Outcome:
     state: TrainState
 
 
-def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer, train_ds: Dataset,
-          val_ds: Dataset | None, state: TrainState, checkpointer: Checkpointer, metrics: Metrics,
-          stop: StopSignal, device: torch.device, total_steps: int) -> Outcome:
+def train(
+    cfg: TrainingPlan,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    state: TrainState,
+    checkpointer: Checkpointer,
+    metrics: Metrics,
+    stop: StopSignal,
+    device: torch.device,
+    total_steps: int,
+) -> Outcome:
     t, ranks = cfg.train, cfg.ranks
     accumulation = t.gradient_accumulation_steps
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -224,8 +249,15 @@ def train(cfg: TrainingPlan, model: nn.Module, optimizer: torch.optim.Optimizer,
     metrics.start_window()
     while state.epoch < t.num_epochs:
         reason = ""
-        windows = train_ds.windows(seed=t.seed, epoch=state.epoch, start=state.samples_in_epoch, rank=ranks.rank,
-                                   world=ranks.world_size, batch_size=t.batch_size_training, accumulation=accumulation)
+        windows = train_ds.windows(
+            seed=t.seed,
+            epoch=state.epoch,
+            start=state.samples_in_epoch,
+            rank=ranks.rank,
+            world=ranks.world_size,
+            batch_size=t.batch_size_training,
+            accumulation=accumulation,
+        )
         for window in windows:
             # Dropout and any other randomness: a function of (seed, step, rank), so resume reproduces it.
             torch.manual_seed(t.seed * 1_000_003 + state.step * 1_009 + ranks.rank)

@@ -36,7 +36,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         grad_weight = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_weight else None
         for start in range(0, hidden.shape[0], chunk):
-            h, t = hidden[start:start + chunk], targets[start:start + chunk]
+            h, t = hidden[start : start + chunk], targets[start : start + chunk]
             logits = (h @ weight.T).float()
             valid = t != IGNORE
             safe = torch.where(valid, t, 0)
@@ -49,7 +49,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad.scatter_add_(1, safe[:, None], -valid[:, None].to(grad.dtype))
             grad = (grad * valid[:, None]).to(hidden.dtype)
             if want_hidden:
-                grad_hidden[start:start + chunk] = grad @ weight
+                grad_hidden[start : start + chunk] = grad @ weight
             if want_weight:
                 grad_weight += grad.T @ h
         ctx.grads = (grad_hidden, None if grad_weight is None else grad_weight.to(weight.dtype))
@@ -59,8 +59,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_total: torch.Tensor):
         grad_hidden, grad_weight = ctx.grads
         del ctx.grads
-        return (None if grad_hidden is None else grad_hidden * grad_total,
-                None if grad_weight is None else grad_weight * grad_total, None, None)
+        return (
+            None if grad_hidden is None else grad_hidden * grad_total,
+            None if grad_weight is None else grad_weight * grad_total,
+            None,
+            None,
+        )
 
 
 def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
@@ -83,6 +87,8 @@ def chunk_size(model: nn.Module, requested: int) -> int:
         large = model.get_output_embeddings().weight.shape[0] > AUTO_CHUNK_VOCABULARY
         return AUTO_CHUNK_SIZE if large and not head_extras(model) else 0
     if requested and head_extras(model):
-        raise ValueError(f"loss_chunk_size: this model's LM head is not a plain linear layer "
-                         f"({', '.join(head_extras(model))}); use loss_chunk_size 0")
+        raise ValueError(
+            f"loss_chunk_size: this model's LM head is not a plain linear layer "
+            f"({', '.join(head_extras(model))}); use loss_chunk_size 0"
+        )
     return requested

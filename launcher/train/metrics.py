@@ -29,13 +29,21 @@ from launcher import log
 
 FLUSH_EVERY = 10
 PEAK_BF16_FLOPS = {  # dense, per device, from vendor datasheets
-    "H200": 989e12, "H100": 989e12, "GH200": 989e12, "A100": 312e12, "A10": 125e12,
-    "L40S": 362e12, "L4": 121e12, "MI300X": 1307e12, "B200": 2250e12,
+    "H200": 989e12,
+    "H100": 989e12,
+    "GH200": 989e12,
+    "A100": 312e12,
+    "A10": 125e12,
+    "L40S": 362e12,
+    "L4": 121e12,
+    "MI300X": 1307e12,
+    "B200": 2250e12,
 }
 
 
-def measure_matmul_peak(device: torch.device, dtype: torch.dtype = torch.bfloat16, size: int = 0,
-                        seconds: float = 0.5) -> float:
+def measure_matmul_peak(
+    device: torch.device, dtype: torch.dtype = torch.bfloat16, size: int = 0, seconds: float = 0.5
+) -> float:
     """FLOP/s of a large square matmul on `device`: the ceiling this machine actually offers."""
     size = size or (8192 if device.type == "cuda" else 512)
     a = torch.randn(size, size, device=device, dtype=dtype)
@@ -150,9 +158,17 @@ class Metrics:
         eta_s = (self.total_steps - self.pending[-1].step) * self.train_seconds / (len(self.history) + n)
         for p, loss_sum, tok in zip(self.pending, values[:n], values[n:]):
             record = {
-                "step": p.step, "epoch": p.epoch, "loss": loss_sum / self.world_size, "lr": p.lr,
-                "tokens": int(tok), "tokens_per_s": tps, "tflops_per_s": tps * self.flops_per_token / 1e12,
-                "mfu": mfu, "peak_memory_bytes": memory, "total_steps": self.total_steps, "eta_s": eta_s,
+                "step": p.step,
+                "epoch": p.epoch,
+                "loss": loss_sum / self.world_size,
+                "lr": p.lr,
+                "tokens": int(tok),
+                "tokens_per_s": tps,
+                "tflops_per_s": tps * self.flops_per_token / 1e12,
+                "mfu": mfu,
+                "peak_memory_bytes": memory,
+                "total_steps": self.total_steps,
+                "eta_s": eta_s,
             }
             self.history.append(record)
             if self.rank == 0:
@@ -164,9 +180,17 @@ class Metrics:
                 self._bar.n = last["step"]
                 self._bar.set_postfix(loss=f"{last['loss']:.4f}", tok_s=f"{tps:,.0f}", eta=log.format_eta(eta_s))
                 self._bar.refresh()
-            log.event("train", step=f"{last['step']}/{self.total_steps}", epoch=last["epoch"],
-                      loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.3g}", tokens_per_s=f"{tps:.0f}",
-                      eta=log.format_eta(eta_s), eta_s=f"{eta_s:.0f}", mfu=f"{mfu:.3f}" if mfu is not None else "n/a")
+            log.event(
+                "train",
+                step=f"{last['step']}/{self.total_steps}",
+                epoch=last["epoch"],
+                loss=f"{last['loss']:.4f}",
+                lr=f"{last['lr']:.3g}",
+                tokens_per_s=f"{tps:.0f}",
+                eta=log.format_eta(eta_s),
+                eta_s=f"{eta_s:.0f}",
+                mfu=f"{mfu:.3f}" if mfu is not None else "n/a",
+            )
         self.pending.clear()
         self.window_start = time.perf_counter()
 

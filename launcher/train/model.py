@@ -28,7 +28,9 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     layers = getattr(decoder(model), "layers", None)
     if not isinstance(layers, nn.ModuleList):
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        raise RuntimeError(f"{type(base).__name__}: cannot find its decoder layers (expected .{base.base_model_prefix}.layers)")
+        raise RuntimeError(
+            f"{type(base).__name__}: cannot find its decoder layers (expected .{base.base_model_prefix}.layers)"
+        )
     return layers
 
 
@@ -57,8 +59,14 @@ def _add_lora(model: nn.Module, cfg: TrainingPlan, rank: int) -> nn.Module:
         config.inference_mode = False
     else:
         lc = cfg.lora
-        config = LoraConfig(r=lc.r, lora_alpha=lc.lora_alpha, lora_dropout=lc.lora_dropout,
-                            target_modules=list(lc.target_modules), bias=lc.bias, task_type=lc.task_type)
+        config = LoraConfig(
+            r=lc.r,
+            lora_alpha=lc.lora_alpha,
+            lora_dropout=lc.lora_dropout,
+            target_modules=list(lc.target_modules),
+            bias=lc.bias,
+            task_type=lc.task_type,
+        )
     return get_peft_model(model, config)
 
 

@@ -25,10 +25,18 @@ import torch
 class AnyPrecisionAdamW(torch.optim.Optimizer):
     """AdamW whose weight updates are Kahan-compensated in the weights' own dtype."""
 
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, moment_dtype: torch.dtype = torch.float32):
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
-                                  "moment_dtype": moment_dtype})
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        moment_dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__(
+            params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "moment_dtype": moment_dtype}
+        )
 
     def load_state_dict(self, state_dict: dict) -> None:
         """As torch's, but the moments keep their own dtype: `Optimizer.load_state_dict` casts every
@@ -36,8 +44,9 @@ class AnyPrecisionAdamW(torch.optim.Optimizer):
         `_process_value_according_to_param_policy`, v2.13), which would turn fp32 moments into bf16."""
         saved_ids = chain.from_iterable(g["params"] for g in state_dict["param_groups"])
         params = dict(zip(saved_ids, chain.from_iterable(g["params"] for g in self.param_groups)))
-        moments = {i: {k: v for k, v in s.items() if k in ("exp_avg", "exp_avg_sq")}
-                   for i, s in state_dict["state"].items()}
+        moments = {
+            i: {k: v for k, v in s.items() if k in ("exp_avg", "exp_avg_sq")} for i, s in state_dict["state"].items()
+        }
         super().load_state_dict(state_dict)
         for i, kept in moments.items():
             for key, value in kept.items():

@@ -99,7 +99,8 @@ def save_hf_model(model: nn.Module, cfg: TrainingPlan, target: Path, tokenizer, 
                 weight_map.update({k: name for k in shard})
             total = sum(t.numel() * t.element_size() for t in state.values())
             (target / "model.safetensors.index.json").write_text(
-                json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1))
+                json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=1)
+            )
         config.use_cache = True
         config.save_pretrained(target)
         if getattr(model, "generation_config", None) is not None:

@@ -43,8 +43,9 @@ def placement(cfg: TrainingPlan, device: torch.device) -> tuple[torch.device, to
     return device, device
 
 
-def parallelize(model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh: DeviceMesh,
-                device: torch.device) -> nn.Module:
+def parallelize(
+    model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh: DeviceMesh, device: torch.device
+) -> nn.Module:
     """`model` sharded over `mesh` on `device`, its weights those rank 0 loaded."""
     rank = cfg.ranks.rank
     if cfg.fsdp.fsdp_activation_checkpointing:
@@ -69,8 +70,7 @@ def parallelize(model: nn.Module, layers: nn.ModuleList, cfg: TrainingPlan, mesh
 
     if rank != 0:
         model.to_empty(device=init_device)
-    set_model_state_dict(model, full_state,
-                         options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
+    set_model_state_dict(model, full_state, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True))
     del full_state
     for module in model.modules():
         for name, buffer in module.named_buffers(recurse=False):

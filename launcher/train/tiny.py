@@ -131,8 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=16, help="validation dialogues")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    model = make_tiny_model(args.outdir / "model", hidden_size=args.hidden_size, num_layers=args.layers,
-                            num_heads=args.heads, vocab_size=args.vocab_size, seed=args.seed)
+    model = make_tiny_model(
+        args.outdir / "model",
+        hidden_size=args.hidden_size,
+        num_layers=args.layers,
+        num_heads=args.heads,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
+    )
     data = make_samsum_like(args.outdir / "data", args.train, args.val, args.seed)
     print(json.dumps({"model": str(model), "data": str(data)}))
     return 0

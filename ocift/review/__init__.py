@@ -50,8 +50,9 @@ EXIT_DANGEROUS = 2
 RENDERERS = {"markdown": to_markdown, "json": to_json, "text": to_text, "sarif": to_sarif}
 
 
-def review_trees(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]],
-                 prices: PriceTable | None = None) -> Report:
+def review_trees(
+    base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]], prices: PriceTable | None = None
+) -> Report:
     """Compare stack documents by stack name; a stack present on one side only is all creates/deletes."""
     report = Report("synthesized stacks")
     prices = prices or load_prices()
@@ -59,15 +60,17 @@ def review_trees(base: dict[str, dict[str, Any]], head: dict[str, dict[str, Any]
         before = resources_of(stack, base.get(stack, {}))
         after = resources_of(stack, head.get(stack, {}))
         changes = compare_stack(stack, before, after)
-        report.stacks.append(StackReport(
-            name=stack,
-            changes=changes,
-            policies=policy_changes(stack, before, after),
-            new_findings=new_findings(stack, base.get(stack), head.get(stack)),
-            diagram=mermaid(after) if after else "",
-            suppressions=suppression_changes(base.get(stack), head.get(stack)),
-            cost=cost_change(stack, base.get(stack) or {}, head.get(stack) or {}, changes, prices),
-        ))
+        report.stacks.append(
+            StackReport(
+                name=stack,
+                changes=changes,
+                policies=policy_changes(stack, before, after),
+                new_findings=new_findings(stack, base.get(stack), head.get(stack)),
+                diagram=mermaid(after) if after else "",
+                suppressions=suppression_changes(base.get(stack), head.get(stack)),
+                cost=cost_change(stack, base.get(stack) or {}, head.get(stack) or {}, changes, prices),
+            )
+        )
     return report
 
 
@@ -94,12 +97,16 @@ def new_findings(stack: str, base: dict[str, Any] | None, head: dict[str, Any] |
     except ValueError:  # a tree synthesized without the pack: judge by the stack's name
         context = RuleContext(environment=stack, is_prod="prod" in stack.split("-"))
     seen = {(f.rule.id, f.resource.address) for f in evaluate(base, context)} if base else set()
-    return [NewFinding(f.rule.id, f.rule.severity.value, f.resource.address, f.message) for f in evaluate(head, context)
-            if not f.suppressed and (f.rule.id, f.resource.address) not in seen]
+    return [
+        NewFinding(f.rule.id, f.rule.severity.value, f.resource.address, f.message)
+        for f in evaluate(head, context)
+        if not f.suppressed and (f.rule.id, f.resource.address) not in seen
+    ]
 
 
-def cost_change(stack: str, base: dict[str, Any], head: dict[str, Any], changes: list[ResourceChange],
-                prices: PriceTable) -> StackCost:
+def cost_change(
+    stack: str, base: dict[str, Any], head: dict[str, Any], changes: list[ResourceChange], prices: PriceTable
+) -> StackCost:
     """Jobs whose price changes, and the declared runs this change starts with their worst case."""
     before = {j.address: j for j in job_costs(stack, base, prices)}
     after = {j.address: j for j in job_costs(stack, head, prices)}
@@ -110,22 +117,30 @@ def cost_change(stack: str, base: dict[str, Any], head: dict[str, Any], changes:
         if (pair[0], pair[2]) != (pair[1], pair[3]):
             jobs.append(JobCostChange(address, *pair))
     runs = declared_runs(head)
-    started = [RunStarted(c.address, runs[c.address], after[runs[c.address]].per_run if runs[c.address] in after
-                          else None)
-               for c in changes if c.address in runs and c.action in (Action.CREATE, Action.REPLACE, Action.RENAME)]
+    started = [
+        RunStarted(c.address, runs[c.address], after[runs[c.address]].per_run if runs[c.address] in after else None)
+        for c in changes
+        if c.address in runs and c.action in (Action.CREATE, Action.REPLACE, Action.RENAME)
+    ]
     return StackCost(jobs, started)
 
 
 def suppression_changes(base: dict[str, Any] | None, head: dict[str, Any] | None) -> list[SuppressionChange]:
     """Suppressions added in head or gone from it, per resource and rule (a changed reason is both)."""
+
     def entries(document: dict[str, Any] | None) -> set[tuple[str, str, str, tuple[str, ...]]]:
-        return {(r.address, rule, s.reason, s.applies_to) for r in synthesized_resources(document or {})
-                for rule, s in r.suppressions.items()}
+        return {
+            (r.address, rule, s.reason, s.applies_to)
+            for r in synthesized_resources(document or {})
+            for rule, s in r.suppressions.items()
+        }
 
     before, after = entries(base), entries(head)
-    return sorted([SuppressionChange(*entry, added=True) for entry in after - before]
-                  + [SuppressionChange(*entry, added=False) for entry in before - after],
-                  key=lambda s: (s.address, s.rule, s.added))
+    return sorted(
+        [SuppressionChange(*entry, added=True) for entry in after - before]
+        + [SuppressionChange(*entry, added=False) for entry in before - after],
+        key=lambda s: (s.address, s.rule, s.added),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -134,7 +149,9 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--base", type=Path, help="synthesized tree (cdktf.out) before the change")
     src.add_argument("--base-ref", help="git ref to synthesize as the base (e.g. origin/main)")
     src.add_argument("--plan", type=Path, help="`terraform show -json <plan>` output to render")
-    parser.add_argument("--head", type=Path, help="synthesized tree after the change (default: synthesize the working tree)")
+    parser.add_argument(
+        "--head", type=Path, help="synthesized tree after the change (default: synthesize the working tree)"
+    )
     parser.add_argument("--stack", default="stack", help="stack name for --plan")
     parser.add_argument("--format", choices=sorted(RENDERERS), default="text")
     parser.add_argument("--prices", type=Path, help="price file merged over ocift/prices.json (or $OCIFT_PRICES)")

@@ -101,8 +101,9 @@ def compare_stack(stack: str, base: dict[str, Resource], head: dict[str, Resourc
         fresh = now
 
 
-def _compare_once(stack: str, base: dict[str, Resource], head: dict[str, Resource],
-                  fresh: set[str]) -> list[ResourceChange]:
+def _compare_once(
+    stack: str, base: dict[str, Resource], head: dict[str, Resource], fresh: set[str]
+) -> list[ResourceChange]:
     before = {a: _resolved(r, base, set()) for a, r in base.items()}
     after = {a: _resolved(r, head, fresh) for a, r in head.items()}
     removed = {a: before[a] for a in base if a not in head}
@@ -118,8 +119,11 @@ def _compare_once(stack: str, base: dict[str, Resource], head: dict[str, Resourc
     for resource in removed.values():
         changes.append(_deleted(stack, resource))
     for resource in added.values():
-        changes.append(ResourceChange(stack, resource.address, resource.type, Action.CREATE,
-                                      attr_changes(resource.type, None, resource.attrs)))
+        changes.append(
+            ResourceChange(
+                stack, resource.address, resource.type, Action.CREATE, attr_changes(resource.type, None, resource.attrs)
+            )
+        )
     return changes
 
 
@@ -133,6 +137,7 @@ def _resolved(resource: Resource, side: dict[str, Resource], fresh: set[str]) ->
     """`resource` with each reference replaced by what Terraform will see: the target's configured
     value, "known after apply" for a computed attribute of a target created anew, and the reference
     itself (a value that stays what it is) otherwise."""
+
     def value_of(match: re.Match[str], depth: int) -> Any:
         address, attribute, rest = match.groups()
         target = side.get(address)
@@ -194,8 +199,15 @@ def _renames(removed: dict[str, Resource], added: dict[str, Resource]) -> list[t
         candidates = [r for r in added.values() if r.type == old.type and r.address not in taken]
         match = next((r for r in candidates if r.attrs == old.attrs), None)
         if match is None:
-            match = next((r for r in candidates for key in _IDENTITY
-                          if old.attrs.get(key) is not None and r.attrs.get(key) == old.attrs.get(key)), None)
+            match = next(
+                (
+                    r
+                    for r in candidates
+                    for key in _IDENTITY
+                    if old.attrs.get(key) is not None and r.attrs.get(key) == old.attrs.get(key)
+                ),
+                None,
+            )
         if match is not None:
             taken.add(match.address)
             pairs.append((old, match))
@@ -204,13 +216,23 @@ def _renames(removed: dict[str, Resource], added: dict[str, Resource]) -> list[t
 
 def _renamed(stack: str, old: Resource, new: Resource) -> ResourceChange:
     what = STATEFUL.get(old.type)
-    reason = (f"logical id changed from {old.address}: Terraform destroys and re-creates it; "
-              f"add `moved {{ from = {old.address}, to = {new.address} }}` to keep it")
+    reason = (
+        f"logical id changed from {old.address}: Terraform destroys and re-creates it; "
+        f"add `moved {{ from = {old.address}, to = {new.address} }}` to keep it"
+    )
     if what:
         reason += f" ({what} otherwise)"
     reason += _runs_deleted(old)
-    return ResourceChange(stack, new.address, new.type, Action.RENAME, attr_changes(new.type, old.attrs, new.attrs),
-                          dangerous=bool(what), reason=reason, renamed_from=old.address)
+    return ResourceChange(
+        stack,
+        new.address,
+        new.type,
+        Action.RENAME,
+        attr_changes(new.type, old.attrs, new.attrs),
+        dangerous=bool(what),
+        reason=reason,
+        renamed_from=old.address,
+    )
 
 
 def _updated(stack: str, resource: Resource, diffs: list[AttrChange], cascade: list[str]) -> ResourceChange:
@@ -224,31 +246,52 @@ def _updated(stack: str, resource: Resource, diffs: list[AttrChange], cascade: l
     if what:
         reason += f"; replacing a {what}"
     reason += _runs_deleted(resource)
-    return ResourceChange(stack, resource.address, resource.type, Action.REPLACE, diffs,
-                          dangerous=bool(what), reason=reason, cascade_from=cascade)
+    return ResourceChange(
+        stack,
+        resource.address,
+        resource.type,
+        Action.REPLACE,
+        diffs,
+        dangerous=bool(what),
+        reason=reason,
+        cascade_from=cascade,
+    )
 
 
 def _runs_deleted(resource: Resource) -> str:
     """What the Data Science service deletes with a job: every run of it, not only the declared ones."""
     if resource.type == "oci_datascience_job" and resource.attrs.get("delete_related_job_runs") is True:
-        return ("; the service deletes every run of this job with it (delete_related_job_runs), "
-                "runs started outside Terraform included")
+        return (
+            "; the service deletes every run of this job with it (delete_related_job_runs), "
+            "runs started outside Terraform included"
+        )
     return ""
 
 
 def _deleted(stack: str, resource: Resource) -> ResourceChange:
     what = STATEFUL.get(resource.type)
     reason = (f"deletes a {what}" if what else "") + _runs_deleted(resource)
-    return ResourceChange(stack, resource.address, resource.type, Action.DELETE,
-                          attr_changes(resource.type, resource.attrs, None),
-                          dangerous=bool(what), reason=reason.removeprefix("; "))
+    return ResourceChange(
+        stack,
+        resource.address,
+        resource.type,
+        Action.DELETE,
+        attr_changes(resource.type, resource.attrs, None),
+        dangerous=bool(what),
+        reason=reason.removeprefix("; "),
+    )
 
 
 def plan_changes(stack: str, plan: dict[str, Any]) -> list[ResourceChange]:
     """Terraform's own verdict, from `terraform show -json`: actions and replace_paths are
     authoritative; sensitive and unknown values are masked as Terraform marks them."""
-    actions = {("create",): Action.CREATE, ("delete",): Action.DELETE, ("update",): Action.UPDATE,
-               ("delete", "create"): Action.REPLACE, ("create", "delete"): Action.REPLACE}
+    actions = {
+        ("create",): Action.CREATE,
+        ("delete",): Action.DELETE,
+        ("update",): Action.UPDATE,
+        ("delete", "create"): Action.REPLACE,
+        ("create", "delete"): Action.REPLACE,
+    }
     out = []
     for rc in plan.get("resource_changes", []):
         change = rc.get("change", {})
@@ -257,17 +300,24 @@ def plan_changes(stack: str, plan: dict[str, Any]) -> list[ResourceChange]:
             continue
         replace = {".".join(str(p) for p in path) for path in change.get("replace_paths", [])}
         secrets = _sensitive_values(change.get("before"), change.get("before_sensitive")) | _sensitive_values(
-            change.get("after"), change.get("after_sensitive"))
+            change.get("after"), change.get("after_sensitive")
+        )
         diffs = [
-            AttrChange(d.path, _mask(secrets, d.before), _mask(secrets, _unknown(change, d.path, d.after)),
-                       forces_replacement=_dotted(d.path) in replace or d.forces_replacement,
-                       sensitive=d.sensitive)
+            AttrChange(
+                d.path,
+                _mask(secrets, d.before),
+                _mask(secrets, _unknown(change, d.path, d.after)),
+                forces_replacement=_dotted(d.path) in replace or d.forces_replacement,
+                sensitive=d.sensitive,
+            )
             for d in attr_changes(rc["type"], change.get("before"), change.get("after"))
         ]
         what = STATEFUL.get(rc["type"])
         dangerous = bool(what) and action in (Action.DELETE, Action.REPLACE)
-        reason = {Action.REPLACE: ", ".join(sorted(replace)) or rc.get("action_reason", ""),
-                  Action.DELETE: f"deletes a {what}" if what else rc.get("action_reason", "")}.get(action, "")
+        reason = {
+            Action.REPLACE: ", ".join(sorted(replace)) or rc.get("action_reason", ""),
+            Action.DELETE: f"deletes a {what}" if what else rc.get("action_reason", ""),
+        }.get(action, "")
         out.append(ResourceChange(stack, rc["address"], rc["type"], action, diffs, dangerous, reason))
     return sorted(out, key=lambda c: (c.action.order, c.address))
 

@@ -29,18 +29,39 @@ ALL_RESOURCES = "all-resources"
 # compared by equality, and is inside all-resources).
 FAMILIES: dict[str, frozenset[str]] = {
     "object-family": frozenset({"buckets", "objects"}),
-    "virtual-network-family": frozenset({"vcns", "subnets", "route-tables", "security-lists", "dhcp-options",
-                                         "network-security-groups", "internet-gateways", "nat-gateways",
-                                         "service-gateways", "vnics", "vnic-attachments", "private-ips",
-                                         "public-ips"}),
+    "virtual-network-family": frozenset(
+        {
+            "vcns",
+            "subnets",
+            "route-tables",
+            "security-lists",
+            "dhcp-options",
+            "network-security-groups",
+            "internet-gateways",
+            "nat-gateways",
+            "service-gateways",
+            "vnics",
+            "vnic-attachments",
+            "private-ips",
+            "public-ips",
+        }
+    ),
     "volume-family": frozenset({"volumes", "volume-attachments", "volume-backups"}),
     "instance-family": frozenset({"instances", "instance-images", "volume-attachments", "console-histories"}),
     "database-family": frozenset({"db-systems", "db-homes", "databases"}),
     "secret-family": frozenset({"secrets", "secret-versions", "secret-bundles"}),
-    "data-science-family": frozenset({"data-science-projects", "data-science-notebook-sessions",
-                                      "data-science-models", "data-science-model-deployments",
-                                      "data-science-jobs", "data-science-job-runs", "data-science-pipelines",
-                                      "data-science-pipeline-runs"}),
+    "data-science-family": frozenset(
+        {
+            "data-science-projects",
+            "data-science-notebook-sessions",
+            "data-science-models",
+            "data-science-model-deployments",
+            "data-science-jobs",
+            "data-science-job-runs",
+            "data-science-pipelines",
+            "data-science-pipeline-runs",
+        }
+    ),
 }
 _NEEDS_WHERE = ("objects", "object-family", "secret-bundles", "secret-family", "buckets", "repos")
 TENANCY = ("tenancy",)
@@ -63,9 +84,17 @@ class Grant:
     @classmethod
     def of(cls, text: str, statement: Statement) -> Grant:
         where = statement.where
-        return cls(text, statement.action, " ".join(t.text.lower() for t in statement.subject), statement.verb,
-                   statement.resource_type, frozenset(statement.permissions), _scope(statement),
-                   where.mode if where else "", frozenset(map(_condition, where.conditions)) if where else frozenset())
+        return cls(
+            text,
+            statement.action,
+            " ".join(t.text.lower() for t in statement.subject),
+            statement.verb,
+            statement.resource_type,
+            frozenset(statement.permissions),
+            _scope(statement),
+            where.mode if where else "",
+            frozenset(map(_condition, where.conditions)) if where else frozenset(),
+        )
 
 
 def _condition(condition: Condition) -> tuple[str, str, str]:
@@ -121,8 +150,13 @@ def _grants_covers(wide: Grant, narrow: Grant) -> bool:
 
 def covers(wide: Grant, narrow: Grant) -> bool:
     """Whether `wide` grants everything `narrow` does."""
-    return (wide.action == narrow.action and wide.subject == narrow.subject and _grants_covers(wide, narrow)
-            and scope_covers(wide.scope, narrow.scope) and where_covers(wide, narrow))
+    return (
+        wide.action == narrow.action
+        and wide.subject == narrow.subject
+        and _grants_covers(wide, narrow)
+        and scope_covers(wide.scope, narrow.scope)
+        and where_covers(wide, narrow)
+    )
 
 
 def _related(old: Grant, new: Grant) -> bool:
@@ -137,13 +171,17 @@ def _related(old: Grant, new: Grant) -> bool:
 def _retargeted(old: Grant, new: Grant) -> bool:
     """The same grant pinned to another named target (`target.bucket.name = 'b'` for `= 'a'`, as when
     a bucket is renamed): different access, no wider; the statement diff shows it."""
+
     def pins(grant: Grant) -> set[tuple[str, str]]:
         return {(lhs, op) for lhs, op, _ in grant.conditions}
 
     same = (old.action, old.subject, old.verb, old.resource_type, old.permissions, old.scope, old.where_mode)
-    return (same == (new.action, new.subject, new.verb, new.resource_type, new.permissions, new.scope,
-                     new.where_mode)
-            and bool(new.conditions) and pins(old) == pins(new) and all(op == "=" for _, op in pins(new)))
+    return (
+        same == (new.action, new.subject, new.verb, new.resource_type, new.permissions, new.scope, new.where_mode)
+        and bool(new.conditions)
+        and pins(old) == pins(new)
+        and all(op == "=" for _, op in pins(new))
+    )
 
 
 def _wider_on(new: Grant, peers: list[Grant]) -> list[str]:
@@ -152,13 +190,17 @@ def _wider_on(new: Grant, peers: list[Grant]) -> list[str]:
     if new.verb and all(o.verb and not verb_covers(o.verb, new.verb) for o in peers):
         reasons.append(f"verb raised to {new.verb} (was {', '.join(sorted({o.verb for o in peers}))})")
     if new.verb and all(not type_covers(o.resource_type, new.resource_type) for o in peers):
-        reasons.append(f"resource type widened to {new.resource_type} "
-                       f"(was {', '.join(sorted({o.resource_type for o in peers}))})")
+        reasons.append(
+            f"resource type widened to {new.resource_type} (was {', '.join(sorted({o.resource_type for o in peers}))})"
+        )
     if not new.verb and all(not new.permissions <= o.permissions for o in peers):
         reasons.append("more permissions")
     if all(not scope_covers(o.scope, new.scope) for o in peers):
-        reasons.append("scope widened to the whole tenancy" if new.scope == TENANCY
-                       else f"scope reaches {_scope_text(new.scope)}, which the base did not")
+        reasons.append(
+            "scope widened to the whole tenancy"
+            if new.scope == TENANCY
+            else f"scope reaches {_scope_text(new.scope)}, which the base did not"
+        )
     if all(not where_covers(o, new) for o in peers):
         reasons.append("where-conditions dropped" if not new.where_mode else "where-conditions relaxed")
     return reasons
@@ -188,8 +230,13 @@ def policy_changes(stack: str, base: dict[str, Resource], head: dict[str, Resour
 
 
 def _statements(resources: dict[str, Resource]) -> list[tuple[str, str]]:
-    return [(r.address, s) for r in resources.values() if r.type == POLICY_TYPE
-            for s in _list(r.attrs.get("statements")) if isinstance(s, str)]
+    return [
+        (r.address, s)
+        for r in resources.values()
+        if r.type == POLICY_TYPE
+        for s in _list(r.attrs.get("statements"))
+        if isinstance(s, str)
+    ]
 
 
 def _list(value: object) -> list:

@@ -40,14 +40,17 @@ def resources_of(stack: str, document: dict[str, Any]) -> dict[str, Resource]:
     found: dict[str, Resource] = {}
     for prefix, key in (("", "resource"), ("data.", "data")):
         section = document.get(key, {})
-        for where, value in [(key, section)] + [(f"{key}.{t}", v) for t, v in (section.items() if isinstance(section, dict) else [])]:
+        for where, value in [(key, section)] + [
+            (f"{key}.{t}", v) for t, v in (section.items() if isinstance(section, dict) else [])
+        ]:
             if not isinstance(value, dict):
                 raise ReviewInputError(f"stack {stack}: {where} is not a JSON object (got {type(value).__name__})")
         for tf_type, named in section.items():
             for name, attrs in named.items():
                 if not isinstance(attrs, dict):
-                    raise ReviewInputError(f"stack {stack}: {key}.{tf_type}.{name} is not a JSON object "
-                                           f"(got {type(attrs).__name__})")
+                    raise ReviewInputError(
+                        f"stack {stack}: {key}.{tf_type}.{name} is not a JSON object (got {type(attrs).__name__})"
+                    )
                 meta = attrs.get("//")
                 meta = meta.get("metadata") if isinstance(meta, dict) else None
                 path = meta.get("path") if isinstance(meta, dict) else None
@@ -61,8 +64,9 @@ def synth_ref(ref: str, repo: Path, workdir: Path) -> Path:
     """Synthesize the commit `ref` in a temporary worktree; return its output directory."""
     tree = workdir / "base-worktree"
     outdir = workdir / "base-out"
-    add = subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref],
-                         capture_output=True, text=True)
+    add = subprocess.run(
+        ["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), ref], capture_output=True, text=True
+    )
     if add.returncode != 0:
         raise ReviewInputError(f"git ref {ref!r}: cannot check it out: {add.stderr.strip()}")
     try:
@@ -78,8 +82,7 @@ def synth_dir(source: Path, outdir: Path, environments: Sequence[str] = ()) -> P
     env = {**os.environ, "CDKTF_OUTDIR": str(outdir), "PYTHONPATH": str(source)}
     if environments:
         env["OCIFT_ENVIRONMENTS"] = ",".join(environments)
-    proc = subprocess.run([sys.executable, "-m", "stacks.main"], cwd=source, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "stacks.main"], cwd=source, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ReviewInputError(f"synthesizing {source} failed:\n{proc.stdout}{proc.stderr}")
     return outdir

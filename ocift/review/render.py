@@ -68,9 +68,16 @@ def _headline(report: Report) -> str:
     findings = sum(len(s.new_findings) for s in report.stacks)
     silenced = sum(c.added for s in report.stacks for c in s.suppressions)
     runs = sum(len(s.cost.runs_started) for s in report.stacks)
-    parts += [f"{n} {what}" for n, what in ((widenings, "IAM widening(s)"), (findings, "new finding(s)"),
-                                            (silenced, "rule(s) newly suppressed"), (runs, "run(s) started"))
-              if n]
+    parts += [
+        f"{n} {what}"
+        for n, what in (
+            (widenings, "IAM widening(s)"),
+            (findings, "new finding(s)"),
+            (silenced, "rule(s) newly suppressed"),
+            (runs, "run(s) started"),
+        )
+        if n
+    ]
     changed = sum(_has_news(s) for s in report.stacks)
     if not parts and not changed:
         return "no changes"
@@ -119,15 +126,25 @@ def to_markdown(report: Report, limit: int = COMMENT_LIMIT) -> str:
 def _markdown(report: Report, diagrams: bool, details: bool) -> str:
     lines = [f"## ocift review ({report.source}): {_headline(report)}", ""]
     if report.dangerous:
-        lines += ["> **Dangerous changes**: destroys or replacements of stateful resources, or wider IAM "
-                  "access. This needs an explicit approval.", ""]
+        lines += [
+            "> **Dangerous changes**: destroys or replacements of stateful resources, or wider IAM "
+            "access. This needs an explicit approval.",
+            "",
+        ]
     if not diagrams:
-        lines += ["_(diagrams left out to fit a comment" + ("" if details else "; attribute details too")
-                  + ": the JSON output has everything)_", ""]
+        lines += [
+            "_(diagrams left out to fit a comment"
+            + ("" if details else "; attribute details too")
+            + ": the JSON output has everything)_",
+            "",
+        ]
     changed = [s for s in report.stacks if _has_news(s)]
     if not changed:
-        lines += [f"Nothing changes in the {len(report.stacks)} stack(s) compared: no resources, IAM statements, "
-                  "rule findings, suppressions or costs.", ""]
+        lines += [
+            f"Nothing changes in the {len(report.stacks)} stack(s) compared: no resources, IAM statements, "
+            "rule findings, suppressions or costs.",
+            "",
+        ]
     for stack in changed:
         lines += _markdown_stack(stack, diagrams, details)
     quiet = [s.name for s in report.stacks if not _has_news(s)]
@@ -144,9 +161,13 @@ def _markdown_stack(stack: StackReport, diagrams: bool = True, details: bool = T
             mark = "**!**" if change.dangerous else ""
             lines.append(f"| {mark} | {change.action.value} | `{change.address}` | {_why(change)} |")
         lines.append("")
-        detail = [f"- `{c.address}` `{a.path}`: `{b}` → `{n}`"
-                  + (" (forces replacement)" if a.forces_replacement else "")
-                  for c in stack.changes if c.action in _DETAILED for a in c.changes for b, n in [_values(a)]]
+        detail = [
+            f"- `{c.address}` `{a.path}`: `{b}` → `{n}`" + (" (forces replacement)" if a.forces_replacement else "")
+            for c in stack.changes
+            if c.action in _DETAILED
+            for a in c.changes
+            for b, n in [_values(a)]
+        ]
         lines += _fold("Attribute changes", detail) if details else []
     else:
         lines += ["No resource changes.", ""]
@@ -174,15 +195,19 @@ def _cost_lines(cost: StackCost) -> tuple[list[tuple[str, str, str, str]], str]:
     rows = []
     for job in cost.jobs:
         hourly = f"{_money(job.base_hourly, '-')} → {_money(job.head_hourly, 'removed')}"
-        per_run = f"{_money(job.base_per_run) if job.base_hourly else '-'} → " \
-                  f"{_money(job.head_per_run) if job.head_hourly else 'removed'}"
+        per_run = (
+            f"{_money(job.base_per_run) if job.base_hourly else '-'} → "
+            f"{_money(job.head_per_run) if job.head_hourly else 'removed'}"
+        )
         delta = job.delta_per_run
         rows.append((job.address, hourly, per_run, delta.text(signed=True) if delta else "no worst case"))
     started = ""
     if cost.runs_started:
-        started = (f"{len(cost.runs_started)} run(s) start on apply ("
-                   + ", ".join(f"`{r.address}`" for r in cost.runs_started)
-                   + f"): up to {cost.started.text()} in the worst case")
+        started = (
+            f"{len(cost.runs_started)} run(s) start on apply ("
+            + ", ".join(f"`{r.address}`" for r in cost.runs_started)
+            + f"): up to {cost.started.text()} in the worst case"
+        )
     return rows, started
 
 
@@ -227,8 +252,10 @@ def to_text(report: Report) -> str:
         for policy in stack.policies:
             lines += [f"   iam {policy.address}"] + [f"      - {s}" for s in policy.removed]
             lines += [f"      + {s}" for s in policy.added] + [f"      ! widens: {w}" for w in policy.widenings]
-        lines += [f"   suppression {'added' if s.added else 'removed'}: {s.rule} on {s.address}: {s.reason}"
-                  for s in stack.suppressions]
+        lines += [
+            f"   suppression {'added' if s.added else 'removed'}: {s.rule} on {s.address}: {s.reason}"
+            for s in stack.suppressions
+        ]
         rows, started = _cost_lines(stack.cost)
         lines += [f"   cost {a}: per hour {h}; per run {p} ({d})" for a, h, p, d in rows]
         lines += [f"   cost: {started}"] if started else []
@@ -240,8 +267,11 @@ def to_text(report: Report) -> str:
 
 # What the review itself reports in SARIF, beside the rule pack's findings.
 _REVIEW_RULES = {
-    "OCIFT-REVIEW-DANGEROUS": ("dangerous change", "a stateful resource (bucket, repository, vault, key, log) is "
-                               "deleted or replaced: what it holds is lost", "error"),
+    "OCIFT-REVIEW-DANGEROUS": (
+        "dangerous change",
+        "a stateful resource (bucket, repository, vault, key, log) is deleted or replaced: what it holds is lost",
+        "error",
+    ),
     "OCIFT-REVIEW-REPLACE": ("replacement", "Terraform destroys and re-creates the resource", "warning"),
     "OCIFT-REVIEW-IAM": ("wider access", "a policy statement grants more than the base did", "error"),
     "OCIFT-REVIEW-SUPPRESSION": ("rule suppressed", "a rule was switched off for a resource", "note"),
@@ -260,12 +290,18 @@ def to_sarif(report: Report) -> str:
         for change in stack.changes:
             if change.dangerous or change.action in (Action.REPLACE, Action.RENAME):
                 rule = "OCIFT-REVIEW-DANGEROUS" if change.dangerous else "OCIFT-REVIEW-REPLACE"
-                results.append(result(rule, _REVIEW_RULES[rule][2], f"{change.action.value}: {_why(change)}",
-                                      artifact, change.address))
+                results.append(
+                    result(
+                        rule, _REVIEW_RULES[rule][2], f"{change.action.value}: {_why(change)}", artifact, change.address
+                    )
+                )
         for policy in stack.policies:
             results += [result("OCIFT-REVIEW-IAM", "error", w, artifact, policy.address) for w in policy.widenings]
-        results += [result("OCIFT-REVIEW-SUPPRESSION", "note", _suppression(s).removeprefix("- "), artifact, s.address)
-                    for s in stack.suppressions if s.added]
+        results += [
+            result("OCIFT-REVIEW-SUPPRESSION", "note", _suppression(s).removeprefix("- "), artifact, s.address)
+            for s in stack.suppressions
+            if s.added
+        ]
         results += [result(f.rule, f.severity, f.message, artifact, f.address) for f in stack.new_findings]
     rules = [rule_descriptor(i, t, e, level) for i, (t, e, level) in _REVIEW_RULES.items()] + descriptors(RULES)
     return json.dumps(sarif_log("ocift-review", "0.1.0", rules, results), indent=2, sort_keys=True)

@@ -40,22 +40,31 @@ def test_job_run_principal_matching_rule_and_subject():
 
 
 def test_statement_rendering():
-    one = Statement(subject=PRINCIPAL, verb="manage", resource="objects", compartment_id=COMPARTMENT,
-                    conditions=(Condition("target.bucket.name", "ocift-dev-outputs"),))
+    one = Statement(
+        subject=PRINCIPAL,
+        verb="manage",
+        resource="objects",
+        compartment_id=COMPARTMENT,
+        conditions=(Condition("target.bucket.name", "ocift-dev-outputs"),),
+    )
     assert one.render() == (
         f"Allow dynamic-group ocift-dev-jobruns to manage objects in compartment id {COMPARTMENT} "
         "where target.bucket.name = 'ocift-dev-outputs'"
     )
-    two = Statement(subject=GroupPrincipal("admins"), verb="read", resource="repos", compartment_id=IN_TENANCY,
-                    conditions=(Condition("target.repo.name", "a"), Condition("request.operation", "x", "!=")))
+    two = Statement(
+        subject=GroupPrincipal("admins"),
+        verb="read",
+        resource="repos",
+        compartment_id=IN_TENANCY,
+        conditions=(Condition("target.repo.name", "a"), Condition("request.operation", "x", "!=")),
+    )
     assert two.render() == (
         "Allow group admins to read repos in tenancy where all { target.repo.name = 'a', request.operation != 'x' }"
     )
 
 
 def test_dynamic_group_lives_in_tenancy(stack):
-    DynamicGroup(stack, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY,
-                                                      tags={"env": "dev"}))
+    DynamicGroup(stack, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY, tags={"env": "dev"}))
     dg = only(synth(stack), "oci_identity_dynamic_group")
     assert dg["compartment_id"] == TENANCY
     assert dg["name"] == "ocift-dev-jobruns"
@@ -64,8 +73,9 @@ def test_dynamic_group_lives_in_tenancy(stack):
 
 
 def test_policy_collects_grants_once_in_order(stack):
-    policy = Policy(stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT,
-                                                     tags={"env": "dev"}))
+    policy = Policy(
+        stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT, tags={"env": "dev"})
+    )
     grant_secret_read(stack, PRINCIPAL, SECRET, COMPARTMENT)
     grant_secret_read(stack, PRINCIPAL, SECRET, COMPARTMENT)  # duplicate: kept once
     policy.add_statements(datascience_network_statement(COMPARTMENT))
@@ -105,24 +115,40 @@ def test_empty_policy_fails_synth(stack):
 
 
 def test_policy_props_report_every_error(stack):
-    bad = Statement(subject=PRINCIPAL, verb="own", resource="Objects!", compartment_id="ocid1.bucket.oc1..x",
-                    conditions=(Condition("target.bucket.name", "it's"),))
+    bad = Statement(
+        subject=PRINCIPAL,
+        verb="own",
+        resource="Objects!",
+        compartment_id="ocid1.bucket.oc1..x",
+        conditions=(Condition("target.bucket.name", "it's"),),
+    )
     with pytest.raises(PropsError) as err:
-        Policy(stack, "bad", PolicyProps(name="bad name", compartment_id="nope", description=" ",
-                                         statements=[bad], tags={"a b": "x"}))
+        Policy(
+            stack,
+            "bad",
+            PolicyProps(name="bad name", compartment_id="nope", description=" ", statements=[bad], tags={"a b": "x"}),
+        )
     text = str(err.value)
-    for prop in ("name:", "compartment_id:", "description:", "tags['a b']:", "statements[0].verb:",
-                 "statements[0].resource:", "statements[0].compartment_id:", "statements[0].conditions[0].value:"):
+    for prop in (
+        "name:",
+        "compartment_id:",
+        "description:",
+        "tags['a b']:",
+        "statements[0].verb:",
+        "statements[0].resource:",
+        "statements[0].compartment_id:",
+        "statements[0].conditions[0].value:",
+    ):
         assert prop in text
     assert len(err.value.problems) == 8
 
 
 def test_dynamic_group_props_report_every_error(stack):
     with pytest.raises(PropsError) as err:
-        DynamicGroup(stack, "dg", DynamicGroupProps(principal=DynamicGroupPrincipal("bad name!", " "),
-                                                    tenancy_id=COMPARTMENT))
-    assert [p.split(":")[0] for p in err.value.problems] == [
-        "principal.name", "principal.matching_rule", "tenancy_id"]
+        DynamicGroup(
+            stack, "dg", DynamicGroupProps(principal=DynamicGroupPrincipal("bad name!", " "), tenancy_id=COMPARTMENT)
+        )
+    assert [p.split(":")[0] for p in err.value.problems] == ["principal.name", "principal.matching_rule", "tenancy_id"]
 
 
 def test_secret_grant_rejects_non_secret_ocid(stack):
@@ -142,9 +168,16 @@ def test_policy_over_the_statement_limit_fails_synth(stack):
 def test_a_policy_naming_a_dynamic_group_is_created_after_it(stack):
     """OCI rejects a policy whose subject does not exist yet: the edge makes Terraform create the group first."""
     group = DynamicGroup(stack, "runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY))
-    Policy(stack, "access", PolicyProps(name="access", compartment_id=COMPARTMENT, subject_groups=[group],
-                                        statements=[Statement(subject=PRINCIPAL, verb="use", resource="log-content",
-                                                              compartment_id=COMPARTMENT)]))
+    Policy(
+        stack,
+        "access",
+        PolicyProps(
+            name="access",
+            compartment_id=COMPARTMENT,
+            subject_groups=[group],
+            statements=[Statement(subject=PRINCIPAL, verb="use", resource="log-content", compartment_id=COMPARTMENT)],
+        ),
+    )
     out = synth(stack)
     [group_id] = resources(out, "oci_identity_dynamic_group")
     assert only(out, "oci_identity_policy")["depends_on"] == [f"oci_identity_dynamic_group.{group_id}"]

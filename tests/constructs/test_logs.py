@@ -10,10 +10,16 @@ PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-dev-jobruns", COMPARTMENT)
 
 
 def _logs(stack) -> CustomLog:
-    group = LogGroup(stack, "job_log_group", LogGroupProps(display_name="ocift-dev-jobs", compartment_id=COMPARTMENT,
-                                                           tags={"env": "dev"}))
-    return CustomLog(stack, "train_log", CustomLogProps(display_name="ocift-dev-train", log_group=group,
-                                                        retention_days=60, tags={"env": "dev"}))
+    group = LogGroup(
+        stack,
+        "job_log_group",
+        LogGroupProps(display_name="ocift-dev-jobs", compartment_id=COMPARTMENT, tags={"env": "dev"}),
+    )
+    return CustomLog(
+        stack,
+        "train_log",
+        CustomLogProps(display_name="ocift-dev-train", log_group=group, retention_days=60, tags={"env": "dev"}),
+    )
 
 
 def test_custom_log_in_group(stack):
@@ -33,7 +39,8 @@ def test_grant_write_is_use_log_content(stack):
     Policy(stack, "job_access", PolicyProps(name="ocift-dev-job-access", compartment_id=COMPARTMENT))
     _logs(stack).grant_write(PRINCIPAL)
     assert only(synth(stack), "oci_identity_policy")["statements"] == [
-        f"Allow dynamic-group ocift-dev-jobruns to use log-content in compartment id {COMPARTMENT}"]
+        f"Allow dynamic-group ocift-dev-jobruns to use log-content in compartment id {COMPARTMENT}"
+    ]
 
 
 def test_log_props_report_every_error(stack):

@@ -14,9 +14,17 @@ def _ref(out, tf_type, attr="id"):
 
 
 def test_create_mode_builds_a_private_network(stack):
-    net = Network(stack, "job_network", NetworkProps(compartment_id=NET_COMPARTMENT, name="ocift-dev",
-                                                     vcn_cidr="10.1.0.0/16", subnet_cidr="10.1.2.0/24",
-                                                     tags={"env": "dev"}))
+    net = Network(
+        stack,
+        "job_network",
+        NetworkProps(
+            compartment_id=NET_COMPARTMENT,
+            name="ocift-dev",
+            vcn_cidr="10.1.0.0/16",
+            subnet_cidr="10.1.2.0/24",
+            tags={"env": "dev"},
+        ),
+    )
     out = synth(stack)
     assert net.job_network_type == "CUSTOM_NETWORK"
     vcn = only(out, "oci_core_vcn")
@@ -25,8 +33,9 @@ def test_create_mode_builds_a_private_network(stack):
 
     (services_id,) = out["data"]["oci_core_services"]
     services = out["data"]["oci_core_services"][services_id]
-    assert services["filter"] == [{"name": "name", "values": ["All .* Services In Oracle Services Network"],
-                                   "regex": True}]
+    assert services["filter"] == [
+        {"name": "name", "values": ["All .* Services In Oracle Services Network"], "regex": True}
+    ]
     services_ref = f"data.oci_core_services.{services_id}.services[0]"
     assert only(out, "oci_core_service_gateway")["services"] == [{"service_id": f"${{{services_ref}.id}}"}]
 
@@ -39,7 +48,9 @@ def test_create_mode_builds_a_private_network(stack):
     sl = only(out, "oci_core_security_list")
     assert [(r["destination"], r["protocol"]) for r in sl["egress_security_rules"]] == [("0.0.0.0/0", "all")]
     assert [(r["source"], r["source_type"], r["protocol"]) for r in sl["ingress_security_rules"]] == [
-        ("10.1.2.0/24", "CIDR_BLOCK", "6"), ("0.0.0.0/0", "CIDR_BLOCK", "1")]
+        ("10.1.2.0/24", "CIDR_BLOCK", "6"),
+        ("0.0.0.0/0", "CIDR_BLOCK", "1"),
+    ]
     assert sl["ingress_security_rules"][1]["icmp_options"] == {"type": 3, "code": 4}  # path MTU discovery
 
     subnet = only(out, "oci_core_subnet")
@@ -51,7 +62,8 @@ def test_create_mode_builds_a_private_network(stack):
     assert subnet["vcn_id"] == _ref(out, "oci_core_vcn")
     assert net.subnet_id.startswith("${")  # a token to the created subnet
     assert [s.render() for s in net.service_statements()] == [
-        f"Allow service datascience to use virtual-network-family in compartment id {NET_COMPARTMENT}"]
+        f"Allow service datascience to use virtual-network-family in compartment id {NET_COMPARTMENT}"
+    ]
 
 
 def test_existing_subnet_creates_nothing(stack):
@@ -70,11 +82,28 @@ def test_default_network(stack):
 
 def test_network_props_report_every_error(stack):
     with pytest.raises(PropsError) as err:
-        Network(stack, "n", NetworkProps(compartment_id="", name="bad name", vcn_cidr="10.0.0.0/8",
-                                         subnet_cidr="192.168.0.0/24", dns_label="9x", subnet_id=SUBNET,
-                                         tags={"a b": "c"}))
+        Network(
+            stack,
+            "n",
+            NetworkProps(
+                compartment_id="",
+                name="bad name",
+                vcn_cidr="10.0.0.0/8",
+                subnet_cidr="192.168.0.0/24",
+                dns_label="9x",
+                subnet_id=SUBNET,
+                tags={"a b": "c"},
+            ),
+        )
     assert [p.split(":")[0] for p in err.value.problems] == [
-        "compartment_id", "subnet_id", "name", "vcn_cidr", "subnet_cidr", "dns_label", "tags['a b']"]
+        "compartment_id",
+        "subnet_id",
+        "name",
+        "vcn_cidr",
+        "subnet_cidr",
+        "dns_label",
+        "tags['a b']",
+    ]
     with pytest.raises(PropsError) as err:
         Network(stack, "e", NetworkProps(mode="existing", subnet_id="ocid1.vcn.oc1..x"))
     assert [p.split(":")[0] for p in err.value.problems] == ["compartment_id", "subnet_id"]
@@ -92,4 +121,5 @@ def test_job_runs_may_attach_to_a_custom_network_only(stack):
     assert default.grant_attach(principal, policy) == []
     custom.grant_attach(principal, policy)
     assert policy.rendered() == [
-        f"Allow dynamic-group ocift-dev-jobruns to use virtual-network-family in compartment id {NET_COMPARTMENT}"]
+        f"Allow dynamic-group ocift-dev-jobruns to use virtual-network-family in compartment id {NET_COMPARTMENT}"
+    ]

@@ -48,8 +48,14 @@ def test_lifecycle_rules(stack):
     assert policy["bucket"] == f"${{oci_objectstorage_bucket.{bucket_id}.name}}"
     rules = {r["name"]: r for r in policy["rules"]}
     assert rules["expire-0-checkpoints"] == {
-        "name": "expire-0-checkpoints", "action": "DELETE", "target": "objects", "is_enabled": True,
-        "time_amount": "14", "time_unit": "DAYS", "object_name_filter": {"inclusion_patterns": ["*/checkpoints/*"]}}
+        "name": "expire-0-checkpoints",
+        "action": "DELETE",
+        "target": "objects",
+        "is_enabled": True,
+        "time_amount": "14",
+        "time_unit": "DAYS",
+        "object_name_filter": {"inclusion_patterns": ["*/checkpoints/*"]},
+    }
     assert rules["expire-previous-versions"]["target"] == "previous-object-versions"
     assert rules["expire-previous-versions"]["time_amount"] == "30"
     assert rules["abort-stale-multipart-uploads"]["action"] == "ABORT"
@@ -93,11 +99,27 @@ def test_service_statements_for_lifecycle_and_kms(stack):
 
 def test_bucket_props_report_every_error(stack):
     with pytest.raises(PropsError) as err:
-        _bucket(stack, name="bad name", compartment_id="", kms_key_id="ocid1.vault.oc1..x",
-                expire=[ExpireRule("**", 0), ExpireRule("ckpt/*", 1), ExpireRule("ckpt/*", 2)],
-                abort_multipart_days=0, versioning=False, tags={"a.b": "x"})
+        _bucket(
+            stack,
+            name="bad name",
+            compartment_id="",
+            kms_key_id="ocid1.vault.oc1..x",
+            expire=[ExpireRule("**", 0), ExpireRule("ckpt/*", 1), ExpireRule("ckpt/*", 2)],
+            abort_multipart_days=0,
+            versioning=False,
+            tags={"a.b": "x"},
+        )
     props = [p.split(":")[0] for p in err.value.problems]
-    assert props == ["name", "compartment_id", "kms_key_id", "expire[0].days", "expire[0].pattern",
-                     "expire[1].pattern", "expire[2].pattern", "abort_multipart_days", "previous_versions_days",
-                     "tags['a.b']"]
+    assert props == [
+        "name",
+        "compartment_id",
+        "kms_key_id",
+        "expire[0].days",
+        "expire[0].pattern",
+        "expire[1].pattern",
+        "expire[2].pattern",
+        "abort_multipart_days",
+        "previous_versions_days",
+        "tags['a.b']",
+    ]
     assert "resource" not in synth(stack)  # nothing was created

@@ -43,28 +43,59 @@ PRINCIPAL = DynamicGroupPrincipal.job_runs("ocift-prod-jobruns", COMPARTMENT)
 def _app_stack(app: App) -> tuple[TerraformStack, Network, Bucket]:
     stack = TerraformStack(app, "ocift-prod-app")
     Policy(stack, "job_access", PolicyProps(name="ocift-prod-job-access", compartment_id=COMPARTMENT, tags=TAGS))
-    Policy(stack, "secret_access", PolicyProps(name="ocift-prod-secret-access",
-                                               compartment_id=SEC_COMPARTMENT, tags=TAGS))
+    Policy(
+        stack, "secret_access", PolicyProps(name="ocift-prod-secret-access", compartment_id=SEC_COMPARTMENT, tags=TAGS)
+    )
     network = Network(stack, "job_network", NetworkProps(compartment_id=NET_COMPARTMENT, name="ocift-prod", tags=TAGS))
-    outputs = Bucket(stack, "outputs_bucket", BucketProps(
-        name="ocift-prod-outputs", compartment_id=COMPARTMENT, namespace="tenancyns", kms_key_id=KMS_KEY,
-        expire=[ExpireRule("*/checkpoints/*", 30)], prevent_destroy=True, tags=TAGS))
-    inputs = Bucket(stack, "inputs_bucket", BucketProps(name="ocift-prod-inputs", compartment_id=COMPARTMENT,
-                                                        namespace="tenancyns", tags=TAGS))
-    repo = ContainerRepository(stack, "trainer_repo", ContainerRepositoryProps(
-        name="ocift/trainer", compartment_id=COMPARTMENT, immutable=True, tags=TAGS))
-    group = LogGroup(stack, "job_log_group", LogGroupProps(display_name="ocift-prod-jobs", compartment_id=COMPARTMENT,
-                                                           tags=TAGS))
+    outputs = Bucket(
+        stack,
+        "outputs_bucket",
+        BucketProps(
+            name="ocift-prod-outputs",
+            compartment_id=COMPARTMENT,
+            namespace="tenancyns",
+            kms_key_id=KMS_KEY,
+            expire=[ExpireRule("*/checkpoints/*", 30)],
+            prevent_destroy=True,
+            tags=TAGS,
+        ),
+    )
+    inputs = Bucket(
+        stack,
+        "inputs_bucket",
+        BucketProps(name="ocift-prod-inputs", compartment_id=COMPARTMENT, namespace="tenancyns", tags=TAGS),
+    )
+    repo = ContainerRepository(
+        stack,
+        "trainer_repo",
+        ContainerRepositoryProps(name="ocift/trainer", compartment_id=COMPARTMENT, immutable=True, tags=TAGS),
+    )
+    group = LogGroup(
+        stack, "job_log_group", LogGroupProps(display_name="ocift-prod-jobs", compartment_id=COMPARTMENT, tags=TAGS)
+    )
     log = CustomLog(stack, "train_log", CustomLogProps(display_name="ocift-prod-train", log_group=group, tags=TAGS))
-    project = DataScienceProject(stack, "project", ProjectProps(display_name="ocift-prod", compartment_id=COMPARTMENT,
-                                                                tags=TAGS))
-    job = TrainingJob(stack, "finetune_job", TrainingJobProps(
-        display_name="ocift-prod-finetune", compartment_id=COMPARTMENT, project_id=project.id, principal=PRINCIPAL,
-        network=network, image=repo.image("iad.ocir.io", "tenancyns", digest=DIGEST, tag="1.0"),
-        node_groups=[NodeGroup(name="nodes", shape="BM.GPU.H100.8", replicas=2)],
-        recipe=Recipe.from_mapping({"model_name": "meta-llama/Llama-3.2-1B", "enable_fsdp": True}),
-        settings=LauncherSettings(output_uri=outputs.uri("runs"), secrets={"HF_TOKEN": SECRET}),
-        maximum_runtime_minutes=1440, log=log, mounts=[inputs.mount("inputs")], tags=TAGS))
+    project = DataScienceProject(
+        stack, "project", ProjectProps(display_name="ocift-prod", compartment_id=COMPARTMENT, tags=TAGS)
+    )
+    job = TrainingJob(
+        stack,
+        "finetune_job",
+        TrainingJobProps(
+            display_name="ocift-prod-finetune",
+            compartment_id=COMPARTMENT,
+            project_id=project.id,
+            principal=PRINCIPAL,
+            network=network,
+            image=repo.image("iad.ocir.io", "tenancyns", digest=DIGEST, tag="1.0"),
+            node_groups=[NodeGroup(name="nodes", shape="BM.GPU.H100.8", replicas=2)],
+            recipe=Recipe.from_mapping({"model_name": "meta-llama/Llama-3.2-1B", "enable_fsdp": True}),
+            settings=LauncherSettings(output_uri=outputs.uri("runs"), secrets={"HF_TOKEN": SECRET}),
+            maximum_runtime_minutes=1440,
+            log=log,
+            mounts=[inputs.mount("inputs")],
+            tags=TAGS,
+        ),
+    )
     outputs.grant_read_write(job.principal)
     inputs.grant_read(job.principal)
     repo.grant_pull(job.principal)
@@ -78,9 +109,16 @@ def test_admin_and_app_stacks_synthesize_valid_and_compliant():
     stack, network, outputs = _app_stack(app)
     admin = TerraformStack(app, "ocift-prod-tenancy")
     DynamicGroup(admin, "job_runs", DynamicGroupProps(principal=PRINCIPAL, tenancy_id=TENANCY, tags=TAGS))
-    Policy(admin, "service_access", PolicyProps(
-        name="ocift-prod-services", compartment_id=TENANCY, tags=TAGS,
-        statements=[*network.service_statements(), *outputs.service_statements("us-ashburn-1", SEC_COMPARTMENT)]))
+    Policy(
+        admin,
+        "service_access",
+        PolicyProps(
+            name="ocift-prod-services",
+            compartment_id=TENANCY,
+            tags=TAGS,
+            statements=[*network.service_statements(), *outputs.service_statements("us-ashburn-1", SEC_COMPARTMENT)],
+        ),
+    )
 
     context = RuleContext(environment="prod", is_prod=True)
     for name, built in (("ocift-prod-app", stack), ("ocift-prod-tenancy", admin)):

@@ -36,8 +36,13 @@ def test_shared_name_sets_every_section_like_llama_recipes():
 
 def test_render_then_parse_round_trips():
     recipe = Recipe.from_mapping(
-        {"use_peft": True, "context_length": 512, "lora_config": {"r": 4, "target_modules": ["q_proj"]},
-         "fsdp_config": {"hsdp": True}, "num_epochs": 1}
+        {
+            "use_peft": True,
+            "context_length": 512,
+            "lora_config": {"r": 4, "target_modules": ["q_proj"]},
+            "fsdp_config": {"hsdp": True},
+            "num_epochs": 1,
+        }
     )
     args = recipe.to_args()
     assert "--lora_config.r" in args and "--use_peft" in args
@@ -58,8 +63,10 @@ def test_defaults_render_to_nothing():
         (["stray"], "unexpected argument 'stray'"),
         (["--batching_strategy", "zip"], "train_config.batching_strategy"),
         (["--merge_lora"], "merge_lora needs use_peft"),
-        (["--dataset", "custom_dataset", "--prompt_template", "{x}", "--custom_dataset.file", "d.py"],
-         "give custom_dataset.file or prompt_template"),
+        (
+            ["--dataset", "custom_dataset", "--prompt_template", "{x}", "--custom_dataset.file", "d.py"],
+            "give custom_dataset.file or prompt_template",
+        ),
         (["--dataset", "alpaca_dataset", "--data_path", "a.json"], "give the file as alpaca_dataset.data_path"),
         (["--train_split", "t"], "unknown option 'train_split'"),
         (["--lora_config.nope", "1"], "unknown option 'lora_config.nope'"),
@@ -75,13 +82,24 @@ def test_all_problems_reported_at_once():
     with pytest.raises(RecipeError) as info:
         Recipe.from_mapping({"lr": 0, "num_epochs": 0, "bogus": 1}, source="stacks/dev.yaml: training.recipe")
     assert {p.split(":")[0] for p in info.value.problems} == {
-        "unknown option 'bogus'", "train_config.lr", "train_config.num_epochs"}
+        "unknown option 'bogus'",
+        "train_config.lr",
+        "train_config.num_epochs",
+    }
     assert str(info.value).startswith("stacks/dev.yaml: training.recipe: ")
 
 
 def test_dataset_sections_are_llama_recipes_and_render_with_their_section():
-    recipe = Recipe.from_args(["--dataset", "custom_dataset", "--custom_dataset.file", "oci://b@ns/ds.py:get_foo",
-                               "--custom_dataset.test_split", "dev"])
+    recipe = Recipe.from_args(
+        [
+            "--dataset",
+            "custom_dataset",
+            "--custom_dataset.file",
+            "oci://b@ns/ds.py:get_foo",
+            "--custom_dataset.test_split",
+            "dev",
+        ]
+    )
     assert recipe.custom_dataset.location == "oci://b@ns/ds.py" and recipe.custom_dataset.function == "get_foo"
     assert recipe.custom_dataset.train_split == "train"
     assert Recipe.from_args(["--custom_dataset.file", "ds.py"]).custom_dataset.function == "get_custom_dataset"
@@ -90,5 +108,6 @@ def test_dataset_sections_are_llama_recipes_and_render_with_their_section():
     assert recipe.inputs() == {"custom_dataset.file": "oci://b@ns/ds.py"}
     # llama-recipes' defaults name files of its own tree: left at them, nothing is staged
     assert Recipe.from_args(["--dataset", "grammar_dataset", "--grammar_dataset.train_split", "g.csv"]).inputs() == {
-        "grammar_dataset.train_split": "g.csv"}
+        "grammar_dataset.train_split": "g.csv"
+    }
     assert Recipe().alpaca_dataset.data_path == "src/llama_recipes/datasets/alpaca_data.json"

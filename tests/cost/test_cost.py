@@ -34,20 +34,31 @@ def test_an_unknown_shape_has_no_price_and_never_reads_as_zero() -> None:
 
 def test_a_users_file_overrides_and_adds(tmp_path: Path) -> None:
     override = tmp_path / "prices.json"
-    override.write_text(json.dumps({"shapes": {"BM.GPU.H100.8": {"per_node_hour": 60.0, "source": "our contract"},
-                                               "VM.GPU.A10.1": {"per_node_hour": 1.5}},
-                                    "block_volume_gb_month": {"price": 0.0255, "source": "our contract"}}))
+    override.write_text(
+        json.dumps(
+            {
+                "shapes": {
+                    "BM.GPU.H100.8": {"per_node_hour": 60.0, "source": "our contract"},
+                    "VM.GPU.A10.1": {"per_node_hour": 1.5},
+                },
+                "block_volume_gb_month": {"price": 0.0255, "source": "our contract"},
+            }
+        )
+    )
     for prices in (load_prices(override, environ={}), load_prices(environ={"OCIFT_PRICES": str(override)})):
         assert prices.hourly("BM.GPU.H100.8") == 60.0 and prices.hourly("VM.GPU.A10.1", 2) == 3.0
         assert prices.hourly("BM.GPU.A100-v2.8") == 32.0  # the rest still from the shipped table
         assert prices.sources["BM.GPU.H100.8"] == "our contract" and prices.block_volume_gb_month == 0.0255
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("not json", "not a readable price file"),
-    ('{"shapes": {"BM.GPU.H100.8": {"per_node_hour": -1}}}', "shapes.BM.GPU.H100.8.per_node_hour"),
-    ('{"shapes": {"BM.GPU.H100.8": 80}}', "expected an object with 'per_node_hour'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "not a readable price file"),
+        ('{"shapes": {"BM.GPU.H100.8": {"per_node_hour": -1}}}', "shapes.BM.GPU.H100.8.per_node_hour"),
+        ('{"shapes": {"BM.GPU.H100.8": 80}}', "expected an object with 'per_node_hour'"),
+    ],
+)
 def test_a_bad_price_file_is_named(tmp_path: Path, text: str, message: str) -> None:
     bad = tmp_path / "prices.json"
     bad.write_text(text)

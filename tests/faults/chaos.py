@@ -61,14 +61,20 @@ class ChaosProxy:
 
     def count(self, method: str = "", key_part: str = "", outcome: str = "") -> int:
         with self._lock:
-            return sum(1 for s in self.seen if s.method.startswith(method) and key_part in s.key
-                       and s.outcome.startswith(outcome))
+            return sum(
+                1
+                for s in self.seen
+                if s.method.startswith(method) and key_part in s.key and s.outcome.startswith(outcome)
+            )
 
     def puts(self, key_part: str = "") -> list[str]:
         """Keys whose PUT reached the store, in order."""
         with self._lock:
-            return [s.key for s in self.seen if s.method == "PUT" and key_part in s.key
-                    and s.outcome.startswith("forwarded 2")]
+            return [
+                s.key
+                for s in self.seen
+                if s.method == "PUT" and key_part in s.key and s.outcome.startswith("forwarded 2")
+            ]
 
     def refused_probe(self) -> bool:
         """Whether a TCP connect to the proxy is refused now (the store is down)."""
@@ -117,7 +123,9 @@ class ChaosProxy:
                     self._answer(status, {"content-type": "application/xml"}, xml)
                     return
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "expect")}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "expect")
+                }
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 payload = response.read()

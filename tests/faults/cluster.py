@@ -26,20 +26,45 @@ from tests.support import REPO, clean_env
 
 #: Small and fast: one optimizer step is ~0.1 s on one core; start-up (imports, model) ~15-25 s.
 #: Many epochs so a run lasts until a test breaks it; `--max_train_step` ends a rerun early.
-TRAIN = ["--use_peft", "--context_length", "64", "--batch_size_training", "1", "--run_validation", "false",
-         "--lr", "3e-3", "--num_epochs", "100"]
+TRAIN = [
+    "--use_peft",
+    "--context_length",
+    "64",
+    "--batch_size_training",
+    "1",
+    "--run_validation",
+    "false",
+    "--lr",
+    "3e-3",
+    "--num_epochs",
+    "100",
+]
 #: Every launch of a test is one logical run (a rerun continues it): its outputs are under
 #: `<output URI>/ft/`, its local ones under `<work dir>/runs/ft/`.
 RUN_NAME = "ft"
 #: Launcher settings for fault tests: quick sync passes, a short heartbeat timeout.
-FAST = {"OCIFT_SYNC_INTERVAL_S": "0.5", "OCIFT_PEER_TIMEOUT_S": "5", "OCIFT_TERM_GRACE_S": "30",
-        "OCIFT_CLUSTER_TIMEOUT_S": "120", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
-        "OCIFT_RUN_NAME": RUN_NAME}
+FAST = {
+    "OCIFT_SYNC_INTERVAL_S": "0.5",
+    "OCIFT_PEER_TIMEOUT_S": "5",
+    "OCIFT_TERM_GRACE_S": "30",
+    "OCIFT_CLUSTER_TIMEOUT_S": "120",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONUNBUFFERED": "1",
+    "OCIFT_RUN_NAME": RUN_NAME,
+}
 
 
 def train_flags(tiny: dict[str, Path], output: str, *extra: str) -> list[str]:
-    return ["--model_name", str(tiny["model"]), "--data_path", str(tiny["data"]), "--output_dir", output,
-            *TRAIN, *extra]
+    return [
+        "--model_name",
+        str(tiny["model"]),
+        "--data_path",
+        str(tiny["data"]),
+        "--output_dir",
+        output,
+        *TRAIN,
+        *extra,
+    ]
 
 
 @dataclass
@@ -88,9 +113,15 @@ class Cluster:
         self.nodes: list[Node] = []
         self.runs = 0
 
-    def launch(self, flags: list[str], nnodes: int = 2, env: dict[str, str] | None = None,
-               delays: dict[int, float] | None = None, run: str = "",
-               work_dirs: dict[int, Path] | None = None) -> list[Node]:
+    def launch(
+        self,
+        flags: list[str],
+        nnodes: int = 2,
+        env: dict[str, str] | None = None,
+        delays: dict[int, float] | None = None,
+        run: str = "",
+        work_dirs: dict[int, Path] | None = None,
+    ) -> list[Node]:
         """Start `nnodes` launchers of one job run (fresh disks unless `run` names an earlier one);
         node r starts `delays[r]` seconds after the first and works in `work_dirs[r]` if given."""
         self.runs += 1
@@ -108,15 +139,28 @@ class Cluster:
             if wait > 0:
                 time.sleep(wait)
             work = (work_dirs or {}).get(rank, base / f"node-{rank}")
-            settings = {**FAST, **ports, "OCIFT_TRAIN_MODULE": "launcher.train", "NODE_RANK": str(rank),
-                        "INITIAL_CLUSTER_SIZE": str(nnodes), "CLUSTER_NODES_METADATA_FILE": str(metadata),
-                        "JOB_RUN_OCID": f"ocid1.datasciencejobrun.oc1.local.{run}", "OCIFT_WORK_DIR": str(work),
-                        "OCIFT_CACHE_DIR": str(base / f"cache-{rank}"), **(env or {})}
+            settings = {
+                **FAST,
+                **ports,
+                "OCIFT_TRAIN_MODULE": "launcher.train",
+                "NODE_RANK": str(rank),
+                "INITIAL_CLUSTER_SIZE": str(nnodes),
+                "CLUSTER_NODES_METADATA_FILE": str(metadata),
+                "JOB_RUN_OCID": f"ocid1.datasciencejobrun.oc1.local.{run}",
+                "OCIFT_WORK_DIR": str(work),
+                "OCIFT_CACHE_DIR": str(base / f"cache-{rank}"),
+                **(env or {}),
+            }
             log = base / f"node-{rank}.{self.runs}.log"
             with open(log, "ab") as sink:
-                proc = subprocess.Popen([sys.executable, "-m", "launcher", *flags], cwd=REPO,
-                                        env=clean_env(base, **settings), stdout=sink, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "launcher", *flags],
+                    cwd=REPO,
+                    env=clean_env(base, **settings),
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             nodes.append(Node(rank, proc, log, work))
         nodes.sort(key=lambda n: n.rank)
         self.nodes += nodes
@@ -128,8 +172,14 @@ class Cluster:
         log = self.base / f"local-{self.runs}.log"
         local_env = clean_env(self.base, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", **(env or {})})
         with open(log, "ab") as sink:
-            proc = subprocess.Popen([sys.executable, "-m", "ocift.cli", "local", *args, "--", *flags], cwd=REPO,
-                                    env=local_env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ocift.cli", "local", *args, "--", *flags],
+                cwd=REPO,
+                env=local_env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         node = Node(0, proc, log, self.base)
         self.nodes.append(node)
         return node

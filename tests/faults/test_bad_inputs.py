@@ -33,8 +33,22 @@ def single_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def flags(model: Path, data: Path, out: Path | str, *extra: str) -> list[str]:
-    return ["--use_peft", "--model_name", str(model), "--data_path", str(data), "--output_dir", str(out),
-            "--context_length", "64", "--batch_size_training", "1", "--max_train_step", "2", *extra]
+    return [
+        "--use_peft",
+        "--model_name",
+        str(model),
+        "--data_path",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--context_length",
+        "64",
+        "--batch_size_training",
+        "1",
+        "--max_train_step",
+        "2",
+        *extra,
+    ]
 
 
 def without_weights(tiny: dict[str, Path], tmp_path: Path) -> Path:
@@ -52,8 +66,9 @@ def without_weights(tiny: dict[str, Path], tmp_path: Path) -> Path:
         ("empty-model-dir", 2, "is not a model directory (no config.json there)"),
     ],
 )
-def test_bad_model_is_refused_before_anything_starts(case: str, status: int, message: str, tiny, tmp_path: Path,
-                                                      single_process, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_model_is_refused_before_anything_starts(
+    case: str, status: int, message: str, tiny, tmp_path: Path, single_process, capsys: pytest.CaptureFixture[str]
+) -> None:
     model, extra = tiny["model"], []
     if case == "no-weights":
         model = without_weights(tiny, tmp_path)
@@ -91,8 +106,9 @@ def test_tokenizer_without_pad_token_is_handled(tmp_path: Path, tiny, single_pro
         ("no-weights", 2, "has a config.json but no weights"),
     ],
 )
-def test_entrypoint_on_bad_input_writes_nothing_to_the_output(case: str, status: int, message: str, tiny,
-                                                              tmp_path: Path) -> None:
+def test_entrypoint_on_bad_input_writes_nothing_to_the_output(
+    case: str, status: int, message: str, tiny, tmp_path: Path
+) -> None:
     """The whole job on one node (launcher, torchrun, training): the error is in the log and the
     summary, the exit is non-zero, and the output URI stays empty."""
     data, model = tmp_path / "data", tiny["model"]
@@ -103,8 +119,17 @@ def test_entrypoint_on_bad_input_writes_nothing_to_the_output(case: str, status:
     if case == "no-weights":
         model = without_weights(tiny, tmp_path)
     remote = tmp_path / "remote"
-    env = clean_env(tmp_path, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", "OCIFT_WORK_DIR": str(tmp_path / "work")})
-    done = subprocess.run([sys.executable, "-m", "launcher", *flags(model, data, remote.as_uri())], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    env = clean_env(
+        tmp_path, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", "OCIFT_WORK_DIR": str(tmp_path / "work")}
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", *flags(model, data, remote.as_uri())],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     out = done.stdout + done.stderr
     assert done.returncode == status, tail(out)
     assert message in out
@@ -131,12 +156,13 @@ def test_training_options_are_refused_before_torchrun(case: str, message: str, t
     args = flags(model, tiny["data"], (tmp_path / "remote").as_uri())
     if case == "no-data-path":
         cut = args.index("--data_path")
-        del args[cut:cut + 2]
+        del args[cut : cut + 2]
     elif case == "context-too-long":
         args += ["--context_length", "100000"]
     env = clean_env(tmp_path, **{**FAST, "OCIFT_TRAIN_MODULE": "launcher.train", "OCIFT_WORK_DIR": str(tmp_path / "w")})
-    done = subprocess.run([sys.executable, "-m", "launcher", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=180
+    )
     out = done.stdout + done.stderr
     assert done.returncode == 2, tail(out)
     errors = [line for line in out.splitlines() if " ocift error " in line and "event=summary" not in line]

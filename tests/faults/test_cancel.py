@@ -49,8 +49,10 @@ def test_cancel_commits_a_checkpoint_within_the_grace_and_rerun_resumes(tiny, cl
     assert committed_steps(remote / "checkpoints")[-1] == stopped_at  # synced, every checksum verified
     assert events(out, "sigterm") and events(out, "summary")[-1]["exit_code"] == "143"
 
-    rerun = cluster.local(["--nnodes", "2", "--work-dir", str(tmp_path / "job-2")],
-                          train_flags(tiny, output, "--resume", "auto", "--max_train_step", str(stopped_at + 3)))
+    rerun = cluster.local(
+        ["--nnodes", "2", "--work-dir", str(tmp_path / "job-2")],
+        train_flags(tiny, output, "--resume", "auto", "--max_train_step", str(stopped_at + 3)),
+    )
     assert rerun.wait(timeout=240) == 0, tail(rerun.output)
     loaded = [e for e in events(rerun.output, "checkpoint_loaded")]
     assert loaded and all(int(e["step"]) == stopped_at for e in loaded), loaded

@@ -32,8 +32,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A real, small filesystem (tmpfs with a size limit): writes past it fail with ENOSPC."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK},mode=0755", "ocift-small-disk", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={DISK},mode=0755", "ocift-small-disk", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         pytest.fail(f"cannot mount a {DISK} tmpfs (this test needs root, as CI runs): {done.stderr.strip()}")
     try:
@@ -45,8 +48,9 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_disk_full_during_a_checkpoint(tiny, cluster: Cluster, small_disk: Path, tmp_path: Path) -> None:
     remote = tmp_path / "remote" / RUN_NAME  # the run's prefix under the output URI
     output = remote.parent.as_uri()
-    nodes = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "2"),
-                           work_dirs={0: small_disk / "work"})
+    nodes = cluster.launch(
+        train_flags(tiny, output, "--checkpoint_interval_steps", "2"), work_dirs={0: small_disk / "work"}
+    )
     statuses = wait_all(nodes, 240)
     out = nodes[0].output
     assert statuses[0] == 1 and statuses[1] != 0, tail(out)

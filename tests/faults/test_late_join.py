@@ -19,8 +19,11 @@ SKEW_S = 20.0
 
 def test_a_node_starting_late_still_joins(cluster: Cluster) -> None:
     began = time.monotonic()
-    nodes = cluster.launch(["--num_epochs", "1"], delays={1: SKEW_S},
-                           env={"OCIFT_TRAIN_MODULE": "tests.launcher.child", "OCIFT_CLUSTER_TIMEOUT_S": "60"})
+    nodes = cluster.launch(
+        ["--num_epochs", "1"],
+        delays={1: SKEW_S},
+        env={"OCIFT_TRAIN_MODULE": "tests.launcher.child", "OCIFT_CLUSTER_TIMEOUT_S": "60"},
+    )
     assert time.monotonic() - began >= SKEW_S
     assert nodes[0].proc.poll() is None, f"node 0 gave up before node 1 started\n{tail(nodes[0].output)}"
     assert wait_all(nodes, 120) == [0, 0], tail(nodes[0].output) + tail(nodes[1].output)

@@ -61,8 +61,11 @@ def test_node_killed_then_rerun_resumes_from_last_committed(tiny, cluster: Clust
     assert committed_steps(nodes[0].local_out / "checkpoints") == steps
 
     # A new job run (fresh disks) continues from the last checkpoint at the output URI.
-    rerun = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "5", "--resume", "auto",
-                                       "--max_train_step", str(last + 3)))
+    rerun = cluster.launch(
+        train_flags(
+            tiny, output, "--checkpoint_interval_steps", "5", "--resume", "auto", "--max_train_step", str(last + 3)
+        )
+    )
     statuses = wait_all(rerun, 240)
     assert statuses == [0, 0], tail(rerun[0].output) + tail(rerun[1].output)
     for node in rerun:

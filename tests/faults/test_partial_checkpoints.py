@@ -37,8 +37,9 @@ def test_killed_while_writing_a_checkpoint(tiny, cluster: Cluster, tmp_path: Pat
     # Freeze the job the moment a checkpoint is being written; if it was already renamed into
     # place, let it go on and catch the next one. Then kill every process while frozen.
     for _ in range(40):
-        writing = wait_for(lambda: sorted(local.glob(".tmp-step-*")), 60, "a checkpoint being written", nodes,
-                           interval=0.002)
+        writing = wait_for(
+            lambda: sorted(local.glob(".tmp-step-*")), 60, "a checkpoint being written", nodes, interval=0.002
+        )
         for proc in procs:
             proc.suspend()
         if any(path.exists() for path in writing):
@@ -61,8 +62,12 @@ def test_killed_while_writing_a_checkpoint(tiny, cluster: Cluster, tmp_path: Pat
 
     # The same machines start again (same disks): the partial directory is removed, the last
     # committed checkpoint is resumed, and the step that was interrupted is written anew.
-    rerun = cluster.launch(train_flags(tiny, output, "--checkpoint_interval_steps", "3", "--resume", "auto",
-                                       "--max_train_step", str(step + 1)), run="run1")
+    rerun = cluster.launch(
+        train_flags(
+            tiny, output, "--checkpoint_interval_steps", "3", "--resume", "auto", "--max_train_step", str(step + 1)
+        ),
+        run="run1",
+    )
     assert wait_all(rerun, 240) == [0, 0], tail(rerun[0].output)
     out = rerun[0].output
     assert [e["path"] for e in events(out, "stale_checkpoint_removed")] == [str(partial)]
@@ -78,8 +83,9 @@ def test_killed_while_writing_a_checkpoint(tiny, cluster: Cluster, tmp_path: Pat
     assert summary(remote)["step"] == step + 1
 
 
-def test_killed_while_uploading_a_checkpoint(tiny, cluster: Cluster, chaos: ChaosProxy, bucket: str, s3_env: str,
-                                              tmp_path: Path) -> None:
+def test_killed_while_uploading_a_checkpoint(
+    tiny, cluster: Cluster, chaos: ChaosProxy, bucket: str, s3_env: str, tmp_path: Path
+) -> None:
     uri = f"s3://{bucket}/run"
     flags = train_flags(tiny, uri, "--checkpoint_interval_steps", "4")
     chaos.hold_s = 1.0  # each stored file is acknowledged a second late: uploads are slow
@@ -105,8 +111,12 @@ def test_killed_while_uploading_a_checkpoint(tiny, cluster: Cluster, chaos: Chao
     # A new job run (fresh disks): the partial checkpoint is ignored, the previous one resumed,
     # and the interrupted step is uploaded again, whole, manifest last.
     chaos.hold_s = 0.0
-    rerun = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "4", "--resume", "auto",
-                                       "--max_train_step", str(step + 1)), env={"AWS_ENDPOINT_URL": chaos.url})
+    rerun = cluster.launch(
+        train_flags(
+            tiny, uri, "--checkpoint_interval_steps", "4", "--resume", "auto", "--max_train_step", str(step + 1)
+        ),
+        env={"AWS_ENDPOINT_URL": chaos.url},
+    )
     assert wait_all(rerun, 240) == [0, 0], tail(rerun[0].output)
     [fetched] = events(rerun[0].output, "resume_fetch")
     assert fetched["checkpoint"].endswith(f"step-{complete[-1]:08d}"), fetched

@@ -22,12 +22,21 @@ from tests.support import SHIPPED, STACKS_DIR, shipped
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(allow_nan=True),
-                    st.text(max_size=30), st.sampled_from(["ocid1.subnet.oc1.iad.aaaa", "ocid1.vcn.oc1..x", "0",
-                                                           "10.0.0.0/16", "oci://b@ns/p", "VM.Standard.E4.Flex"]))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                      max_leaves=12)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
+    st.sampled_from(
+        ["ocid1.subnet.oc1.iad.aaaa", "ocid1.vcn.oc1..x", "0", "10.0.0.0/16", "oci://b@ns/p", "VM.Standard.E4.Flex"]
+    ),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def load_text(text: str, name: str = "dev.yaml") -> list[EnvironmentConfig] | ConfigError:
@@ -89,8 +98,12 @@ def test_a_mutated_shipped_config_is_a_config_or_a_config_error(env: str, data: 
     config = copy.deepcopy(shipped(env))
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         where = data.draw(st.sampled_from(paths(config)), label="path")
-        config = mutate(config, where, data.draw(st.sampled_from(["set", "delete", "add"]), label="action"),
-                        data.draw(values, label="value"))
+        config = mutate(
+            config,
+            where,
+            data.draw(st.sampled_from(["set", "delete", "add"]), label="action"),
+            data.draw(values, label="value"),
+        )
     try:
         text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
     except yaml.YAMLError:
@@ -107,18 +120,47 @@ def test_the_shipped_configs_load() -> None:
 # ---- the review diff ---------------------------------------------------------------------------
 
 TYPES = ["oci_objectstorage_bucket", "oci_identity_policy", "oci_datascience_job", "oci_core_vcn", "oci_unknown_thing"]
-attrs = st.dictionaries(st.sampled_from(["name", "statements", "compartment_id", "freeform_tags", "versioning",
-                                         "display_name", "lifecycle", "//", "job_node_configuration_details"]),
-                        st.one_of(values, st.lists(st.sampled_from([
-                            "Allow dynamic-group g to manage objects in compartment id c",
-                            "Allow any-user to manage all-resources in tenancy", "Allow", "", "nonsense ((",
-                            "Allow group g to read buckets in tenancy where target.bucket.name = 'x'"]), max_size=3)),
-                        max_size=5)
-resources = st.dictionaries(st.sampled_from(TYPES), st.dictionaries(st.sampled_from(["a", "b", "outputs_bucket"]),
-                                                                   attrs, max_size=3), max_size=3)
+attrs = st.dictionaries(
+    st.sampled_from(
+        [
+            "name",
+            "statements",
+            "compartment_id",
+            "freeform_tags",
+            "versioning",
+            "display_name",
+            "lifecycle",
+            "//",
+            "job_node_configuration_details",
+        ]
+    ),
+    st.one_of(
+        values,
+        st.lists(
+            st.sampled_from(
+                [
+                    "Allow dynamic-group g to manage objects in compartment id c",
+                    "Allow any-user to manage all-resources in tenancy",
+                    "Allow",
+                    "",
+                    "nonsense ((",
+                    "Allow group g to read buckets in tenancy where target.bucket.name = 'x'",
+                ]
+            ),
+            max_size=3,
+        ),
+    ),
+    max_size=5,
+)
+resources = st.dictionaries(
+    st.sampled_from(TYPES),
+    st.dictionaries(st.sampled_from(["a", "b", "outputs_bucket"]), attrs, max_size=3),
+    max_size=3,
+)
 well_formed = st.fixed_dictionaries({"resource": resources}, optional={"data": resources, "//": values})
-documents = st.one_of(well_formed, st.dictionaries(st.sampled_from(["resource", "data", "terraform", "//"]), values,
-                                                   max_size=3))
+documents = st.one_of(
+    well_formed, st.dictionaries(st.sampled_from(["resource", "data", "terraform", "//"]), values, max_size=3)
+)
 trees = st.dictionaries(st.sampled_from(["ocift-dev-app", "ocift-dev-network"]), documents, max_size=2)
 
 

@@ -41,10 +41,13 @@ def last_step(text: str) -> int:
     return int(steps[-1]["step"].split("/")[0]) if steps else 0  # step=N/total
 
 
-def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: Cluster, chaos: ChaosProxy,
-                                                                 bucket: str, s3_env: str, tmp_path: Path) -> None:
+def test_outage_is_retried_training_goes_on_and_nothing_is_lost(
+    tiny, cluster: Cluster, chaos: ChaosProxy, bucket: str, s3_env: str, tmp_path: Path
+) -> None:
     uri = f"s3://{bucket}/run"
-    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "10"), env={"AWS_ENDPOINT_URL": chaos.url})
+    nodes = cluster.launch(
+        train_flags(tiny, uri, "--checkpoint_interval_steps", "10"), env={"AWS_ENDPOINT_URL": chaos.url}
+    )
     node0 = nodes[0]
     # Failing from the start of training (each node's write check, before it, found the store working).
     wait_for(lambda: all(events(n.output, "torchrun_start") for n in nodes), 240, "training to start", nodes)
@@ -54,6 +57,7 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     for mode, outcome in (("error", "error 500"), ("throttle", "throttled"), ("drop", "dropped")):
         chaos.mode = mode
         before, since = chaos.count(outcome=outcome), time.monotonic()
+
         def answered(outcome: str = outcome, before: int = before, since: float = since) -> bool:
             return chaos.count(outcome=outcome) >= before + 3 and time.monotonic() - since >= PHASE_S
 
@@ -84,11 +88,14 @@ def test_outage_is_retried_training_goes_on_and_nothing_is_lost(tiny, cluster: C
     assert events(out, "summary")[-1]["sync_failed"] == "0"
 
 
-def test_store_that_never_recovers_fails_the_run_at_the_end(tiny, cluster: Cluster, chaos: ChaosProxy,
-                                                            bucket: str, tmp_path: Path) -> None:
+def test_store_that_never_recovers_fails_the_run_at_the_end(
+    tiny, cluster: Cluster, chaos: ChaosProxy, bucket: str, tmp_path: Path
+) -> None:
     uri = f"s3://{bucket}/run"
-    nodes = cluster.launch(train_flags(tiny, uri, "--checkpoint_interval_steps", "3", "--max_train_step", "6"),
-                           env={"AWS_ENDPOINT_URL": chaos.url})
+    nodes = cluster.launch(
+        train_flags(tiny, uri, "--checkpoint_interval_steps", "3", "--max_train_step", "6"),
+        env={"AWS_ENDPOINT_URL": chaos.url},
+    )
     node0 = nodes[0]
     # Down from the moment training starts (each node's write check, before it, found the store working).
     wait_for(lambda: all(events(n.output, "torchrun_start") for n in nodes), 240, "training to start", nodes)

@@ -37,8 +37,11 @@ def test_lock_pins_every_direct_dependency_as_pyproject_does():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = lock()
     wanted = [Requirement(spec) for spec in project["dependencies"] + project["optional-dependencies"]["launcher"]]
-    stale = [f"{req} (lock: {pins.get(canonicalize_name(req.name), 'missing')})" for req in wanted
-             if pins.get(canonicalize_name(req.name)) not in {spec.version for spec in req.specifier}]
+    stale = [
+        f"{req} (lock: {pins.get(canonicalize_name(req.name), 'missing')})"
+        for req in wanted
+        if pins.get(canonicalize_name(req.name)) not in {spec.version for spec in req.specifier}
+    ]
     assert not stale, f"image/requirements.txt is stale, rerun `.venv/bin/python image/lock.py`: {stale}"
 
 
@@ -51,7 +54,10 @@ def test_build_context_is_an_allowlist():
     assert lines[0] == "*", "everything is excluded first, so a stray key or .env never reaches the build"
     # The runtime only: no user command (ocift/), no infra half (cdk/, stacks/), no project metadata.
     assert {line[1:].rstrip("/") for line in lines if line.startswith("!")} == {
-        "contract", "launcher", "image/requirements.txt"}
+        "contract",
+        "launcher",
+        "image/requirements.txt",
+    }
 
 
 def test_dockerfile_copies_only_the_allowlisted_sources():

@@ -77,8 +77,9 @@ class Built:
 @pytest.fixture(scope="module")
 def image(base_image: str) -> Built:
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
-    result = subprocess.run([REPO / "image" / "build.sh", "--base", base_image, "--tag", TAG],
-                            capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [REPO / "image" / "build.sh", "--base", base_image, "--tag", TAG], capture_output=True, text=True, timeout=1800
+    )
     assert result.returncode == 0, (result.stdout[-6000:], result.stderr[-4000:])
     yield Built(TAG, head.stdout.strip())
     buildah("rmi", TAG, check=False)
@@ -103,14 +104,14 @@ def layers(image: Built, base_image: str, tmp_path_factory) -> dict[str, list[li
     buildah("push", "--disable-compression", "--quiet", image.tag, f"dir:{out}", timeout=600)
     digests = [layer["digest"] for layer in json.loads((out / "manifest.json").read_text())["layers"]]
     base = json.loads(buildah("inspect", "--type", "image", base_image).stdout)["OCIv1"]["rootfs"]["diff_ids"]
-    assert digests[:len(base)] == base, "the image does not start with its base's layers"
+    assert digests[: len(base)] == base, "the image does not start with its base's layers"
     names = []
     for digest in digests:  # uncompressed, so a layer's digest is its diff_id
         with tarfile.open(out / digest.split(":", 1)[1]) as tar:
             # A link holds no secret of its own (what it points at is listed where it lies).
             names.append([member.name.removeprefix("./") for member in tar if not member.issym()])
     shutil.rmtree(out)
-    return {"base": names[:len(base)], "added": names[len(base):]}
+    return {"base": names[: len(base)], "added": names[len(base) :]}
 
 
 def test_entrypoint_prints_usage(config, container):
@@ -125,12 +126,17 @@ def test_entrypoint_prints_usage(config, container):
 def test_image_holds_the_runtime_only(layers, container):
     """contract/ and launcher/ are installed; no user command, infra package or console script is."""
     added = [name for layer in layers["added"] for name in layer]
-    ours = {match.group(1) for name in added
-            if (match := re.search(r"site-packages/(contract|launcher|ocift|cdk|stacks)/", name))}
+    ours = {
+        match.group(1)
+        for name in added
+        if (match := re.search(r"site-packages/(contract|launcher|ocift|cdk|stacks)/", name))
+    }
     assert ours == {"contract", "launcher"}
     assert not [name for name in added if re.search(r"(^|/)bin/ocift$|/ocift-[^/]*\.dist-info/", name)]
-    probe = ("import importlib.util as u; "
-             "print(*(n for n in ('contract', 'launcher', 'ocift', 'cdk', 'stacks', 'cdktf') if u.find_spec(n)))")
+    probe = (
+        "import importlib.util as u; "
+        "print(*(n for n in ('contract', 'launcher', 'ocift', 'cdk', 'stacks', 'cdktf') if u.find_spec(n)))"
+    )
     result = run_in(container, "sh", "-c", f'python -c "{probe}"; command -v ocift || true')
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["contract", "launcher"]
@@ -138,8 +144,10 @@ def test_image_holds_the_runtime_only(layers, container):
 
 def test_runs_as_non_root_owning_home(config, container):
     assert config["User"] == f"{UID}:{UID}"
-    probe = ("import os; print(os.getuid(), os.getgid(), "
-             "os.access(os.path.expanduser('~/.cache/ocift'), os.W_OK), os.getcwd())")
+    probe = (
+        "import os; print(os.getuid(), os.getgid(), "
+        "os.access(os.path.expanduser('~/.cache/ocift'), os.W_OK), os.getcwd())"
+    )
     result = run_in(container, "python", "-c", probe)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(UID), str(UID), "True", "/home/ocift/work"]
@@ -189,20 +197,36 @@ def test_two_node_local_finetune_writes_adapter(container, tmp_path):
 
 
 def test_no_credentials_caches_build_trees_dev_tools_or_compilers(layers, config):
-    assert not [env for env in config.get("Env", [])
-                if re.search(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_KEY=|CERT", env.split("=", 1)[0] + "=")]
+    assert not [
+        env
+        for env in config.get("Env", [])
+        if re.search(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_KEY=|CERT", env.split("=", 1)[0] + "=")
+    ]
     everything = [name for layer in layers["base"] + layers["added"] for name in layer]
-    secrets = [name for name in everything
-               if SECRET_NAME.match(Path(name).name) or SECRET_PATH.search(name)
-               or (name.endswith(".pem") and not CA_BUNDLE.search(name))]
+    secrets = [
+        name
+        for name in everything
+        if SECRET_NAME.match(Path(name).name)
+        or SECRET_PATH.search(name)
+        or (name.endswith(".pem") and not CA_BUNDLE.search(name))
+    ]
     assert not secrets, secrets
     assert not [name for name in everything if COMPILER.search(name)]
     assert layers["added"]
-    leftovers = [name for layer in layers["added"] for name in layer
-                 if "/.cache/pip" in f"/{name}" or name.endswith(".whl")
-                 or re.match(r"(wheels|dist|src|run/secrets|tmp/.+)(/|$)", name)]
+    leftovers = [
+        name
+        for layer in layers["added"]
+        for name in layer
+        if "/.cache/pip" in f"/{name}"
+        or name.endswith(".whl")
+        or re.match(r"(wheels|dist|src|run/secrets|tmp/.+)(/|$)", name)
+    ]
     assert not leftovers, leftovers
     # pip, setuptools and wheel are the base's; the build must not add or upgrade any tool.
-    tools = {match.group(1) for layer in layers["added"] for name in layer
-             if (match := re.search(r"site-packages/(pip|setuptools|wheel|pytest|hypothesis|moto|build)/", name))}
+    tools = {
+        match.group(1)
+        for layer in layers["added"]
+        for name in layer
+        if (match := re.search(r"site-packages/(pip|setuptools|wheel|pytest|hypothesis|moto|build)/", name))
+    }
     assert not tools, tools

@@ -61,7 +61,13 @@ def _conflicting(name: str, sdk: dict[str, Any], chosen: dict[str, Any]) -> bool
 
 
 def sample(
-    tf_type: str, block: dict[str, Any], owner: str, module: ModuleType, full: bool, dotted: str = "", sdk: dict[str, Any] | None = None
+    tf_type: str,
+    block: dict[str, Any],
+    owner: str,
+    module: ModuleType,
+    full: bool,
+    dotted: str = "",
+    sdk: dict[str, Any] | None = None,
 ) -> Sample:
     """Every settable attribute and one of every block (``full``; conflicting siblings once), or only what
     is required."""
@@ -82,7 +88,15 @@ def sample(
             continue
         struct = getattr(module, owner + "".join(p.capitalize() for p in name.split("_")))
         elem = (sdk.get(name) or {}).get("elem")
-        inner = sample(tf_type, spec["block"], struct.__name__, module, full, f"{dotted}.{name}" if dotted else name, elem if isinstance(elem, dict) else {})
+        inner = sample(
+            tf_type,
+            spec["block"],
+            struct.__name__,
+            module,
+            full,
+            f"{dotted}.{name}" if dotted else name,
+            elem if isinstance(elem, dict) else {},
+        )
         single = spec["nesting_mode"] == "single" or spec.get("max_items") == 1
         kwargs[name] = struct(**inner.kwargs) if single else [struct(**inner.kwargs)]
         expected[name] = inner.expected if single else [inner.expected]

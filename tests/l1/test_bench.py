@@ -15,7 +15,9 @@ sys.modules[_spec.name] = bench  # dataclasses look their module up there
 _spec.loader.exec_module(bench)
 
 # A child that starts a grandchild holding ~120 MB: only a tree-wide measure sees the grandchild.
-GRANDCHILD = "import time; block = bytearray(120 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); time.sleep(0.6)"
+GRANDCHILD = (
+    "import time; block = bytearray(120 * 1024 * 1024); block[::4096] = b'x' * len(block[::4096]); time.sleep(0.6)"
+)
 CHILD = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {GRANDCHILD!r}], check=True)"
 
 

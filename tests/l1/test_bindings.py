@@ -65,7 +65,9 @@ def _hcl_body(stack: TerraformStack, tf_type: str, data: bool) -> dict[str, Any]
 
 @pytest.mark.parametrize(("tf_type", "data"), KINDS, ids=IDS)
 @pytest.mark.parametrize("full", [False, True], ids=["required", "everything"])
-def test_every_type_synthesizes_its_arguments_as_json_and_hcl(stack: TerraformStack, tf_type: str, data: bool, full: bool) -> None:
+def test_every_type_synthesizes_its_arguments_as_json_and_hcl(
+    stack: TerraformStack, tf_type: str, data: bool, full: bool
+) -> None:
     cls, sample = element_sample(tf_type, data, full)
     element = cls(stack, "it", **sample.kwargs)
     assert cls.TF_TYPE == tf_type
@@ -103,19 +105,31 @@ def test_references_wire_resources_together(stack: TerraformStack) -> None:
         "rt",
         compartment_id="ocid1.compartment",
         vcn_id=vcn.id,
-        route_rules=[CoreRouteTableRouteRules(network_entity_id=gateway.id, destination=services.ref("services[0].cidr_block"))],
+        route_rules=[
+            CoreRouteTableRouteRules(network_entity_id=gateway.id, destination=services.ref("services[0].cidr_block"))
+        ],
     )
     bucket = ObjectstorageBucket(stack, "bucket", compartment_id="c", name="outputs", namespace=ns.namespace)
-    CoreSubnet(stack, "subnet", compartment_id="c", vcn_id=vcn.id, cidr_block="10.0.1.0/24", depends_on=[gateway], count=2)
+    CoreSubnet(
+        stack, "subnet", compartment_id="c", vcn_id=vcn.id, cidr_block="10.0.1.0/24", depends_on=[gateway], count=2
+    )
     TerraformOutput(stack, "bucket_name", value=bucket.name)
     doc = _synth(stack)
     resources = doc["resource"]
-    assert resources["oci_core_service_gateway"]["sgw"]["services"] == [{"service_id": "${data.oci_core_services.services.services[0].id}"}]
+    assert resources["oci_core_service_gateway"]["sgw"]["services"] == [
+        {"service_id": "${data.oci_core_services.services.services[0].id}"}
+    ]
     assert resources["oci_core_service_gateway"]["sgw"]["compartment_id"] == "${oci_core_vcn.vcn.compartment_id}"
     assert resources["oci_core_route_table"]["rt"]["route_rules"] == [
-        {"network_entity_id": "${oci_core_service_gateway.sgw.id}", "destination": "${data.oci_core_services.services.services[0].cidr_block}"}
+        {
+            "network_entity_id": "${oci_core_service_gateway.sgw.id}",
+            "destination": "${data.oci_core_services.services.services[0].cidr_block}",
+        }
     ]
-    assert resources["oci_objectstorage_bucket"]["bucket"]["namespace"] == "${data.oci_objectstorage_namespace.ns.namespace}"
+    assert (
+        resources["oci_objectstorage_bucket"]["bucket"]["namespace"]
+        == "${data.oci_objectstorage_namespace.ns.namespace}"
+    )
     subnet = resources["oci_core_subnet"]["subnet"]
     assert subnet["depends_on"] == ["oci_core_service_gateway.sgw"] and subnet["count"] == 2
     assert doc["output"]["bucket_name"]["value"] == "${oci_objectstorage_bucket.bucket.name}"
@@ -161,10 +175,15 @@ def test_a_dict_where_a_block_struct_belongs_is_rejected_with_its_name(stack: Te
         CoreRouteTable(stack, "rt", compartment_id="c", vcn_id="v", route_rules=[{"network_entity_id": "x"}])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"DatascienceJob\.job_node_configuration_details: expected"):
         DatascienceJob(stack, "j", compartment_id="c", project_id="p", job_node_configuration_details=[])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"DatascienceJobJobNodeConfigurationDetails\.job_node_group_configuration_details_list: expected a list"):
+    with pytest.raises(
+        TypeError,
+        match=r"DatascienceJobJobNodeConfigurationDetails\.job_node_group_configuration_details_list: expected a list",
+    ):
         DatascienceJobJobNodeConfigurationDetails(
             job_node_type="MULTI_NODE",
-            job_node_group_configuration_details_list=DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList(name="a"),  # type: ignore[arg-type]
+            job_node_group_configuration_details_list=DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList(
+                name="a"
+            ),  # type: ignore[arg-type]
         )
 
 
@@ -189,7 +208,10 @@ def test_whole_collections_may_be_tokens(stack: TerraformStack) -> None:
     CoreVcn(stack, "c", compartment_id="c", cidr_blocks=("10.0.0.0/16", "10.1.0.0/16"))
     resources = _synth(stack)["resource"]["oci_core_vcn"]
     assert (resources["a"]["cidr_blocks"], resources["a"]["freeform_tags"]) == ("${var.cidrs}", "${var.tags}")
-    assert (resources["b"]["cidr_blocks"], resources["b"]["defined_tags"]) == ("${oci_core_vcn.a.cidr_blocks}", "${oci_core_vcn.a.defined_tags}")
+    assert (resources["b"]["cidr_blocks"], resources["b"]["defined_tags"]) == (
+        "${oci_core_vcn.a.cidr_blocks}",
+        "${oci_core_vcn.a.defined_tags}",
+    )
     assert "dns_label" not in resources["b"]
     assert resources["c"]["cidr_blocks"] == ["10.0.0.0/16", "10.1.0.0/16"]
     parsed = hcl2.loads(CdktfTesting.synth_hcl(stack), serialization_options=HCL_OPTIONS)
@@ -209,6 +231,10 @@ def test_meta_arguments_pass_through_to_json_and_hcl(stack: TerraformStack) -> N
         lifecycle=TerraformResourceLifecycle(prevent_destroy=True),
     )
     body = _body(_synth(stack), "oci_objectstorage_bucket", False)
-    assert (body["for_each"], body["lifecycle"], body["name"]) == ('${toset(["a", "b"])}', {"prevent_destroy": True}, "${each.value}")
+    assert (body["for_each"], body["lifecycle"], body["name"]) == (
+        '${toset(["a", "b"])}',
+        {"prevent_destroy": True},
+        "${each.value}",
+    )
     hcl = _hcl_body(stack, "oci_objectstorage_bucket", False)
     assert (hcl["lifecycle"], hcl["name"]) == ([{"prevent_destroy": True}], "${each.value}")

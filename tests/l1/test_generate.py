@@ -22,18 +22,31 @@ CDKTF = REPO / "node_modules" / ".bin" / "cdktf"
 
 
 def test_generated_modules_are_current(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "cdk.oci.generate", "--out", str(tmp_path)], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "cdk.oci.generate", "--out", str(tmp_path)], cwd=REPO, check=True, capture_output=True
+    )
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.py")}
     assert fresh, "the generator wrote nothing"
     stale = [name for name, text in fresh.items() if (OCI_DIR / name).read_text() != text]
     assert not stale, f"regenerate with `python -m cdk.oci.generate`: {stale} differ"
     hand_written = {"__init__.py", "_base.py", "generate.py"}
-    assert {p.name for p in OCI_DIR.glob("*.py")} - hand_written == set(fresh), "a generated module has no generator source"
+    assert {p.name for p in OCI_DIR.glob("*.py")} - hand_written == set(fresh), (
+        "a generated module has no generator source"
+    )
 
 
 def test_one_module_per_service_holds_its_resources_and_data_sources() -> None:
     files = generate.render_all(SCHEMA)
-    assert set(files) == {"artifacts.py", "core.py", "datascience.py", "identity.py", "kms.py", "logging.py", "objectstorage.py", "provider.py"}
+    assert set(files) == {
+        "artifacts.py",
+        "core.py",
+        "datascience.py",
+        "identity.py",
+        "kms.py",
+        "logging.py",
+        "objectstorage.py",
+        "provider.py",
+    }
     assert "class DataCoreServices(OciDataSource)" in files["core.py"]
     assert "class DataObjectstorageNamespace(OciDataSource)" in files["objectstorage.py"]
 
@@ -60,7 +73,9 @@ def test_two_paths_that_would_make_the_same_class_name_are_refused() -> None:
 def test_attribute_names_owned_by_the_cdktf_base_classes_are_refused() -> None:
     """A property named ``count`` would silently override the jsii meta-argument."""
     structs: list[generate.Struct] = []
-    top = generate.collect("X", "doc", {"attributes": {"count": {"type": "number", "computed": True}}}, "oci_x", structs)
+    top = generate.collect(
+        "X", "doc", {"attributes": {"count": {"type": "number", "computed": True}}}, "oci_x", structs
+    )
     with pytest.raises(ValueError, match=r"oci_x\.count: the name is reserved"):
         generate.render_element(top, "oci_x", "OciResource", generate.reserved_names())
 
@@ -92,13 +107,33 @@ def test_cdktf_cli_synth_hcl_shows_every_attribute(tmp_path: Path) -> None:
     """The real ``cdktf synth --hcl`` (no Testing shortcut): each resource's HCL equals its expected body."""
     (tmp_path / "app.py").write_text(APP)
     (tmp_path / "cdktf.json").write_text(
-        json.dumps({"language": "python", "app": f"{sys.executable} app.py '{json.dumps(RESOURCES)}'", "sendCrashReports": "false"})
+        json.dumps(
+            {
+                "language": "python",
+                "app": f"{sys.executable} app.py '{json.dumps(RESOURCES)}'",
+                "sendCrashReports": "false",
+            }
+        )
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CHECKPOINT_DISABLE": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
-    run = subprocess.run([str(CDKTF), "synth", "--hcl", "--output", "out"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "CHECKPOINT_DISABLE": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    run = subprocess.run(
+        [str(CDKTF), "synth", "--hcl", "--output", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     text = (tmp_path / "out" / "stacks" / "every" / "cdk.tf").read_text()
-    parsed = hcl2.loads(text, serialization_options=hcl2.SerializationOptions(explicit_blocks=False, strip_string_quotes=True))
+    parsed = hcl2.loads(
+        text, serialization_options=hcl2.SerializationOptions(explicit_blocks=False, strip_string_quotes=True)
+    )
     bodies = {t: b for entry in parsed["resource"] for t, named in entry.items() for b in named.values()}
     assert sorted(bodies) == RESOURCES
     for tf_type in RESOURCES:

@@ -45,14 +45,20 @@ def clean(stack: TerraformStack) -> dict[str, Any]:
     vcn = CoreVcn(stack, "vcn", compartment_id="ocid1.compartment", cidr_blocks=["10.0.0.0/16"])
     services = DataCoreServices(stack, "services")
     CoreServiceGateway(
-        stack, "sgw", compartment_id="c", vcn_id=vcn.id, services=[CoreServiceGatewayServices(service_id=services.ref("services[0].id"))]
+        stack,
+        "sgw",
+        compartment_id="c",
+        vcn_id=vcn.id,
+        services=[CoreServiceGatewayServices(service_id=services.ref("services[0].id"))],
     )
     DatascienceJob(
         stack,
         "job",
         compartment_id="c",
         project_id="p",
-        job_infrastructure_configuration_details=DatascienceJobJobInfrastructureConfigurationDetails(job_infrastructure_type="MULTI_NODE"),
+        job_infrastructure_configuration_details=DatascienceJobJobInfrastructureConfigurationDetails(
+            job_infrastructure_type="MULTI_NODE"
+        ),
         job_node_configuration_details=DatascienceJobJobNodeConfigurationDetails(
             job_node_type="MULTI_NODE",
             startup_order="IN_PARALLEL",
@@ -60,7 +66,9 @@ def clean(stack: TerraformStack) -> dict[str, Any]:
                 job_network_type="CUSTOM_NETWORK", subnet_id="ocid1.subnet"
             ),
             job_node_group_configuration_details_list=[
-                DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList(name="workers", replicas=2)
+                DatascienceJobJobNodeConfigurationDetailsJobNodeGroupConfigurationDetailsList(
+                    name="workers", replicas=2
+                )
             ],
         ),
     )
@@ -105,7 +113,10 @@ def test_unknown_block_in_a_data_source(clean: dict[str, Any]) -> None:
 def test_missing_required_attribute(clean: dict[str, Any]) -> None:
     del _job(clean)["job_node_configuration_details"]["job_node_group_configuration_details_list"][0]["name"]
     error = _only(validate_stack(clean, "dev"))
-    assert (error.path, error.message) == (f"{NODES}.job_node_group_configuration_details_list[0].name", "required attribute is missing")
+    assert (error.path, error.message) == (
+        f"{NODES}.job_node_group_configuration_details_list[0].name",
+        "required attribute is missing",
+    )
 
 
 def test_null_counts_as_missing(clean: dict[str, Any]) -> None:
@@ -117,14 +128,26 @@ def test_null_counts_as_missing(clean: dict[str, Any]) -> None:
 def test_missing_required_block(clean: dict[str, Any]) -> None:
     del clean["resource"]["oci_core_service_gateway"]["sgw"]["services"]
     error = _only(validate_stack(clean, "dev"))
-    assert (error.address, error.path, error.message) == ("oci_core_service_gateway.sgw", "services", "required block is missing")
+    assert (error.address, error.path, error.message) == (
+        "oci_core_service_gateway.sgw",
+        "services",
+        "required block is missing",
+    )
 
 
 @pytest.mark.parametrize(
     ("path", "value", "expected"),
     [
-        (("job_node_configuration_details", "job_node_group_configuration_details_list", 0, "replicas"), "two", "expected number"),
-        (("job_node_configuration_details", "job_node_group_configuration_details_list", 0, "replicas"), True, "expected number"),
+        (
+            ("job_node_configuration_details", "job_node_group_configuration_details_list", 0, "replicas"),
+            "two",
+            "expected number",
+        ),
+        (
+            ("job_node_configuration_details", "job_node_group_configuration_details_list", 0, "replicas"),
+            True,
+            "expected number",
+        ),
         (("freeform_tags",), ["a"], "expected map(string)"),
         (("freeform_tags",), {"team": ["a"]}, "expected string"),
         (("delete_related_job_runs",), "yes", "expected bool"),
@@ -150,7 +173,9 @@ def test_terraform_conversions_and_tokens_are_accepted_anywhere(clean: dict[str,
     job = _job(clean)
     job["delete_related_job_runs"] = "true"
     job["freeform_tags"] = "${var.tags}"
-    job["job_node_configuration_details"]["job_node_group_configuration_details_list"][0]["replicas"] = "${var.replicas}"
+    job["job_node_configuration_details"]["job_node_group_configuration_details_list"][0]["replicas"] = (
+        "${var.replicas}"
+    )
     job["job_node_configuration_details"]["maximum_runtime_in_minutes"] = 120
     job["job_node_configuration_details"]["job_network_configuration"] = "${local.network}"
     clean["resource"]["oci_core_vcn"]["vcn"]["cidr_blocks"] = ["${var.cidr}"]
@@ -210,7 +235,9 @@ def test_unknown_oci_type_is_reported_and_other_providers_are_left_alone(clean: 
 
 
 def test_meta_arguments_are_not_attributes(clean: dict[str, Any]) -> None:
-    _job(clean).update(count=2, depends_on=["oci_core_vcn.vcn"], lifecycle={"prevent_destroy": True}, provider="oci.home")
+    _job(clean).update(
+        count=2, depends_on=["oci_core_vcn.vcn"], lifecycle={"prevent_destroy": True}, provider="oci.home"
+    )
     assert validate_stack(clean, "dev") == []
 
 
@@ -227,7 +254,10 @@ def test_synth_dir_names_each_stack(tmp_path: Path, clean: dict[str, Any]) -> No
     _write(tmp_path, "prod", broken)
     _write(tmp_path, "torn", "{not json")
     errors = validate_synth_dir(tmp_path)
-    assert [(e.stack, e.address) for e in errors] == [("prod", JOB), ("torn", str(tmp_path / "stacks" / "torn" / "cdk.tf.json"))]
+    assert [(e.stack, e.address) for e in errors] == [
+        ("prod", JOB),
+        ("torn", str(tmp_path / "stacks" / "torn" / "cdk.tf.json")),
+    ]
     assert errors[1].message.startswith("invalid JSON")
 
 
@@ -237,14 +267,18 @@ def test_synth_dir_without_stacks_is_an_error(tmp_path: Path) -> None:
 
 
 def test_ocift_validate_synth_dir_prints_errors_and_exits_nonzero(
-        tmp_path: Path, clean: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, clean: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     _write(tmp_path, "dev", clean)
     assert main(["--synth-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "schema: ok\n"
     _job(clean)["job_node_configuration_details"]["job_node_type"] = "SINGLE"
     _write(tmp_path, "prod", clean)
     assert main(["--synth-dir", str(tmp_path)]) == 1
-    assert capsys.readouterr().out == f"prod: {JOB}.{NODES}.job_node_type: 'SINGLE' is not one of MULTI_NODE\n1 schema error(s)\n"
+    assert (
+        capsys.readouterr().out
+        == f"prod: {JOB}.{NODES}.job_node_type: 'SINGLE' is not one of MULTI_NODE\n1 schema error(s)\n"
+    )
     assert main(["--synth-dir", str(tmp_path / "missing")]) == 2
     assert "no stacks/<name>/cdk.tf.json" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exited:

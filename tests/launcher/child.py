@@ -48,8 +48,12 @@ def main(argv: list[str]) -> int:
         dist.init_process_group("gloo")
         total = torch.tensor([dist.get_rank()])
         dist.all_reduce(total)
-        record = {"rank": dist.get_rank(), "world_size": dist.get_world_size(),
-                  "node_rank": int(os.environ["GROUP_RANK"]), "sum": int(total.item())}
+        record = {
+            "rank": dist.get_rank(),
+            "world_size": dist.get_world_size(),
+            "node_rank": int(os.environ["GROUP_RANK"]),
+            "sum": int(total.item()),
+        }
         (out / f"rank-{rank}.json").write_text(json.dumps(record))
         dist.destroy_process_group()
         return 0
@@ -63,6 +67,7 @@ def main(argv: list[str]) -> int:
     if mode == "exit3":
         return 3
     if mode == "trap":
+
         def on_term(signum: int, frame: object) -> None:
             time.sleep(float(os.environ.get("CHILD_TRAP_SLEEP", "1")))
             if rank == 0:

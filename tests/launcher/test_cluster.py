@@ -76,8 +76,10 @@ def test_unreadable_metadata_path(tmp_path: Path) -> None:
         ('[{"Rank": 0, "IPAddress": "node-0.local"}]', "rank 0 IPAddress: 'node-0.local' is not an IP address"),
         ('[{"Rank": 7, "IPAddress": "10.0.0.1"}]', "Rank=7 is out of range 0..1"),
         ('[{"Rank": true, "IPAddress": "10.0.0.1"}]', "not an integer"),
-        ('[{"Rank": 0, "IPAddress": "10.0.0.1"}, {"Rank": 0, "IPAddress": "10.0.0.2"}]',
-         "rank 0 listed twice, at 10.0.0.1 and 10.0.0.2"),
+        (
+            '[{"Rank": 0, "IPAddress": "10.0.0.1"}, {"Rank": 0, "IPAddress": "10.0.0.2"}]',
+            "rank 0 listed twice, at 10.0.0.1 and 10.0.0.2",
+        ),
     ],
 )
 def test_wrong_metadata_fails_at_once(tmp_path: Path, content: str, message: str) -> None:
@@ -92,8 +94,15 @@ def test_wrong_metadata_fails_at_once(tmp_path: Path, content: str, message: str
 
 def test_string_ranks_and_repeated_entries_are_accepted(tmp_path: Path) -> None:
     path = tmp_path / "nodes.json"
-    path.write_text(json.dumps([{"Rank": "1", "IPAddress": "10.0.0.2", "Extra": 1},
-                                {"Rank": 0, "IPAddress": "10.0.0.1"}, {"Rank": 0, "IPAddress": "10.0.0.1"}]))
+    path.write_text(
+        json.dumps(
+            [
+                {"Rank": "1", "IPAddress": "10.0.0.2", "Extra": 1},
+                {"Rank": 0, "IPAddress": "10.0.0.1"},
+                {"Rank": 0, "IPAddress": "10.0.0.1"},
+            ]
+        )
+    )
     topo = cluster.discover(oci_env(path, 1, 2), rdzv_port=29500, timeout_s=1)
     assert (topo.node_addr, topo.master_addr, topo.master_port) == ("10.0.0.2", "10.0.0.1", 29500)
 
@@ -101,13 +110,16 @@ def test_string_ranks_and_repeated_entries_are_accepted(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"NODE_RANK": "2", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "/x"},
-         r"NODE_RANK=2 is out of range 0..1 \(INITIAL_CLUSTER_SIZE=2\)"),
+        (
+            {"NODE_RANK": "2", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "/x"},
+            r"NODE_RANK=2 is out of range 0..1 \(INITIAL_CLUSTER_SIZE=2\)",
+        ),
         ({"NODE_RANK": "-1", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "/x"}, "NODE_RANK=-1"),
-        ({"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "two", "CLUSTER_NODES_METADATA_FILE": "/x"},
-         "INITIAL_CLUSTER_SIZE='two' is not an integer"),
-        ({"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "0", "CLUSTER_NODES_METADATA_FILE": "/x"},
-         "at least one node"),
+        (
+            {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "two", "CLUSTER_NODES_METADATA_FILE": "/x"},
+            "INITIAL_CLUSTER_SIZE='two' is not an integer",
+        ),
+        ({"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "0", "CLUSTER_NODES_METADATA_FILE": "/x"}, "at least one node"),
         ({"INITIAL_CLUSTER_SIZE": "2"}, "NODE_RANK, CLUSTER_NODES_METADATA_FILE not set"),
         ({"NNODES": "2", "NODE_RANK": "1"}, "needs MASTER_ADDR"),
         ({"NODE_RANK": "1"}, r"NODE_RANK=1 is out of range 0..0 \(NNODES=1\)"),
@@ -122,24 +134,34 @@ def test_bad_variables_name_the_variable(env: dict[str, str], message: str) -> N
 
 
 def test_explicit_variables() -> None:
-    topo = cluster.discover({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"},
-                            rdzv_port=29400, timeout_s=1)
+    topo = cluster.discover(
+        {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29555"},
+        rdzv_port=29400,
+        timeout_s=1,
+    )
     # No NODE_ADDR: the address on the route to rank 0, found without sending anything.
     assert topo == ClusterTopology(2, 1, "127.0.0.1", "127.0.0.1", 29555, "env")
-    topo = cluster.discover({"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "NODE_ADDR": "127.0.0.2"},
-                            rdzv_port=29400, timeout_s=1)
+    topo = cluster.discover(
+        {"NNODES": "2", "NODE_RANK": "1", "MASTER_ADDR": "127.0.0.1", "NODE_ADDR": "127.0.0.2"},
+        rdzv_port=29400,
+        timeout_s=1,
+    )
     assert (topo.node_addr, topo.master_port) == ("127.0.0.2", 29400)
 
 
 def test_single_node() -> None:
-    assert cluster.discover({}, rdzv_port=29401, timeout_s=1) == ClusterTopology(1, 0, "127.0.0.1", "127.0.0.1", 29401, "single-node")
+    assert cluster.discover({}, rdzv_port=29401, timeout_s=1) == ClusterTopology(
+        1, 0, "127.0.0.1", "127.0.0.1", 29401, "single-node"
+    )
 
 
 def test_interface_selection() -> None:
     table = {
         "lo": [Addr(socket.AF_INET, "127.0.0.1", "255.0.0.0", None, None)],
-        "ens3": [Addr(socket.AF_INET, "10.0.1.5", "255.255.255.0", None, None),
-                 Addr(socket.AF_INET6, "fe80::1%ens3", "ffff:ffff:ffff:ffff::", None, None)],
+        "ens3": [
+            Addr(socket.AF_INET, "10.0.1.5", "255.255.255.0", None, None),
+            Addr(socket.AF_INET6, "fe80::1%ens3", "ffff:ffff:ffff:ffff::", None, None),
+        ],
         "ens5": [Addr(socket.AF_INET, "10.0.2.9", "255.255.0.0", None, None)],
         "docker0": [Addr(socket.AF_INET, "10.0.2.7", "255.255.255.255", None, None)],
     }

@@ -22,10 +22,16 @@ RUN = "t"  # OCIFT_RUN_NAME where a test reads a run's files: outputs under <wor
 
 
 def oci_node(tmp_path: Path, rank: int, size: int, metadata: Path, port: str, **extra: str) -> dict[str, str]:
-    return clean_env(tmp_path, NODE_RANK=str(rank), INITIAL_CLUSTER_SIZE=str(size),
-                     CLUSTER_NODES_METADATA_FILE=str(metadata), OCIFT_RDZV_PORT=port,
-                     JOB_RUN_OCID="ocid1.datasciencejobrun.oc1.local.entrypoint",
-                     OCIFT_WORK_DIR=str(tmp_path / f"node-{rank}"), **extra)
+    return clean_env(
+        tmp_path,
+        NODE_RANK=str(rank),
+        INITIAL_CLUSTER_SIZE=str(size),
+        CLUSTER_NODES_METADATA_FILE=str(metadata),
+        OCIFT_RDZV_PORT=port,
+        JOB_RUN_OCID="ocid1.datasciencejobrun.oc1.local.entrypoint",
+        OCIFT_WORK_DIR=str(tmp_path / f"node-{rank}"),
+        **extra,
+    )
 
 
 def ranks_written(work: Path) -> list[dict]:
@@ -59,14 +65,33 @@ def test_three_nodes_started_in_reverse_get_ranks_by_node_rank(tmp_path: Path, s
 
 def test_ocift_local_two_nodes(tmp_path: Path, start: Start) -> None:
     env = clean_env(tmp_path)
-    proc = start(["local", "--nnodes", "2", "--nproc-per-node", "1", "--work-dir", str(tmp_path / "local"),
-                  "--timeout", "120", "--run-name", RUN, "--", "--num_epochs", "1"], env, module="ocift.cli")
+    proc = start(
+        [
+            "local",
+            "--nnodes",
+            "2",
+            "--nproc-per-node",
+            "1",
+            "--work-dir",
+            str(tmp_path / "local"),
+            "--timeout",
+            "120",
+            "--run-name",
+            RUN,
+            "--",
+            "--num_epochs",
+            "1",
+        ],
+        env,
+        module="ocift.cli",
+    )
     status, out = finish(proc, timeout=150)
     assert status == 0, out
     for rank in (0, 1):
         assert f"[node {rank}] " in out and f"node={rank} event=summary exit_code=0" in out
         assert ranks_written(tmp_path / "local" / f"node-{rank}") == [
-            {"rank": rank, "world_size": 2, "node_rank": rank, "sum": 1}]
+            {"rank": rank, "world_size": 2, "node_rank": rank, "sum": 1}
+        ]
         local = tmp_path / "local" / f"node-{rank}" / "work" / "runs" / RUN
         args = json.loads((local / f"args-{rank}.json").read_text())
         assert args == ["--num_epochs", "1", "--output_dir", str(local)]
@@ -79,8 +104,11 @@ def test_child_exit_code_is_the_launchers(tmp_path: Path, start: Start) -> None:
 
 
 def test_ocift_local_exits_with_the_failing_nodes_code(tmp_path: Path, start: Start) -> None:
-    proc = start(["local", "--nnodes", "2", "--work-dir", str(tmp_path / "local")],
-                 clean_env(tmp_path, CHILD_MODE="exit3"), module="ocift.cli")
+    proc = start(
+        ["local", "--nnodes", "2", "--work-dir", str(tmp_path / "local")],
+        clean_env(tmp_path, CHILD_MODE="exit3"),
+        module="ocift.cli",
+    )
     status, out = finish(proc, timeout=120)
     assert status == 3, out
     assert "node 0 exited with status 3" in out or "node 1 exited with status 3" in out
@@ -100,8 +128,14 @@ def started(work: Path, rank: int) -> Path:
 
 
 def test_sigterm_gives_training_its_grace(tmp_path: Path, start: Start) -> None:
-    env = clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="2", OCIFT_TERM_GRACE_S="20",
-                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_RUN_NAME=RUN)
+    env = clean_env(
+        tmp_path,
+        CHILD_MODE="trap",
+        CHILD_TRAP_SLEEP="2",
+        OCIFT_TERM_GRACE_S="20",
+        OCIFT_WORK_DIR=str(tmp_path / "work"),
+        OCIFT_RUN_NAME=RUN,
+    )
     proc = start([], env)
     wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the worker to start")
     signalled = time.monotonic()
@@ -113,8 +147,9 @@ def test_sigterm_gives_training_its_grace(tmp_path: Path, start: Start) -> None:
 
 
 def test_sigterm_ignored_is_killed_after_the_grace(tmp_path: Path, start: Start) -> None:
-    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="2", OCIFT_WORK_DIR=str(tmp_path / "work"),
-                    OCIFT_RUN_NAME=RUN)
+    env = clean_env(
+        tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="2", OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_RUN_NAME=RUN
+    )
     proc = start([], env)
     marker = started(tmp_path / "work", 0)
     wait_for(marker.exists, 60, "the worker to start")
@@ -130,8 +165,9 @@ def test_sigterm_ignored_is_killed_after_the_grace(tmp_path: Path, start: Start)
 def test_a_hung_torchrun_is_killed_with_its_workers(tmp_path: Path, start: Start) -> None:
     """torchrun frozen (SIGSTOP) cannot forward SIGTERM: the launcher kills the whole tree,
     workers in their own sessions included, once the grace and margin are over."""
-    env = clean_env(tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="1", OCIFT_WORK_DIR=str(tmp_path / "work"),
-                    OCIFT_RUN_NAME=RUN)
+    env = clean_env(
+        tmp_path, CHILD_MODE="ignore", OCIFT_TERM_GRACE_S="1", OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_RUN_NAME=RUN
+    )
     proc = start([], env)
     marker = started(tmp_path / "work", 0)
     wait_for(marker.exists, 60, "the worker to start")
@@ -160,9 +196,11 @@ def test_sigterm_while_waiting_for_peers(tmp_path: Path, start: Start) -> None:
 
 def test_ocift_local_forwards_sigterm_to_every_node(tmp_path: Path, start: Start) -> None:
     work = tmp_path / "local"
-    proc = start(["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
-                 clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20"),
-                 module="ocift.cli")
+    proc = start(
+        ["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
+        clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20"),
+        module="ocift.cli",
+    )
     wait_for(lambda: all(started(work / f"node-{r}" / "work", r).exists() for r in (0, 1)), 90, "both workers")
     proc.send_signal(signal.SIGTERM)
     status, out = finish(proc, timeout=40)
@@ -179,29 +217,54 @@ def test_ocift_local_forwards_sigterm_to_every_node(tmp_path: Path, start: Start
         ([], {"OCIFT_CPU_PROCS_PER_NODE": "0"}, 2, "OCIFT_CPU_PROCS_PER_NODE"),
         ([], {"OCIFT_NPROC_PER_NODE": "-1"}, 2, "OCIFT_NPROC_PER_NODE"),
         ([], {"OCIFT_BOGUS": "1"}, 2, "unknown setting OCIFT_BOGUS"),
-        ([], {"NODE_RANK": "3", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{meta}"}, 2,
-         "NODE_RANK=3 is out of range 0..1 (INITIAL_CLUSTER_SIZE=2)"),
-        ([], {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{hostnames}"}, 2,
-         "rank 1 IPAddress: 'node-1' is not an IP address"),
-        ([], {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{tmp}"}, 75,
-         "unreadable"),
-        ([], {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{garbage}"}, 75,
-         "not valid JSON yet"),
-        ([], {"NODE_RANK": "1", "INITIAL_CLUSTER_SIZE": "3", "CLUSTER_NODES_METADATA_FILE": "{meta}"}, 75,
-         "waiting for rank(s) 2 of 3"),
+        (
+            [],
+            {"NODE_RANK": "3", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{meta}"},
+            2,
+            "NODE_RANK=3 is out of range 0..1 (INITIAL_CLUSTER_SIZE=2)",
+        ),
+        (
+            [],
+            {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{hostnames}"},
+            2,
+            "rank 1 IPAddress: 'node-1' is not an IP address",
+        ),
+        ([], {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{tmp}"}, 75, "unreadable"),
+        (
+            [],
+            {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{garbage}"},
+            75,
+            "not valid JSON yet",
+        ),
+        (
+            [],
+            {"NODE_RANK": "1", "INITIAL_CLUSTER_SIZE": "3", "CLUSTER_NODES_METADATA_FILE": "{meta}"},
+            75,
+            "waiting for rank(s) 2 of 3",
+        ),
         # A bad flag is reported before any waiting for peers.
-        (["--nope"], {"NODE_RANK": "0", "INITIAL_CLUSTER_SIZE": "2", "CLUSTER_NODES_METADATA_FILE": "{tmp}/x",
-                      "OCIFT_CLUSTER_TIMEOUT_S": "60"}, 2, "unknown option 'nope'"),
+        (
+            ["--nope"],
+            {
+                "NODE_RANK": "0",
+                "INITIAL_CLUSTER_SIZE": "2",
+                "CLUSTER_NODES_METADATA_FILE": "{tmp}/x",
+                "OCIFT_CLUSTER_TIMEOUT_S": "60",
+            },
+            2,
+            "unknown option 'nope'",
+        ),
     ],
 )
-def test_bad_input_is_named(tmp_path: Path, start: Start, args: list[str], env: dict[str, str],
-                            status: int, message: str) -> None:
+def test_bad_input_is_named(
+    tmp_path: Path, start: Start, args: list[str], env: dict[str, str], status: int, message: str
+) -> None:
     meta = tmp_path / "nodes.json"
     meta.write_text(json.dumps([{"Rank": 0, "IPAddress": "127.0.0.1"}, {"Rank": 1, "IPAddress": "127.0.0.2"}]))
     hostnames = tmp_path / "hostnames.json"
     hostnames.write_text(json.dumps([{"Rank": 0, "IPAddress": "127.0.0.1"}, {"Rank": 1, "IPAddress": "node-1"}]))
     garbage = tmp_path / "garbage.json"
-    garbage.write_text("[{\"Rank\": 0, \"IPAdd")
+    garbage.write_text('[{"Rank": 0, "IPAdd')
     paths = {"meta": meta, "hostnames": hostnames, "garbage": garbage, "tmp": tmp_path}
     env = {"OCIFT_CLUSTER_TIMEOUT_S": "2", **{k: v.format(**paths) for k, v in env.items()}}
     began = time.monotonic()
@@ -219,8 +282,13 @@ def test_every_run_has_its_own_outputs_and_only_a_named_one_continues(tmp_path: 
     remote = tmp_path / "remote"
 
     def job_run(n: int, args: list[str], **env: str) -> str:
-        env = clean_env(tmp_path, CHILD_MODE="checkpoint", OCIFT_WORK_DIR=str(tmp_path / f"disk-{n}"),
-                        JOB_RUN_OCID=f"ocid1.datasciencejobrun.oc1.iad.amaaaarun{n}", **env)
+        env = clean_env(
+            tmp_path,
+            CHILD_MODE="checkpoint",
+            OCIFT_WORK_DIR=str(tmp_path / f"disk-{n}"),
+            JOB_RUN_OCID=f"ocid1.datasciencejobrun.oc1.iad.amaaaarun{n}",
+            **env,
+        )
         status, out = finish(start(args, env), timeout=90)
         assert status == 0, out
         return out
@@ -276,8 +344,15 @@ def test_output_uri_that_cannot_be_written_fails_before_torchrun(tmp_path: Path,
 
 def test_checkpoint_written_after_sigterm_is_uploaded(tmp_path: Path, start: Start) -> None:
     remote = tmp_path / "remote"
-    env = clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="1", OCIFT_TERM_GRACE_S="20",
-                    OCIFT_WORK_DIR=str(tmp_path / "work"), OCIFT_SYNC_INTERVAL_S="60", OCIFT_RUN_NAME=RUN)
+    env = clean_env(
+        tmp_path,
+        CHILD_MODE="trap",
+        CHILD_TRAP_SLEEP="1",
+        OCIFT_TERM_GRACE_S="20",
+        OCIFT_WORK_DIR=str(tmp_path / "work"),
+        OCIFT_SYNC_INTERVAL_S="60",
+        OCIFT_RUN_NAME=RUN,
+    )
     proc = start(["--output_dir", f"file://{remote}"], env)
     wait_for(lambda: started(tmp_path / "work", 0).exists(), 60, "the worker to start")
     proc.send_signal(signal.SIGTERM)
@@ -296,8 +371,11 @@ def test_unusable_output_uri_fails_before_training(tmp_path: Path, start: Start)
 
 def test_ocift_local_timeout_is_the_services_maximum_runtime(tmp_path: Path, start: Start) -> None:
     """`--timeout` SIGTERMs every node (here early on: whatever they were doing, they stop)."""
-    proc = start(["local", "--nnodes", "2", "--timeout", "0.5", "--work-dir", str(tmp_path / "local")],
-                 clean_env(tmp_path), module="ocift.cli")
+    proc = start(
+        ["local", "--nnodes", "2", "--timeout", "0.5", "--work-dir", str(tmp_path / "local")],
+        clean_env(tmp_path),
+        module="ocift.cli",
+    )
     status, out = finish(proc, timeout=60)
     assert status == 128 + signal.SIGTERM, out
     assert "maximum runtime of 0.5s reached" in out
@@ -312,7 +390,9 @@ def test_ocift_local_timeout_is_the_services_maximum_runtime(tmp_path: Path, sta
         ([], {"OCIFT_TERM_GRACE_S": "-1"}, "OCIFT_TERM_GRACE_S"),
     ],
 )
-def test_ocift_local_bad_input(tmp_path: Path, start: Start, args: list[str], env: dict[str, str], message: str) -> None:
+def test_ocift_local_bad_input(
+    tmp_path: Path, start: Start, args: list[str], env: dict[str, str], message: str
+) -> None:
     status, out = finish(start(["local", *args], clean_env(tmp_path, **env), module="ocift.cli"), timeout=30)
     assert status == 2 and message in out, out
 
@@ -328,9 +408,11 @@ def test_ocift_local_names_the_lost_node_last(tmp_path: Path, start: Start) -> N
     """Node 1 is killed outright (a reclaimed machine): the others are stopped, and the last
     lines say node 1 failed first and how, not just that node 0 ended with 143."""
     work = tmp_path / "local"
-    proc = start(["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
-                 clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="0.1", OCIFT_TERM_GRACE_S="20"),
-                 module="ocift.cli")
+    proc = start(
+        ["local", "--nnodes", "2", "--work-dir", str(work), "--run-name", RUN],
+        clean_env(tmp_path, CHILD_MODE="trap", CHILD_TRAP_SLEEP="0.1", OCIFT_TERM_GRACE_S="20"),
+        module="ocift.cli",
+    )
     wait_for(lambda: all(started(work / f"node-{r}" / "work", r).exists() for r in (0, 1)), 90, "both workers")
     [node1] = [p for p in psutil.Process(proc.pid).children() if p.environ().get("NODE_RANK") == "1"]
     for child in [*node1.children(recursive=True), node1]:
@@ -344,8 +426,11 @@ def test_ocift_local_names_the_lost_node_last(tmp_path: Path, start: Start) -> N
 
 def test_ocift_local_reports_each_nodes_own_status(tmp_path: Path, start: Start) -> None:
     """Every node refuses the flag (exit 2): each is shown with 2, none with 143."""
-    proc = start(["local", "--nnodes", "2", "--work-dir", str(tmp_path / "local"), "--", "--bogus_flag", "1"],
-                 clean_env(tmp_path), module="ocift.cli")
+    proc = start(
+        ["local", "--nnodes", "2", "--work-dir", str(tmp_path / "local"), "--", "--bogus_flag", "1"],
+        clean_env(tmp_path),
+        module="ocift.cli",
+    )
     status, out = finish(proc, timeout=90)
     assert status == 2, out
     assert "node 0 exited with status 2" in out and "node 1 exited with status 2" in out, out

@@ -18,8 +18,10 @@ from tests.support import REPO
 
 
 def test_a_training_line_is_progress_and_other_lines_are_not() -> None:
-    line = ("2026-12-01T20:00:00Z ocift info node=0 rank=0 event=train step=7/24 epoch=0 loss=2.3456 lr=0.003 "
-            "tokens_per_s=1234 eta=1m05s eta_s=65 mfu=n/a")
+    line = (
+        "2026-12-01T20:00:00Z ocift info node=0 rank=0 event=train step=7/24 epoch=0 loss=2.3456 lr=0.003 "
+        "tokens_per_s=1234 eta=1m05s eta_s=65 mfu=n/a"
+    )
     assert from_log_line(line) == Progress(7, 24, 2.3456, 1234.0, 65.0)
     assert from_log_line(line.replace("event=train", "event=train_done")) is None
     assert from_log_line("[node 0] step 7 of something") is None
@@ -47,9 +49,11 @@ def test_ocift_local_moves_the_bar_with_node_0s_training_lines() -> None:
 
     from ocift.local import pump
 
-    lines = (b"2026-12-01T20:00:00Z ocift info node=0 rank=0 event=model_ready method=lora\n"
-             b"2026-12-01T20:00:09Z ocift info node=0 rank=0 event=train step=10/24 loss=2.1000 tokens_per_s=900 "
-             b"eta=14s eta_s=14\n")
+    lines = (
+        b"2026-12-01T20:00:00Z ocift info node=0 rank=0 event=model_ready method=lora\n"
+        b"2026-12-01T20:00:09Z ocift info node=0 rank=0 event=train step=10/24 loss=2.1000 tokens_per_s=900 "
+        b"eta=14s eta_s=14\n"
+    )
     screen = io.StringIO()
     bar = Bar(screen, enabled=True)
     pump(io.BytesIO(lines), b"[node 0] ", io.BytesIO(), threading.Lock(), bar)
@@ -79,18 +83,22 @@ def test_version_and_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
 def test_training_help_lists_every_flag_with_its_default() -> None:
     from contract.recipe import SECTIONS
 
-    done = subprocess.run([sys.executable, "-m", "launcher.train", "--help"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "launcher.train", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     for section in SECTIONS.values():
         for name in section.model_fields:
             assert f"  --{name} " in done.stdout, name
     assert "--context_length int (default 4096)" in done.stdout
-    assert "--dataset samsum_dataset|alpaca_dataset|grammar_dataset|custom_dataset (default samsum_dataset)" in done.stdout
+    assert (
+        "--dataset samsum_dataset|alpaca_dataset|grammar_dataset|custom_dataset (default samsum_dataset)" in done.stdout
+    )
 
 
 def test_training_lines_carry_step_of_total_tokens_and_eta_and_the_plot_names_the_run(
-        tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from PIL import Image
 
     from launcher.train.__main__ import main as train_main
@@ -100,9 +108,28 @@ def test_training_lines_carry_step_of_total_tokens_and_eta_and_the_plot_names_th
     monkeypatch.setenv("OCIFT_RUN_NAME", "exp-7")
     monkeypatch.setenv("JOB_OCID", "ocid1.datasciencejob.oc1.iad.amaaaaaajobxyz")
     out = tmp_path / "out"
-    assert train_main(["--use_peft", "--model_name", str(tiny["model"]), "--data_path", str(tiny["data"]),
-                       "--output_dir", str(out), "--context_length", "64", "--batch_size_training", "1",
-                       "--max_train_step", "12", "--run_validation", "false"]) == 0
+    assert (
+        train_main(
+            [
+                "--use_peft",
+                "--model_name",
+                str(tiny["model"]),
+                "--data_path",
+                str(tiny["data"]),
+                "--output_dir",
+                str(out),
+                "--context_length",
+                "64",
+                "--batch_size_training",
+                "1",
+                "--max_train_step",
+                "12",
+                "--run_validation",
+                "false",
+            ]
+        )
+        == 0
+    )
     lines = [line for line in capsys.readouterr().err.splitlines() if " event=train " in line]
     progress = [from_log_line(line) for line in lines]
     assert [p.step for p in progress] == [10, 12] and {p.total for p in progress} == {12}, lines
@@ -123,14 +150,16 @@ def test_the_docs_by_hand_example_trains_the_steps_it_says(tmp_path: Path) -> No
     from tests.support import torchrun
 
     text = (REPO / "docs" / "launcher.md").read_text()
-    block = text[text.index("ocift local --nnodes 2 --nproc-per-node 1 --timeout 900"):]
-    command = shlex.split(block[:block.index("```")].replace("\\\n", " "))
-    training = command[command.index("--") + 1:]
+    block = text[text.index("ocift local --nnodes 2 --nproc-per-node 1 --timeout 900") :]
+    command = shlex.split(block[: block.index("```")].replace("\\\n", " "))
+    training = command[command.index("--") + 1 :]
     steps = int(training[training.index("--max_train_step") + 1])
     make_tiny_model(tmp_path / "demo-out" / "tiny" / "model")
     make_samsum_like(tmp_path / "demo-out" / "tiny" / "data")
-    paths = {"./demo-out/tiny/model": str(tmp_path / "demo-out/tiny/model"),
-             "./demo-out/tiny/data": str(tmp_path / "demo-out/tiny/data")}
+    paths = {
+        "./demo-out/tiny/model": str(tmp_path / "demo-out/tiny/model"),
+        "./demo-out/tiny/data": str(tmp_path / "demo-out/tiny/data"),
+    }
     args = [paths.get(a, a) for a in training] + ["--output_dir", str(tmp_path / "out")]
     torchrun(args, nproc=2, timeout=600)
     done = json.loads((tmp_path / "out" / "summary.json").read_text())

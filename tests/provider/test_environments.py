@@ -59,8 +59,9 @@ def of_type(values: dict[str, dict[str, Any]], tf_type: str) -> list[dict[str, A
 
 
 @pytest.mark.parametrize("name", STACKS)
-def test_stack_validates_and_plans_with_the_real_provider(terraform: Terraform, synthesized: Path,
-                                                          configs: dict[str, Path], tmp_path: Path, name: str) -> None:
+def test_stack_validates_and_plans_with_the_real_provider(
+    terraform: Terraform, synthesized: Path, configs: dict[str, Path], tmp_path: Path, name: str
+) -> None:
     doc = document(synthesized, name)
     work = tmp_path / name
     plan = plan_offline(terraform, doc, work)
@@ -78,8 +79,10 @@ def _iam(plan: dict[str, Any], values: dict[str, dict[str, Any]], env: str, conf
     assert group["name"] == f"ocift-{env}-job-runs" and "datasciencejobrun" in group["matching_rule"]
     [jobs] = [p for p in of_type(values, "oci_identity_policy") if p["name"] == f"ocift-{env}-job-runs"]
     network_compartment = config.get("network_compartment_ocid") or config["compartment_ocid"]
-    assert (f"Allow dynamic-group ocift-{env}-job-runs to use virtual-network-family in compartment id "
-            f"{network_compartment}") in jobs["statements"]
+    assert (
+        f"Allow dynamic-group ocift-{env}-job-runs to use virtual-network-family in compartment id "
+        f"{network_compartment}"
+    ) in jobs["statements"]
     # Terraform's own view of the graph: the policy naming the dynamic group waits for it (defect 2)
     resources = plan["configuration"]["root_module"]["resources"]
     [dg_address] = [r["address"] for r in resources if r["type"] == "oci_identity_dynamic_group"]
@@ -92,16 +95,19 @@ def _network(plan: dict[str, Any], values: dict[str, dict[str, Any]], env: str, 
     icmp = [r for r in security_list["ingress_security_rules"] if r["protocol"] == "1"]
     assert [(r["icmp_options"][0]["type"], r["icmp_options"][0]["code"]) for r in icmp] == [(3, 4)]
     [route_table] = of_type(values, "oci_core_route_table")
-    assert OFFLINE_LITERALS["oci_core_services"]["services[0].cidr_block"] in \
-        [r["destination"] for r in route_table["route_rules"]]
+    assert OFFLINE_LITERALS["oci_core_services"]["services[0].cidr_block"] in [
+        r["destination"] for r in route_table["route_rules"]
+    ]
 
 
 def _training(plan: dict[str, Any], values: dict[str, dict[str, Any]], env: str, config: dict[str, Any]) -> None:
     assert not of_type(values, "oci_datascience_job_run")  # apply never starts a run (defect 3)
     [job] = of_type(values, "oci_datascience_job")
     nodes = job["job_node_configuration_details"][0]
-    assert nodes["job_network_configuration"][0]["subnet_id"] == \
-        OFFLINE_LITERALS["terraform_remote_state"]["outputs.subnet_id"]
+    assert (
+        nodes["job_network_configuration"][0]["subnet_id"]
+        == OFFLINE_LITERALS["terraform_remote_state"]["outputs.subnet_id"]
+    )
     for group in nodes["job_node_group_configuration_details_list"]:
         environment = group["job_environment_configuration_details"][0]
         assert environment["image"].rsplit("/", 1)[1].count(":") == 1  # a tag, always (defect 6)

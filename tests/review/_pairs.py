@@ -53,34 +53,74 @@ class Variant:
 def synth(variant: Variant) -> dict[str, Any]:
     stack = TerraformStack(Testing.app(), STACK)
     tags = variant.tags
-    policy = Policy(stack, "job_access", PolicyProps(name="ocift-prod-job-access", compartment_id=COMPARTMENT, tags=tags))
-    network = Network(stack, "job_network", NetworkProps(mode="create", compartment_id=COMPARTMENT, name="ocift-prod",
-                                                         subnet_cidr=variant.subnet_cidr, tags=tags))
-    group = LogGroup(stack, "job_logs", LogGroupProps(display_name="ocift-prod-jobs", compartment_id=COMPARTMENT,
-                                                       tags=tags))
-    log = CustomLog(stack, "train_log", CustomLogProps(display_name="ocift-prod-train", log_group=group,
-                                                        retention_days=variant.retention_days, tags=tags))
-    outputs = Bucket(stack, "outputs_bucket", BucketProps(name=variant.outputs_name, compartment_id=COMPARTMENT,
-                                                          namespace="ns", tags=tags))
+    policy = Policy(
+        stack, "job_access", PolicyProps(name="ocift-prod-job-access", compartment_id=COMPARTMENT, tags=tags)
+    )
+    network = Network(
+        stack,
+        "job_network",
+        NetworkProps(
+            mode="create", compartment_id=COMPARTMENT, name="ocift-prod", subnet_cidr=variant.subnet_cidr, tags=tags
+        ),
+    )
+    group = LogGroup(
+        stack, "job_logs", LogGroupProps(display_name="ocift-prod-jobs", compartment_id=COMPARTMENT, tags=tags)
+    )
+    log = CustomLog(
+        stack,
+        "train_log",
+        CustomLogProps(
+            display_name="ocift-prod-train", log_group=group, retention_days=variant.retention_days, tags=tags
+        ),
+    )
+    outputs = Bucket(
+        stack,
+        "outputs_bucket",
+        BucketProps(name=variant.outputs_name, compartment_id=COMPARTMENT, namespace="ns", tags=tags),
+    )
     if variant.scratch_id:
-        Bucket(stack, variant.scratch_id, BucketProps(name="ocift-prod-scratch", compartment_id=COMPARTMENT,
-                                                      namespace="ns", tags=tags))
-    repo = ContainerRepository(stack, "trainer_repo", ContainerRepositoryProps(
-        name="ocift/trainer", compartment_id=COMPARTMENT, tags=tags))
-    project = DataScienceProject(stack, "project", ProjectProps(display_name="ocift-prod", compartment_id=COMPARTMENT,
-                                                                tags=tags))
-    job = TrainingJob(stack, "finetune_job", TrainingJobProps(
-        display_name="ocift-prod-finetune", compartment_id=COMPARTMENT, project_id=project.id, principal=PRINCIPAL,
-        network=network, image=repo.image("iad.ocir.io", "ns", digest=variant.digest, tag="1.0"),
-        node_groups=[NodeGroup(name="nodes", shape=variant.shape, replicas=variant.replicas)],
-        recipe=Recipe.from_mapping({"use_peft": True, "lr": variant.lr}), log=log, maximum_runtime_minutes=600,
-        tags=tags))
+        Bucket(
+            stack,
+            variant.scratch_id,
+            BucketProps(name="ocift-prod-scratch", compartment_id=COMPARTMENT, namespace="ns", tags=tags),
+        )
+    repo = ContainerRepository(
+        stack, "trainer_repo", ContainerRepositoryProps(name="ocift/trainer", compartment_id=COMPARTMENT, tags=tags)
+    )
+    project = DataScienceProject(
+        stack, "project", ProjectProps(display_name="ocift-prod", compartment_id=COMPARTMENT, tags=tags)
+    )
+    job = TrainingJob(
+        stack,
+        "finetune_job",
+        TrainingJobProps(
+            display_name="ocift-prod-finetune",
+            compartment_id=COMPARTMENT,
+            project_id=project.id,
+            principal=PRINCIPAL,
+            network=network,
+            image=repo.image("iad.ocir.io", "ns", digest=variant.digest, tag="1.0"),
+            node_groups=[NodeGroup(name="nodes", shape=variant.shape, replicas=variant.replicas)],
+            recipe=Recipe.from_mapping({"use_peft": True, "lr": variant.lr}),
+            log=log,
+            maximum_runtime_minutes=600,
+            tags=tags,
+        ),
+    )
     if variant.run_id:
         # A run declared with the L1 binding: ocift's stacks declare none (runs start with
         # `ocift run start`), but a base from before that change, or a user's stack, may.
-        DatascienceJobRun(job, variant.run_id, compartment_id=COMPARTMENT, project_id=project.id,
-                          job_id=job.resource.id, display_name="ocift-prod-first", asynchronous=True,
-                          freeform_tags=dict(tags) or None, depends_on=[policy.resource])
+        DatascienceJobRun(
+            job,
+            variant.run_id,
+            compartment_id=COMPARTMENT,
+            project_id=project.id,
+            job_id=job.resource.id,
+            display_name="ocift-prod-first",
+            asynchronous=True,
+            freeform_tags=dict(tags) or None,
+            depends_on=[policy.resource],
+        )
     outputs.grant_read_write(job.principal)
     repo.grant_pull(job.principal)
     if variant.broad_grant:  # what a careless change adds "to make it work"

@@ -42,8 +42,13 @@ def scan_dir(tmp_path_factory) -> Path:
 
 def _checkov(directory: Path, *args: str) -> dict:
     # cwd outside the repository: checkov reads a .checkov.yaml it finds there on its own
-    proc = subprocess.run([str(CHECKOV), "-d", str(directory), "-o", "json", *args], cwd=directory,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(directory), "-o", "json", *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1: failed checks, reported below
     report = json.loads(proc.stdout)
     return report if isinstance(report, dict) else report[0]

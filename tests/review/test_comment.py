@@ -15,14 +15,19 @@ PREFIX = "--model_name meta-llama/Llama-3.1-8B --dataset samsum --context_length
 
 
 def _one_change(before: str, after: str) -> Report:
-    change = ResourceChange("s", "oci_datascience_job.j", "oci_datascience_job", Action.UPDATE,
-                            [AttrChange("command_line_arguments", before, after)])
+    change = ResourceChange(
+        "s",
+        "oci_datascience_job.j",
+        "oci_datascience_job",
+        Action.UPDATE,
+        [AttrChange("command_line_arguments", before, after)],
+    )
     return Report("synthesized stacks", [StackReport("s", [change])])
 
 
 def test_a_long_value_shows_the_part_that_changed() -> None:
     text = to_markdown(_one_change(PREFIX + "--lr 0.0001 --use_peft", PREFIX + "--lr 0.0002 --use_peft"))
-    line = next(l for l in text.splitlines() if "command_line_arguments" in l)
+    line = next(row for row in text.splitlines() if "command_line_arguments" in row)
     assert "--lr 0.0001" in line and "--lr 0.0002" in line and "…" in line
     assert "--lr 0.0002" in to_text(_one_change(PREFIX + "--lr 0.0001", PREFIX + "--lr 0.0002"))
 
@@ -54,8 +59,15 @@ def test_the_summary_counts_what_a_reviewer_must_look_at() -> None:
 
 def test_a_big_change_stays_under_githubs_limit() -> None:
     base = synth(Variant())
-    head = synth(dataclasses.replace(Variant(), outputs_name="ocift-prod-results", scratch_id=None, broad_grant=True,
-                                     tags={"project": "ocift", "environment": "prod", "team": "ml"}))
+    head = synth(
+        dataclasses.replace(
+            Variant(),
+            outputs_name="ocift-prod-results",
+            scratch_id=None,
+            broad_grant=True,
+            tags={"project": "ocift", "environment": "prod", "team": "ml"},
+        )
+    )
     many = {f"{STACK}-{i}": base for i in range(60)}
     report = review_trees(many, {name: head for name in many})
     full = to_markdown(report, limit=10**9)

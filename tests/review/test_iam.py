@@ -16,48 +16,88 @@ def wider(base: str, head: str) -> str:
     return widening(head, _parsed([base]))
 
 
-@pytest.mark.parametrize(("base", "head", "why"), [
-    # verb: inspect < read < use < manage
-    (f"{WHO} read objects in compartment id {C} {PIN}", f"{WHO} manage objects in compartment id {C} {PIN}",
-     "verb raised to manage"),
-    (f"{WHO} inspect buckets in compartment id {C}", f"{WHO} use buckets in compartment id {C}", "verb raised to use"),
-    # resource type: an individual type inside its family, a family inside all-resources
-    (f"{WHO} read objects in compartment id {C}", f"{WHO} read object-family in compartment id {C}",
-     "resource type widened to object-family"),
-    (f"{WHO} read object-family in compartment id {C}", f"{WHO} read all-resources in compartment id {C}",
-     "resource type widened to all-resources"),
-    # scope: the tenancy by name or by OCID, a parent compartment
-    (f"{WHO} read buckets in compartment id {C}", f"{WHO} read buckets in compartment id {TENANCY}",
-     "scope widened to the whole tenancy"),
-    (f"{WHO} read buckets in compartment id {C}", f"{WHO} read buckets in tenancy",
-     "scope widened to the whole tenancy"),
-    (f"{WHO} read buckets in compartment ml:dev", f"{WHO} read buckets in compartment ml",
-     "scope reaches compartment ml"),
-    # where: dropped, or relaxed to fewer conditions
-    (f"{WHO} manage objects in compartment id {C} {PIN}", f"{WHO} manage objects in compartment id {C}",
-     "where-conditions dropped"),
-    (f"{WHO} manage objects in compartment id {C} where all {{target.bucket.name = 'out', request.operation = 'Get'}}",
-     f"{WHO} manage objects in compartment id {C} {PIN}", "where-conditions relaxed"),
-])
+@pytest.mark.parametrize(
+    ("base", "head", "why"),
+    [
+        # verb: inspect < read < use < manage
+        (
+            f"{WHO} read objects in compartment id {C} {PIN}",
+            f"{WHO} manage objects in compartment id {C} {PIN}",
+            "verb raised to manage",
+        ),
+        (
+            f"{WHO} inspect buckets in compartment id {C}",
+            f"{WHO} use buckets in compartment id {C}",
+            "verb raised to use",
+        ),
+        # resource type: an individual type inside its family, a family inside all-resources
+        (
+            f"{WHO} read objects in compartment id {C}",
+            f"{WHO} read object-family in compartment id {C}",
+            "resource type widened to object-family",
+        ),
+        (
+            f"{WHO} read object-family in compartment id {C}",
+            f"{WHO} read all-resources in compartment id {C}",
+            "resource type widened to all-resources",
+        ),
+        # scope: the tenancy by name or by OCID, a parent compartment
+        (
+            f"{WHO} read buckets in compartment id {C}",
+            f"{WHO} read buckets in compartment id {TENANCY}",
+            "scope widened to the whole tenancy",
+        ),
+        (
+            f"{WHO} read buckets in compartment id {C}",
+            f"{WHO} read buckets in tenancy",
+            "scope widened to the whole tenancy",
+        ),
+        (
+            f"{WHO} read buckets in compartment ml:dev",
+            f"{WHO} read buckets in compartment ml",
+            "scope reaches compartment ml",
+        ),
+        # where: dropped, or relaxed to fewer conditions
+        (
+            f"{WHO} manage objects in compartment id {C} {PIN}",
+            f"{WHO} manage objects in compartment id {C}",
+            "where-conditions dropped",
+        ),
+        (
+            f"{WHO} manage objects in compartment id {C} "
+            "where all {target.bucket.name = 'out', request.operation = 'Get'}",
+            f"{WHO} manage objects in compartment id {C} {PIN}",
+            "where-conditions relaxed",
+        ),
+    ],
+)
 def test_wider_on_each_axis(base: str, head: str, why: str) -> None:
     assert why in wider(base, head)
 
 
-@pytest.mark.parametrize(("base", "head"), [
-    # verb lowered, type narrowed inside its family, scope narrowed to a child, where added or tightened
-    (f"{WHO} manage objects in compartment id {C} {PIN}", f"{WHO} read objects in compartment id {C} {PIN}"),
-    (f"{WHO} read object-family in compartment id {C}", f"{WHO} read objects in compartment id {C}"),
-    (f"{WHO} read all-resources in compartment id {C}", f"{WHO} read secret-bundles in compartment id {C}"),
-    (f"{WHO} read buckets in compartment id {TENANCY}", f"{WHO} read buckets in compartment id {C}"),
-    (f"{WHO} read buckets in tenancy", f"{WHO} read buckets in compartment id {C}"),
-    (f"{WHO} read buckets in compartment ml", f"{WHO} read buckets in compartment ml:dev"),
-    (f"{WHO} manage objects in compartment id {C}", f"{WHO} manage objects in compartment id {C} {PIN}"),
-    (f"{WHO} manage objects in compartment id {C} {PIN}",
-     f"{WHO} manage objects in compartment id {C} where all {{target.bucket.name = 'out', request.operation = 'Get'}}"),
-    # the same grant on a renamed bucket
-    (f"{WHO} manage objects in compartment id {C} {PIN}",
-     f"{WHO} manage objects in compartment id {C} where target.bucket.name = 'results'"),
-])
+@pytest.mark.parametrize(
+    ("base", "head"),
+    [
+        # verb lowered, type narrowed inside its family, scope narrowed to a child, where added or tightened
+        (f"{WHO} manage objects in compartment id {C} {PIN}", f"{WHO} read objects in compartment id {C} {PIN}"),
+        (f"{WHO} read object-family in compartment id {C}", f"{WHO} read objects in compartment id {C}"),
+        (f"{WHO} read all-resources in compartment id {C}", f"{WHO} read secret-bundles in compartment id {C}"),
+        (f"{WHO} read buckets in compartment id {TENANCY}", f"{WHO} read buckets in compartment id {C}"),
+        (f"{WHO} read buckets in tenancy", f"{WHO} read buckets in compartment id {C}"),
+        (f"{WHO} read buckets in compartment ml", f"{WHO} read buckets in compartment ml:dev"),
+        (f"{WHO} manage objects in compartment id {C}", f"{WHO} manage objects in compartment id {C} {PIN}"),
+        (
+            f"{WHO} manage objects in compartment id {C} {PIN}",
+            f"{WHO} manage objects in compartment id {C} "
+            "where all {target.bucket.name = 'out', request.operation = 'Get'}",
+        ),
+        # the same grant on a renamed bucket
+        (
+            f"{WHO} manage objects in compartment id {C} {PIN}",
+            f"{WHO} manage objects in compartment id {C} where target.bucket.name = 'results'",
+        ),
+    ],
+)
 def test_not_wider_on_each_axis(base: str, head: str) -> None:
     assert wider(base, head) == ""
 

@@ -31,8 +31,10 @@ pytestmark = pytest.mark.slow  # the real provider: seconds per plan
 PROVIDER = 'provider["registry.terraform.io/oracle/oci"]'
 REQUIRED = {"required_providers": {"oci": {"source": "oracle/oci", "version": "8.28.0"}}}
 # What `oci_core_services` would return; literal on both sides, as a data source is read anew each plan.
-DATA = {"services[0].id": "ocid1.service.oc1.eu-frankfurt-1.aaaaaaaaservices",
-        "services[0].cidr_block": "all-fra-services-in-oracle-services-network"}
+DATA = {
+    "services[0].id": "ocid1.service.oc1.eu-frankfurt-1.aaaaaaaaservices",
+    "services[0].cidr_block": "all-fra-services-in-oracle-services-network",
+}
 _DATA_REF = re.compile(r"\$\{data\.oci_core_services\.[A-Za-z0-9_-]+\.(services\[0\]\.(?:id|cidr_block))\}")
 _REF = re.compile(r"^\$\{([a-z0-9_]+\.[A-Za-z0-9_-]+)\.([a-z0-9_]+)\}$")
 
@@ -44,8 +46,9 @@ SCENARIOS = {
     "recipe change": {"lr": 2e-4},
     "image change": {"digest": DIGEST_B},
     "tag change": {"tags": {"project": "ocift", "environment": "prod", "team": "ml"}},
-    "policy edit": {"statements": (Statement(subject=PRINCIPAL, verb="read", resource="buckets",
-                                             compartment_id=COMPARTMENT),)},
+    "policy edit": {
+        "statements": (Statement(subject=PRINCIPAL, verb="read", resource="buckets", compartment_id=COMPARTMENT),)
+    },
     "log retention": {"retention_days": 60},
     "CIDR change": {"subnet_cidr": "10.0.1.0/24"},
     "renamed construct id": {"scratch_id": "temp_bucket"},
@@ -83,8 +86,13 @@ def _applied(document: dict[str, Any]) -> dict[str, Any]:
             return _fake_id(address)
         return literal(resources[tf_type][name][attribute])
 
-    return {**document, "resource": {t: {n: {k: literal(v) for k, v in body.items() if k != "depends_on"}
-                                         for n, body in named.items()} for t, named in resources.items()}}
+    return {
+        **document,
+        "resource": {
+            t: {n: {k: literal(v) for k, v in body.items() if k != "depends_on"} for n, body in named.items()}
+            for t, named in resources.items()
+        },
+    }
 
 
 def _empty(kind: Any) -> Any:
@@ -101,8 +109,10 @@ def _computed(plan: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for rc in plan["resource_changes"]:
         block = schemas[rc["type"]]["block"]
         unknown = rc["change"]["after_unknown"]
-        kinds = {**{k: a["type"] for k, a in block.get("attributes", {}).items()},
-                 **{k: ["list"] for k in block.get("block_types", {})}}
+        kinds = {
+            **{k: a["type"] for k, a in block.get("attributes", {}).items()},
+            **{k: ["list"] for k in block.get("block_types", {})},
+        }
         out[rc["address"]] = {k: _empty(kinds[k]) for k, v in unknown.items() if v is True and k in kinds}
     return out
 
@@ -111,21 +121,43 @@ def _state(plan: dict[str, Any]) -> dict[str, Any]:
     instances = [r for r in plan["planned_values"]["root_module"]["resources"] if r["mode"] == "managed"]
     computed = _computed(plan)
     return {
-        "version": 4, "terraform_version": plan["terraform_version"], "serial": 1, "lineage": str(uuid.uuid4()),
+        "version": 4,
+        "terraform_version": plan["terraform_version"],
+        "serial": 1,
+        "lineage": str(uuid.uuid4()),
         "outputs": {},
-        "resources": [{"mode": "managed", "type": r["type"], "name": r["name"], "provider": PROVIDER,
-                       "instances": [{"schema_version": r.get("schema_version", 0),
-                                      "attributes": {**r["values"], **computed[r["address"]],
-                                                     "id": _fake_id(r["address"])},
-                                      "sensitive_attributes": []}]} for r in instances],
+        "resources": [
+            {
+                "mode": "managed",
+                "type": r["type"],
+                "name": r["name"],
+                "provider": PROVIDER,
+                "instances": [
+                    {
+                        "schema_version": r.get("schema_version", 0),
+                        "attributes": {**r["values"], **computed[r["address"]], "id": _fake_id(r["address"])},
+                        "sensitive_attributes": [],
+                    }
+                ],
+            }
+            for r in instances
+        ],
     }
 
 
 def _terraform_actions(plan: dict[str, Any]) -> dict[str, str]:
-    names = {("create",): "create", ("delete",): "delete", ("update",): "update",
-             ("delete", "create"): "replace", ("create", "delete"): "replace"}
-    return {rc["address"]: names[tuple(rc["change"]["actions"])] for rc in plan["resource_changes"]
-            if rc["mode"] == "managed" and tuple(rc["change"]["actions"]) in names}
+    names = {
+        ("create",): "create",
+        ("delete",): "delete",
+        ("update",): "update",
+        ("delete", "create"): "replace",
+        ("create", "delete"): "replace",
+    }
+    return {
+        rc["address"]: names[tuple(rc["change"]["actions"])]
+        for rc in plan["resource_changes"]
+        if rc["mode"] == "managed" and tuple(rc["change"]["actions"]) in names
+    }
 
 
 def _review_actions(base: dict[str, Any], head: dict[str, Any]) -> dict[str, str]:

@@ -34,20 +34,26 @@ def _config(workdir, resources):
 def plan_json(tmp_path_factory):
     assert TERRAFORM, "terraform is part of this machine image; the plan reader is tested against it"
     work = tmp_path_factory.mktemp("tf")
-    _config(work, {
-        "job": {"input": "image@sha256:aaa", "triggers_replace": ["v1"]},
-        "tags": {"input": {"team": "ml"}},
-        "old": {"input": "gone"},
-        "token": {"input": "${sensitive(\"hunter2-secret-value\")}"},
-    })
+    _config(
+        work,
+        {
+            "job": {"input": "image@sha256:aaa", "triggers_replace": ["v1"]},
+            "tags": {"input": {"team": "ml"}},
+            "old": {"input": "gone"},
+            "token": {"input": '${sensitive("hunter2-secret-value")}'},
+        },
+    )
     _tf(work, "init", "-input=false")
     _tf(work, "apply", "-auto-approve", "-input=false")
-    _config(work, {
-        "job": {"input": "image@sha256:bbb", "triggers_replace": ["v2"]},
-        "tags": {"input": {"team": "research"}},
-        "new": {"input": "fresh"},
-        "token": {"input": "${sensitive(\"changed-secret-value\")}"},
-    })
+    _config(
+        work,
+        {
+            "job": {"input": "image@sha256:bbb", "triggers_replace": ["v2"]},
+            "tags": {"input": {"team": "research"}},
+            "new": {"input": "fresh"},
+            "token": {"input": '${sensitive("changed-secret-value")}'},
+        },
+    )
     _tf(work, "plan", "-out=plan.bin", "-input=false")
     path = work / "plan.json"
     path.write_text(_tf(work, "show", "-json", "plan.bin"))
@@ -69,8 +75,9 @@ def test_actions_follow_terraform(plan_json):
 
 
 def test_replace_paths_mark_the_cause(plan_json):
-    job = next(c for c in review_plan(load_plan(plan_json), "demo").stacks[0].changes
-               if c.address == "terraform_data.job")
+    job = next(
+        c for c in review_plan(load_plan(plan_json), "demo").stacks[0].changes if c.address == "terraform_data.job"
+    )
     assert "triggers_replace" in job.reason
     assert any(a.path.startswith("triggers_replace") and a.forces_replacement for a in job.changes)
 

@@ -27,8 +27,15 @@ def _valid(log: dict) -> dict:
 @pytest.fixture(scope="module")
 def pair() -> tuple[dict, dict]:
     base = synth(Variant())
-    head = synth(dataclasses.replace(Variant(), outputs_name="ocift-prod-results", broad_grant=True, replicas=4,
-                                     suppressed="versions are kept by the backup job"))
+    head = synth(
+        dataclasses.replace(
+            Variant(),
+            outputs_name="ocift-prod-results",
+            broad_grant=True,
+            replicas=4,
+            suppressed="versions are kept by the backup job",
+        )
+    )
     return base, head
 
 
@@ -42,8 +49,10 @@ def test_the_review_is_valid_sarif_with_every_kind_of_result(pair) -> None:
     assert rules <= described
     dangerous = next(r for r in results if r["ruleId"] == "OCIFT-REVIEW-DANGEROUS")
     assert dangerous["level"] == "error"
-    assert dangerous["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
-        f"cdktf.out/stacks/{STACK}/cdk.tf.json"
+    assert (
+        dangerous["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == f"cdktf.out/stacks/{STACK}/cdk.tf.json"
+    )
 
 
 def test_rule_findings_are_valid_sarif_and_keep_suppressions(pair) -> None:
@@ -64,7 +73,17 @@ def test_a_log_the_schema_refuses_is_caught() -> None:
 
 def test_cli_writes_sarif(pair, tmp_path: Path) -> None:
     out = tmp_path / "review.sarif"
-    code = main(["--base", str(write_tree(tmp_path / "b", pair[0])), "--head", str(write_tree(tmp_path / "h", pair[1])),
-                 "--format", "sarif", "--output", str(out)])
+    code = main(
+        [
+            "--base",
+            str(write_tree(tmp_path / "b", pair[0])),
+            "--head",
+            str(write_tree(tmp_path / "h", pair[1])),
+            "--format",
+            "sarif",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 2
     _valid(json.loads(out.read_text()))

@@ -24,8 +24,9 @@ def base():
 def _review(base, **changes):
     head = synth(dataclasses.replace(Variant(), **changes))
     report = review_trees({STACK: base}, {STACK: head})
-    return report, {c.address.split(".")[0] + "." + c.address.split(".")[1].rsplit("_", 1)[0]: c
-                    for c in report.stacks[0].changes}
+    return report, {
+        c.address.split(".")[0] + "." + c.address.split(".")[1].rsplit("_", 1)[0]: c for c in report.stacks[0].changes
+    }
 
 
 def test_no_change_is_empty(base):
@@ -77,8 +78,7 @@ def test_new_image_digest_replaces_the_job_but_is_not_dangerous(base):
 def test_broad_statement_is_a_widening_and_a_new_finding(base):
     report, _ = _review(base, broad_grant=True)
     (policy,) = report.stacks[0].policies
-    assert policy.added == [
-        "Allow dynamic-group ocift-prod-jobruns to manage objects in tenancy"]
+    assert policy.added == ["Allow dynamic-group ocift-prod-jobruns to manage objects in tenancy"]
     assert policy.removed == []
     assert "scope widened to the whole tenancy" in policy.widenings[0]
     assert "where-conditions dropped" in policy.widenings[0]
@@ -106,7 +106,9 @@ def test_added_and_removed_suppressions_are_shown(base):
     added = review_trees({STACK: base}, {STACK: silenced}).stacks[0].suppressions
     assert {(s.rule, s.added, s.reason) for s in added} == {("OCI-OS-1", True, "versions are kept by the backup job")}
     assert sorted(s.address.split(".")[0] for s in added) == [  # the bucket and what the construct holds
-        "oci_objectstorage_bucket", "oci_objectstorage_object_lifecycle_policy"]
+        "oci_objectstorage_bucket",
+        "oci_objectstorage_object_lifecycle_policy",
+    ]
     report = review_trees({STACK: silenced}, {STACK: base})
     assert [s.added for s in report.stacks[0].suppressions] == [False, False]
     assert "OCI-OS-1 no longer suppressed" in to_markdown(report)
@@ -133,8 +135,15 @@ def test_secret_named_values_are_masked(base):
 
 
 def test_markdown_matches_golden(base):
-    head = synth(dataclasses.replace(Variant(), outputs_name="ocift-prod-results", scratch_id=None,
-                                     broad_grant=True, tags={"project": "ocift", "environment": "prod", "team": "ml"}))
+    head = synth(
+        dataclasses.replace(
+            Variant(),
+            outputs_name="ocift-prod-results",
+            scratch_id=None,
+            broad_grant=True,
+            tags={"project": "ocift", "environment": "prod", "team": "ml"},
+        )
+    )
     text = to_markdown(review_trees({STACK: base}, {STACK: head}))
     if os.environ.get("OCIFT_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
@@ -144,7 +153,9 @@ def test_markdown_matches_golden(base):
     assert "Attribute changes" in text and "```mermaid" in text
 
 
-@pytest.mark.parametrize(("changes", "expected"), [({}, 0), ({"digest": DIGEST_B}, 0), ({"scratch_id": None}, EXIT_DANGEROUS)])
+@pytest.mark.parametrize(
+    ("changes", "expected"), [({}, 0), ({"digest": DIGEST_B}, 0), ({"scratch_id": None}, EXIT_DANGEROUS)]
+)
 def test_exit_status(base, tmp_path, capsys, changes, expected):
     head = synth(dataclasses.replace(Variant(), **changes))
     base_dir = write_tree(tmp_path / "base", base)

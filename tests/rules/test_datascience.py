@@ -31,7 +31,11 @@ def group(env: dict[str, str], image: str = IMAGE, digest: str | None = None, ar
     return {
         "name": "workers",
         "replicas": 2,
-        "job_configuration_details": {"job_type": "DEFAULT", "environment_variables": env, "command_line_arguments": args},
+        "job_configuration_details": {
+            "job_type": "DEFAULT",
+            "environment_variables": env,
+            "command_line_arguments": args,
+        },
         "job_environment_configuration_details": environment,
     }
 
@@ -40,7 +44,10 @@ def job(*groups: dict[str, Any]) -> SynthResource:
     """A multi-node job as the L1 synthesizes it: single blocks as objects, node groups as a list."""
     return resource(
         "oci_datascience_job",
-        job_node_configuration_details={"job_node_type": "MULTI_NODE", "job_node_group_configuration_details_list": list(groups)},
+        job_node_configuration_details={
+            "job_node_type": "MULTI_NODE",
+            "job_node_group_configuration_details_list": list(groups),
+        },
     )
 
 
@@ -53,8 +60,19 @@ def test_clean_job_passes_every_job_rule() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["HF_TOKEN", "hf_token", "HUGGING_FACE_HUB_TOKEN", "WANDB_API_KEY", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD",
-     "SSH_PRIVATE_KEY", "OCI_ACCESS_KEY", "githubToken", "MY_APIKEY", "OCIFT_SECRETS"],
+    [
+        "HF_TOKEN",
+        "hf_token",
+        "HUGGING_FACE_HUB_TOKEN",
+        "WANDB_API_KEY",
+        "AWS_SECRET_ACCESS_KEY",
+        "DB_PASSWORD",
+        "SSH_PRIVATE_KEY",
+        "OCI_ACCESS_KEY",
+        "githubToken",
+        "MY_APIKEY",
+        "OCIFT_SECRETS",
+    ],
 )
 def test_secret_names_with_literal_values_fail(name: str) -> None:
     res = job(group(CLEAN_ENV), group({**CLEAN_ENV, name: "not-a-vault-reference"}))
@@ -77,7 +95,10 @@ def test_a_reference_to_a_vault_secret_resource_is_fine() -> None:
     [
         ("hf_" + "aBcDeFgHiJkLmNoPqRsTuVwXyZ01234567", "a Hugging Face token"),
         ("AKIAIOSFODNN7EXAMPLE", "an AWS access key id"),
-        ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----", "a PEM private key"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----",
+            "a PEM private key",
+        ),
         ("ghp_" + "a" * 36, "a GitHub token"),
         ("postgres://ocift:hunter2@db.internal:5432/runs", "a URL with a password"),
         ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig", "a JSON Web Token"),
@@ -96,11 +117,24 @@ def test_secret_values_in_arguments_fail() -> None:
 
 
 def test_top_level_configuration_and_run_overrides_are_checked_too() -> None:
-    single = resource("oci_datascience_job", job_configuration_details=[{"job_type": "DEFAULT", "environment_variables": {"API_TOKEN": "x"}}])
+    single = resource(
+        "oci_datascience_job",
+        job_configuration_details=[{"job_type": "DEFAULT", "environment_variables": {"API_TOKEN": "x"}}],
+    )
     run = resource(
         "oci_datascience_job_run",
-        job_node_configuration_override_details=[{"job_node_group_configuration_details_list": [
-            {"name": "w", "job_configuration_details": [{"job_type": "DEFAULT", "environment_variables": {"PASSWORD": "x"}}]}]}],
+        job_node_configuration_override_details=[
+            {
+                "job_node_group_configuration_details_list": [
+                    {
+                        "name": "w",
+                        "job_configuration_details": [
+                            {"job_type": "DEFAULT", "environment_variables": {"PASSWORD": "x"}}
+                        ],
+                    }
+                ]
+            }
+        ],
     )
     assert "API_TOKEN" in detail(NO_SECRETS, single)
     assert "PASSWORD" in detail(NO_SECRETS, run)
@@ -108,7 +142,9 @@ def test_top_level_configuration_and_run_overrides_are_checked_too() -> None:
 
 
 def test_non_literal_environment_cannot_be_verified() -> None:
-    res = resource("oci_datascience_job", job_configuration_details={"job_type": "DEFAULT", "environment_variables": "${var.env}"})
+    res = resource(
+        "oci_datascience_job", job_configuration_details={"job_type": "DEFAULT", "environment_variables": "${var.env}"}
+    )
     assert outcome(NO_SECRETS, res) is Outcome.NON_COMPLIANT
     assert "not a literal map" in detail(NO_SECRETS, res)
 
@@ -123,8 +159,13 @@ def test_random_looking_values_warn(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["/home/User2/Documents/ProjectAlpha", "NousResearch/Meta-Llama-3.1-8B-Instruct", "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
-     "ocid1.compartment.oc1..aaaaaaaa2x3yrtb7k4qsl5hw6a7v5mrdkqdz6wvnq", "0123456789abcdef0123456789abcdef01234567"],
+    [
+        "/home/User2/Documents/ProjectAlpha",
+        "NousResearch/Meta-Llama-3.1-8B-Instruct",
+        "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
+        "ocid1.compartment.oc1..aaaaaaaa2x3yrtb7k4qsl5hw6a7v5mrdkqdz6wvnq",
+        "0123456789abcdef0123456789abcdef01234567",
+    ],
 )
 def test_words_paths_model_ids_ocids_and_hex_do_not_warn(value: str) -> None:
     assert outcome(NO_RANDOM_VALUES, job(group({"EXTRA": value}))) is Outcome.COMPLIANT
@@ -142,7 +183,9 @@ def test_pinned_prod_images_pass(image: str, digest: str | None) -> None:
 def test_unpinned_prod_images_fail(image: str) -> None:
     res = job(group(CLEAN_ENV, digest=DIGEST), group(CLEAN_ENV, image=image))
     assert outcome(PINNED_IMAGES, res, PROD) is Outcome.NON_COMPLIANT
-    assert "job_node_group_configuration_details_list[1].job_environment_configuration_details.image" in detail(PINNED_IMAGES, res, PROD)
+    assert "job_node_group_configuration_details_list[1].job_environment_configuration_details.image" in detail(
+        PINNED_IMAGES, res, PROD
+    )
 
 
 def test_unpinned_images_are_fine_outside_prod() -> None:

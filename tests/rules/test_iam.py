@@ -126,4 +126,9 @@ def test_unscoped_object_grants_fail(statement: str) -> None:
 
 @pytest.mark.parametrize("rule", [NO_MANAGE_ALL, COMPARTMENT_SCOPE, BUCKET_SCOPED_OBJECTS])
 def test_iam_rules_ignore_other_resources(rule: Rule) -> None:
-    assert outcome(rule, resource("oci_objectstorage_bucket", statements=["Allow group x to manage all-resources in tenancy"])) is Outcome.NOT_APPLICABLE
+    assert (
+        outcome(
+            rule, resource("oci_objectstorage_bucket", statements=["Allow group x to manage all-resources in tenancy"])
+        )
+        is Outcome.NOT_APPLICABLE
+    )

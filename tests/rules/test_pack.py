@@ -34,38 +34,88 @@ GOOD_JOB = {
     "freeform_tags": TAGS,
     "job_node_configuration_details": {
         "job_node_type": "MULTI_NODE",
-        "job_node_group_configuration_details_list": [{
-            "name": "workers",
-            "replicas": 2,
-            "job_configuration_details": {"job_type": "DEFAULT", "environment_variables": {"OCIFT_SECRETS": f"HF_TOKEN={SECRET_OCID}"}},
-            "job_environment_configuration_details": {"job_environment_type": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/l", "image_digest": DIGEST},
-        }],
+        "job_node_group_configuration_details_list": [
+            {
+                "name": "workers",
+                "replicas": 2,
+                "job_configuration_details": {
+                    "job_type": "DEFAULT",
+                    "environment_variables": {"OCIFT_SECRETS": f"HF_TOKEN={SECRET_OCID}"},
+                },
+                "job_environment_configuration_details": {
+                    "job_environment_type": "OCIR_CONTAINER",
+                    "image": "iad.ocir.io/ns/l",
+                    "image_digest": DIGEST,
+                },
+            }
+        ],
     },
 }
 GOOD = {
-    "oci_identity_policy": {"compartment_id": COMPARTMENT, "name": "p", "description": "d", "freeform_tags": TAGS,
-                            "statements": [f"Allow dynamic-group j to manage objects {IN_C} where target.bucket.name = 'out'"]},
-    "oci_objectstorage_bucket": {"compartment_id": COMPARTMENT, "name": "out", "namespace": "ns", "freeform_tags": TAGS,
-                                 "access_type": "NoPublicAccess", "versioning": "Enabled"},
+    "oci_identity_policy": {
+        "compartment_id": COMPARTMENT,
+        "name": "p",
+        "description": "d",
+        "freeform_tags": TAGS,
+        "statements": [f"Allow dynamic-group j to manage objects {IN_C} where target.bucket.name = 'out'"],
+    },
+    "oci_objectstorage_bucket": {
+        "compartment_id": COMPARTMENT,
+        "name": "out",
+        "namespace": "ns",
+        "freeform_tags": TAGS,
+        "access_type": "NoPublicAccess",
+        "versioning": "Enabled",
+    },
     "oci_datascience_job": GOOD_JOB,
 }
 _GROUP = "job_node_configuration_details.job_node_group_configuration_details_list"
 # One failing resource per rule, each differing from a compliant one in one place.
 FAILING: dict[str, tuple[str, dict[str, Any]]] = {
-    "OCI-IAM-1": ("oci_identity_policy", {"statements": [f"Allow group A to manage all-resources {IN_C} where target.bucket.name = 'out'"]}),
+    "OCI-IAM-1": (
+        "oci_identity_policy",
+        {"statements": [f"Allow group A to manage all-resources {IN_C} where target.bucket.name = 'out'"]},
+    ),
     "OCI-IAM-2": ("oci_identity_policy", {"statements": ["Allow group A to read metrics in tenancy"]}),
     "OCI-IAM-3": ("oci_identity_policy", {"statements": [f"Allow group A to read objects {IN_C}"]}),
     "OCI-OS-1": ("oci_objectstorage_bucket", {"access_type": "ObjectRead"}),
     "OCI-OS-2": ("oci_objectstorage_bucket", {"versioning": "Disabled"}),
-    "OCI-DS-1": ("oci_datascience_job", {"job_configuration_details": {"job_type": "DEFAULT", "environment_variables": {"HF_TOKEN": "x"}}}),
-    "OCI-DS-2": ("oci_datascience_job", {"job_configuration_details": {"job_type": "DEFAULT", "command_line_arguments": "--key kGzdKofNbv+3cGMDXLCHt2OclW5Xv9VKv7CHKZwK"}}),
-    "OCI-DS-3": ("oci_datascience_job", {"job_environment_configuration_details": {"job_environment_type": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/l:latest"}}),
+    "OCI-DS-1": (
+        "oci_datascience_job",
+        {"job_configuration_details": {"job_type": "DEFAULT", "environment_variables": {"HF_TOKEN": "x"}}},
+    ),
+    "OCI-DS-2": (
+        "oci_datascience_job",
+        {
+            "job_configuration_details": {
+                "job_type": "DEFAULT",
+                "command_line_arguments": "--key kGzdKofNbv+3cGMDXLCHt2OclW5Xv9VKv7CHKZwK",
+            }
+        },
+    ),
+    "OCI-DS-3": (
+        "oci_datascience_job",
+        {
+            "job_environment_configuration_details": {
+                "job_environment_type": "OCIR_CONTAINER",
+                "image": "iad.ocir.io/ns/l:latest",
+            }
+        },
+    ),
     "OCI-TAG-1": ("oci_objectstorage_bucket", {"freeform_tags": {"project": "ocift"}}),
 }
 
 
 def _policy(scope: Construct, id_: str, *statements: str) -> IdentityPolicy:
-    return IdentityPolicy(scope, id_, compartment_id=COMPARTMENT, description="d", name=id_, statements=list(statements), freeform_tags=TAGS)
+    return IdentityPolicy(
+        scope,
+        id_,
+        compartment_id=COMPARTMENT,
+        description="d",
+        name=id_,
+        statements=list(statements),
+        freeform_tags=TAGS,
+    )
 
 
 def test_every_rule_has_a_failing_case_here() -> None:
@@ -107,7 +157,9 @@ def test_testing_synth_records_the_error_annotation(tmp_path: Path) -> None:
     Testing.synth(stack)  # does not raise: only app.synth() turns error annotations into a failure
     Testing.synth(stack)  # a second visit adds nothing twice
     (error,) = annotations(policy, "error")
-    assert error.startswith("[OCI-IAM-2] every statement scoped to a compartment: 'Allow group Ops to read metrics in tenancy'")
+    assert error.startswith(
+        "[OCI-IAM-2] every statement scoped to a compartment: 'Allow group Ops to read metrics in tenancy'"
+    )
     assert [str(f) for f in pack.findings] == [f"dev/ops: {error}"]
 
 
@@ -124,7 +176,12 @@ def test_the_aspect_sees_references_resolved(tmp_path: Path) -> None:
     app, stack, pack = stack_with_pack(tmp_path, DEV)
     secret = Raw(stack, "hf", "oci_vault_secret", {"secret_name": "hf"})
     env = {"HF_TOKEN_SECRET_ID": secret.get_string_attribute("id")}
-    Raw(stack, "job", "oci_datascience_job", {**GOOD_JOB, "job_configuration_details": {"job_type": "DEFAULT", "environment_variables": env}})
+    Raw(
+        stack,
+        "job",
+        "oci_datascience_job",
+        {**GOOD_JOB, "job_configuration_details": {"job_type": "DEFAULT", "environment_variables": env}},
+    )
     app.synth()
     assert pack.findings == []
 
@@ -145,8 +202,12 @@ def test_suppression_holds_at_synth_and_in_the_synthesized_file(tmp_path: Path) 
 def test_suppressions_accumulate_and_apply_to_resources_under_a_construct(tmp_path: Path) -> None:
     app, stack, pack = stack_with_pack(tmp_path, DEV)
     group = Construct(stack, "outputs")
-    ObjectstorageBucket(group, "a", compartment_id=COMPARTMENT, name="a", namespace="ns", access_type="ObjectRead", freeform_tags=TAGS)
-    ObjectstorageBucket(group, "b", compartment_id=COMPARTMENT, name="b", namespace="ns", access_type="ObjectRead", freeform_tags=TAGS)
+    ObjectstorageBucket(
+        group, "a", compartment_id=COMPARTMENT, name="a", namespace="ns", access_type="ObjectRead", freeform_tags=TAGS
+    )
+    ObjectstorageBucket(
+        group, "b", compartment_id=COMPARTMENT, name="b", namespace="ns", access_type="ObjectRead", freeform_tags=TAGS
+    )
     suppress(group, "OCI-OS-1", "public demo data set")
     suppress(group, "OCI-OS-2", "first reason")
     suppress(group, "OCI-OS-2", "scratch data, rewritten each run")
@@ -178,8 +239,13 @@ def test_the_synthesized_file_records_the_context_it_was_checked_under(tmp_path:
 
 @pytest.mark.parametrize(
     "document, message",
-    [({"resource": {}}, "records no rule context"),
-     ({"//": {"ocift": {"rule_context": {"environment": "dev", "is_prod": "no", "required_tags": []}}}}, "malformed")],
+    [
+        ({"resource": {}}, "records no rule context"),
+        (
+            {"//": {"ocift": {"rule_context": {"environment": "dev", "is_prod": "no", "required_tags": []}}}},
+            "malformed",
+        ),
+    ],
 )
 def test_evaluate_document_needs_a_recorded_context(document: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -208,20 +274,49 @@ def test_a_construct_without_resources_cannot_be_suppressed(tmp_path: Path) -> N
 
 
 def test_a_reasonless_suppression_in_a_file_suppresses_nothing() -> None:
-    body = {**GOOD["oci_objectstorage_bucket"], "versioning": "Disabled", "//": {"ocift": {"suppressions": [{"rule": "OCI-OS-2", "reason": " "}]}}}
+    body = {
+        **GOOD["oci_objectstorage_bucket"],
+        "versioning": "Disabled",
+        "//": {"ocift": {"suppressions": [{"rule": "OCI-OS-2", "reason": " "}]}},
+    }
     (finding,) = evaluate({"resource": {"oci_objectstorage_bucket": {"b": body}}}, DEV)
     assert finding.blocking
 
 
-_PIECES = st.sampled_from(["Allow ", "group ", "any-user ", "to ", "manage ", "objects ", "all-resources ", "in ", "tenancy ",
-                           "compartment ", "id ", "where ", "any ", "{", "}", "${", "'", ",", "=", " ", "x"])
+_PIECES = st.sampled_from(
+    [
+        "Allow ",
+        "group ",
+        "any-user ",
+        "to ",
+        "manage ",
+        "objects ",
+        "all-resources ",
+        "in ",
+        "tenancy ",
+        "compartment ",
+        "id ",
+        "where ",
+        "any ",
+        "{",
+        "}",
+        "${",
+        "'",
+        ",",
+        "=",
+        " ",
+        "x",
+    ]
+)
 _STATEMENTS = st.lists(st.lists(_PIECES, max_size=20).map("".join) | st.text(max_size=60), max_size=4)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_STATEMENTS)
 def test_evaluate_never_raises_and_flags_every_unreadable_statement(statements: list[str]) -> None:
-    findings = evaluate({"resource": {"oci_identity_policy": {"p": {**GOOD["oci_identity_policy"], "statements": statements}}}}, DEV)
+    findings = evaluate(
+        {"resource": {"oci_identity_policy": {"p": {**GOOD["oci_identity_policy"], "statements": statements}}}}, DEV
+    )
     scope = [f.detail for f in findings if f.rule.id == "OCI-IAM-2"]
     for text in statements:
         try:
@@ -238,9 +333,26 @@ _JSON = st.recursive(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(sorted(GOOD) + ["oci_datascience_job_run", "oci_core_vcn"]), st.dictionaries(
-    st.sampled_from(["statements", "access_type", "versioning", "freeform_tags", "environment_variables", "image",
-                     "job_configuration_details", "job_node_configuration_details", "//"]), _JSON, max_size=4))
+@given(
+    st.sampled_from(sorted(GOOD) + ["oci_datascience_job_run", "oci_core_vcn"]),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "statements",
+                "access_type",
+                "versioning",
+                "freeform_tags",
+                "environment_variables",
+                "image",
+                "job_configuration_details",
+                "job_node_configuration_details",
+                "//",
+            ]
+        ),
+        _JSON,
+        max_size=4,
+    ),
+)
 def test_evaluate_never_raises_on_odd_attribute_shapes(tf_type: str, attributes: dict[str, Any]) -> None:
     assert isinstance(evaluate({"resource": {tf_type: {"r": attributes}}}, PROD), list)
 
@@ -264,14 +376,17 @@ def test_a_suppression_can_target_one_finding(tmp_path: Path) -> None:
     app, stack, pack = stack_with_pack(tmp_path, DEV)
     tenancy_wide = "Allow group A to read metrics in tenancy"
     other = "Allow group B to read buckets in tenancy"
-    policy = Raw(stack, "policy", "oci_identity_policy", {**GOOD["oci_identity_policy"],
-                                                          "statements": [tenancy_wide, other]})
+    policy = Raw(
+        stack, "policy", "oci_identity_policy", {**GOOD["oci_identity_policy"], "statements": [tenancy_wide, other]}
+    )
     suppress(policy, "OCI-IAM-2", "metrics are read tenancy-wide by the dashboard", applies_to=[tenancy_wide])
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match=r"OCI-IAM-2"):
         app.synth()  # the other tenancy-wide statement is still an error
     found = [f for f in pack.findings if f.rule.id == "OCI-IAM-2"]
     assert [(tenancy_wide in f.detail, other in f.detail, f.suppressed) for f in found] == [
-        (True, False, True), (False, True, False)]
+        (True, False, True),
+        (False, True, False),
+    ]
 
 
 def test_applies_to_must_be_a_list_of_texts(stack) -> None:

@@ -9,8 +9,10 @@ from cdk.rules.policy_syntax import PolicySyntaxError, parse
 
 
 def test_full_statement_with_single_condition() -> None:
-    s = parse("Allow dynamic-group ocift-jobs to manage objects in compartment id ocid1.compartment.oc1..a "
-              "where target.bucket.name = 'outputs'")
+    s = parse(
+        "Allow dynamic-group ocift-jobs to manage objects in compartment id ocid1.compartment.oc1..a "
+        "where target.bucket.name = 'outputs'"
+    )
     assert (s.action, s.verb, s.resource_type) == ("allow", "manage", "objects")
     assert [t.text for t in s.subject] == ["dynamic-group", "ocift-jobs"]
     assert [t.text for t in s.location] == ["compartment", "id", "ocid1.compartment.oc1..a"]
@@ -26,16 +28,19 @@ def test_keywords_are_case_insensitive_and_spacing_free() -> None:
 
 
 def test_keywords_inside_quotes_and_interpolations_are_not_grammar() -> None:
-    s = parse("Allow group 'Default'/'to in where' to read buckets in compartment id "
-              "${lookup(var.ids, \"in where } to\")}")
+    s = parse(
+        "Allow group 'Default'/'to in where' to read buckets in compartment id ${lookup(var.ids, \"in where } to\")}"
+    )
     assert s.verb == "read"
     assert s.location[2].text == '${lookup(var.ids, "in where } to")}'
 
 
 @pytest.mark.parametrize("mode", ["all", "ANY"])
 def test_condition_groups(mode: str) -> None:
-    s = parse(f"Allow any-user to read repos in compartment c where {mode} {{ request.principal.type = 'datasciencejobrun', "
-              "target.repo.name != 'x' }")
+    s = parse(
+        f"Allow any-user to read repos in compartment c where {mode} {{ request.principal.type = 'datasciencejobrun', "
+        "target.repo.name != 'x' }"
+    )
     assert s.where is not None and s.where.mode == mode.lower()
     assert [(c.lhs, c.op) for c in s.where.conditions] == [("request.principal.type", "="), ("target.repo.name", "!=")]
 
@@ -78,8 +83,36 @@ def test_refusals_say_what_could_not_be_read(text: str, message: str) -> None:
 
 
 _PIECES = st.sampled_from(
-    ["Allow ", "allow ", "group ", "any-user ", "to ", "manage ", "read ", "objects ", "all-resources ", "in ", "tenancy ",
-     "compartment ", "id ", "where ", "all ", "any ", "{", "}", "${", "'", '"', ",", "=", "!=", "\\", "/*/", " ", "x"]
+    [
+        "Allow ",
+        "allow ",
+        "group ",
+        "any-user ",
+        "to ",
+        "manage ",
+        "read ",
+        "objects ",
+        "all-resources ",
+        "in ",
+        "tenancy ",
+        "compartment ",
+        "id ",
+        "where ",
+        "all ",
+        "any ",
+        "{",
+        "}",
+        "${",
+        "'",
+        '"',
+        ",",
+        "=",
+        "!=",
+        "\\",
+        "/*/",
+        " ",
+        "x",
+    ]
 )
 
 

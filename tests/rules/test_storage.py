@@ -29,7 +29,10 @@ def test_versioned_bucket_passes() -> None:
     assert outcome(VERSIONED, bucket(versioning="Enabled")) is Outcome.COMPLIANT
 
 
-@pytest.mark.parametrize("attrs, why", [({}, "not set"), ({"versioning": "Disabled"}, "'Disabled'"), ({"versioning": "Suspended"}, "'Suspended'")])
+@pytest.mark.parametrize(
+    "attrs, why",
+    [({}, "not set"), ({"versioning": "Disabled"}, "'Disabled'"), ({"versioning": "Suspended"}, "'Suspended'")],
+)
 def test_unversioned_bucket_fails(attrs: dict[str, str], why: str) -> None:
     assert outcome(VERSIONED, bucket(**attrs)) is Outcome.NON_COMPLIANT
     assert why in detail(VERSIONED, bucket(**attrs))

@@ -23,7 +23,11 @@ def test_tagged_resource_passes() -> None:
 
 @pytest.mark.parametrize(
     "tags, missing",
-    [(None, "project, environment"), ({"project": "ocift"}, "environment"), ({"project": "ocift", "environment": " "}, "environment")],
+    [
+        (None, "project, environment"),
+        ({"project": "ocift"}, "environment"),
+        ({"project": "ocift", "environment": " "}, "environment"),
+    ],
 )
 def test_missing_or_empty_required_tags_fail(tags: dict[str, str] | None, missing: str) -> None:
     attrs = {} if tags is None else {"freeform_tags": tags}

@@ -19,14 +19,24 @@ NODE_STATE = {"ACCEPTED": "CREATING", "IN_PROGRESS": "ACTIVE", "FAILED": "FAILED
 
 def _group(name: str, replicas: int) -> dict:
     return {
-        "name": name, "replicas": replicas, "minimumSuccessReplicas": replicas,
-        "jobInfrastructureConfigurationDetails": {"jobInfrastructureType": "MULTI_NODE", "shapeName": "BM.GPU.H100.8",
-                                                  "blockStorageSizeInGBs": 512},
-        "jobConfigurationDetails": {"jobType": "DEFAULT",
-                                    "environmentVariables": {"OCIFT_OUTPUT_URI": "oci://out@ns/run"}},
+        "name": name,
+        "replicas": replicas,
+        "minimumSuccessReplicas": replicas,
+        "jobInfrastructureConfigurationDetails": {
+            "jobInfrastructureType": "MULTI_NODE",
+            "shapeName": "BM.GPU.H100.8",
+            "blockStorageSizeInGBs": 512,
+        },
+        "jobConfigurationDetails": {
+            "jobType": "DEFAULT",
+            "environmentVariables": {"OCIFT_OUTPUT_URI": "oci://out@ns/run"},
+        },
         # The recipe is the container's CMD, as the stacks render it.
-        "jobEnvironmentConfigurationDetails": {"jobEnvironmentType": "OCIR_CONTAINER", "image": "iad.ocir.io/ns/ocift:1",
-                                               "cmd": ["--model_name", "m", "--num_epochs", "1"]},
+        "jobEnvironmentConfigurationDetails": {
+            "jobEnvironmentType": "OCIR_CONTAINER",
+            "image": "iad.ocir.io/ns/ocift:1",
+            "cmd": ["--model_name", "m", "--num_epochs", "1"],
+        },
     }
 
 
@@ -39,21 +49,39 @@ class DataScienceFake:
         self.gets = 0
 
     def job(self) -> dict:
-        body = {"id": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "ocift-dev-finetune",
-                "lifecycleState": "ACTIVE", "createdBy": "me", "timeCreated": "2026-11-28T06:00:00.000Z"}
+        body = {
+            "id": JOB,
+            "compartmentId": COMPARTMENT,
+            "projectId": PROJECT,
+            "displayName": "ocift-dev-finetune",
+            "lifecycleState": "ACTIVE",
+            "createdBy": "me",
+            "timeCreated": "2026-11-28T06:00:00.000Z",
+        }
         if self.groups:
             body["jobNodeConfigurationDetails"] = {
-                "jobNodeType": "MULTI_NODE", "startupOrder": "IN_PARALLEL", "maximumRuntimeInMinutes": 600,
+                "jobNodeType": "MULTI_NODE",
+                "startupOrder": "IN_PARALLEL",
+                "maximumRuntimeInMinutes": 600,
                 "jobNetworkConfiguration": {"jobNetworkType": "CUSTOM_NETWORK", "subnetId": "ocid1.subnet.oc1..s"},
-                "jobNodeGroupConfigurationDetailsList": self.groups}
+                "jobNodeGroupConfigurationDetailsList": self.groups,
+            }
         return body
 
     def run(self, state: str) -> dict:
-        body = {"id": RUN, "jobId": JOB, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "r1",
-                "lifecycleState": state, "lifecycleDetails": "exit code 1" if state == "FAILED" else None,
-                "timeAccepted": "2026-11-28T06:00:00.000Z", "createdBy": "me",
-                "logDetails": {"logGroupId": "ocid1.loggroup.oc1..lg", "logId": "ocid1.log.oc1..log"},
-                "nodeGroupDetailsList": [{"name": "workers", "lifecycleState": NODE_STATE.get(state, "DELETED")}]}
+        body = {
+            "id": RUN,
+            "jobId": JOB,
+            "compartmentId": COMPARTMENT,
+            "projectId": PROJECT,
+            "displayName": "r1",
+            "lifecycleState": state,
+            "lifecycleDetails": "exit code 1" if state == "FAILED" else None,
+            "timeAccepted": "2026-11-28T06:00:00.000Z",
+            "createdBy": "me",
+            "logDetails": {"logGroupId": "ocid1.loggroup.oc1..lg", "logId": "ocid1.log.oc1..log"},
+            "nodeGroupDetailsList": [{"name": "workers", "lifecycleState": NODE_STATE.get(state, "DELETED")}],
+        }
         if state != "ACCEPTED":
             body["timeStarted"] = "2026-11-28T06:05:00.000Z"
         if state in ("SUCCEEDED", "FAILED", "CANCELED", "NEEDS_ATTENTION"):
@@ -82,8 +110,10 @@ class DataScienceFake:
             entries.append(("a3", 1764309602000, "node-0", "step 10 loss=1.23"))
         page = req.query.get("page")
         chosen = entries[:2] if page is None else entries[2:]
-        results = [{"data": {"datetime": t, "logContent": {"id": i, "subject": node, "source": RUN,
-                                                            "data": {"message": msg}}}} for i, t, node, msg in chosen]
+        results = [
+            {"data": {"datetime": t, "logContent": {"id": i, "subject": node, "source": RUN, "data": {"message": msg}}}}
+            for i, t, node, msg in chosen
+        ]
         headers = {"opc-next-page": "p2"} if page is None and len(entries) > 2 else {}
         return Reply(200, {"results": results, "summary": {"resultCount": len(results)}}, headers)
 
@@ -107,21 +137,43 @@ def fake_oci(oci_config: Path, monkeypatch: pytest.MonkeyPatch):
 
 def test_start_with_overrides_sends_the_run_request(fake_oci, capsys) -> None:
     _fake, server = fake_oci(["ACCEPTED"])
-    code = cli.main(["run", "start", "dev", "finetune", "--job-ocid", JOB, "--replicas", "4",
-                     "--args", "--max_steps 10 --note 'two words'", "--display-name", "smoke"])
+    code = cli.main(
+        [
+            "run",
+            "start",
+            "dev",
+            "finetune",
+            "--job-ocid",
+            JOB,
+            "--replicas",
+            "4",
+            "--args",
+            "--max_steps 10 --note 'two words'",
+            "--display-name",
+            "smoke",
+        ]
+    )
     assert code == 0
     assert capsys.readouterr().out.strip() == RUN
     create = next(r for r in server.requests if r.path == "/20190101/jobRuns")
     assert create.method == "POST" and create.signed and create.headers.get("opc-retry-token")
     body = create.json
-    assert (body["jobId"], body["compartmentId"], body["projectId"], body["displayName"]) == (JOB, COMPARTMENT, PROJECT, "smoke")
+    assert (body["jobId"], body["compartmentId"], body["projectId"], body["displayName"]) == (
+        JOB,
+        COMPARTMENT,
+        PROJECT,
+        "smoke",
+    )
     nodes = body["jobNodeConfigurationOverrideDetails"]
     assert nodes["jobNodeType"] == "MULTI_NODE" and nodes["startupOrder"] == "IN_PARALLEL"
     [group] = nodes["jobNodeGroupConfigurationDetailsList"]
     assert group["name"] == "workers" and group["replicas"] == 4 and group["minimumSuccessReplicas"] == 2
     environment = group["jobEnvironmentConfigurationDetails"]
     assert environment["cmd"] == ["--model_name", "m", "--num_epochs", "1", "--max_steps", "10", "--note", "two words"]
-    assert environment["image"] == "iad.ocir.io/ns/ocift:1" and "commandLineArguments" not in group["jobConfigurationDetails"]
+    assert (
+        environment["image"] == "iad.ocir.io/ns/ocift:1"
+        and "commandLineArguments" not in group["jobConfigurationDetails"]
+    )
     assert body["freeformTags"] == {"ocift-env": "dev"}
 
 
@@ -129,7 +181,20 @@ def test_start_without_overrides_resolves_the_job_from_outputs(fake_oci, tmp_pat
     _fake, server = fake_oci(["ACCEPTED"])
     outputs = tmp_path / "dev.json"
     outputs.write_text(json.dumps({"ocift-dev-training": {"finetune_job_id": JOB, "bucket": "b"}}))
-    assert runcmd.main(["start", "dev", "finetune", "--outputs", str(outputs), "--compartment-ocid", "ocid1.compartment.oc1..other"]) == 0
+    assert (
+        runcmd.main(
+            [
+                "start",
+                "dev",
+                "finetune",
+                "--outputs",
+                str(outputs),
+                "--compartment-ocid",
+                "ocid1.compartment.oc1..other",
+            ]
+        )
+        == 0
+    )
     body = next(r for r in server.requests if r.path == "/20190101/jobRuns").json
     assert body["jobId"] == JOB and body["compartmentId"] == "ocid1.compartment.oc1..other"
     assert "jobNodeConfigurationOverrideDetails" not in body
@@ -138,7 +203,10 @@ def test_start_without_overrides_resolves_the_job_from_outputs(fake_oci, tmp_pat
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["start", "dev", "finetune", "--outputs", "/nonexistent.json"], "no --job-ocid, and no outputs file /nonexistent.json"),
+        (
+            ["start", "dev", "finetune", "--outputs", "/nonexistent.json"],
+            "no --job-ocid, and no outputs file /nonexistent.json",
+        ),
         (["start", "dev", "finetune", "--job-ocid", JOB, "--replicas", "0"], "--replicas must be at least 1"),
         (["status", "not-an-ocid"], "'not-an-ocid' is not a job run OCID"),
     ],
@@ -221,8 +289,8 @@ class RestartFake(DataScienceFake):
             self.created.append(req.json)
             return Reply(200, self.run_body(len(self.created) - 1, "ACCEPTED"), {"etag": "r"})
         prefix = f"/20190101/jobRuns/{RUN}"
-        if req.method == "GET" and req.path.startswith(prefix) and req.path[len(prefix):].isdigit():
-            index = int(req.path[len(prefix):])
+        if req.method == "GET" and req.path.startswith(prefix) and req.path[len(prefix) :].isdigit():
+            index = int(req.path[len(prefix) :])
             seen = self.polls.get(req.path, 0)
             self.polls[req.path] = seen + 1
             states = self.scripts[index]
@@ -260,10 +328,13 @@ def _group_cmd(body: dict) -> list[str]:
 
 
 def test_restarts_continue_the_same_run_after_an_infrastructure_failure(restart_oci, capsys) -> None:
-    fake = restart_oci([["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "SUCCEEDED"]],
-                       ["Job run failed with exit code 75", "The job run failed: node lost by the service", ""])
-    assert runcmd.main(["start", "dev", JOB, "--restarts", "3", "--args", "--max_train_step 9",
-                        "--poll-s", "0.01"]) == 0
+    fake = restart_oci(
+        [["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "FAILED"], ["IN_PROGRESS", "SUCCEEDED"]],
+        ["Job run failed with exit code 75", "The job run failed: node lost by the service", ""],
+    )
+    assert (
+        runcmd.main(["start", "dev", JOB, "--restarts", "3", "--args", "--max_train_step 9", "--poll-s", "0.01"]) == 0
+    )
     out = capsys.readouterr().out
     assert len(fake.created) == 3
     first = fake.created[0]
@@ -282,8 +353,13 @@ def test_restarts_continue_the_same_run_after_an_infrastructure_failure(restart_
     assert f"run {logical}: 3 attempt(s)" in out and f"3. {RUN}2 SUCCEEDED" in out
 
 
-@pytest.mark.parametrize(("details", "why"), [("Job run failed with exit code 2", "bad input (exit 2"),
-                                               ("Job run failed with exit code 1", "the job's own failure (exit 1")])
+@pytest.mark.parametrize(
+    ("details", "why"),
+    [
+        ("Job run failed with exit code 2", "bad input (exit 2"),
+        ("Job run failed with exit code 1", "the job's own failure (exit 1"),
+    ],
+)
 def test_restarts_never_repeat_the_jobs_own_failure(restart_oci, capsys, details: str, why: str) -> None:
     fake = restart_oci([["IN_PROGRESS", "FAILED"]], [details])
     assert runcmd.main(["start", "dev", JOB, "--restarts", "2", "--run-name", "exp-1", "--poll-s", "0.01"]) == 1
@@ -316,16 +392,21 @@ def test_watch_shows_progress_from_the_synced_metrics(fake_oci, tmp_path: Path, 
     fake_oci(["ACCEPTED", "IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"], groups=[group])
     run_dir = tmp_path / "out" / "amaaaaaarun"  # the run's own id, as the launcher names it
     run_dir.mkdir(parents=True)
-    records = [{"step": 3, "loss": 2.5, "tokens_per_s": 1200.0, "total_steps": 24, "eta_s": 65.0},
-               {"step": 3, "eval_loss": 2.4}]
+    records = [
+        {"step": 3, "loss": 2.5, "tokens_per_s": 1200.0, "total_steps": 24, "eta_s": 65.0},
+        {"step": 3, "eval_loss": 2.4},
+    ]
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert runcmd.main(["watch", RUN, "--poll-s", "0.01"]) == 0
     out = capsys.readouterr().out.splitlines()
-    progress = [line for line in out if line.startswith("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s")]
+    progress = [
+        line for line in out if line.startswith("== progress step=3/24 loss=2.5000 tokens_per_s=1200 eta=1m05s")
+    ]
     assert len(progress) == 1 and " cost_so_far=$" in progress[0], out
     # 2 x BM.GPU.H100.8 ($80 a node-hour in ocift/prices.json) for 30 minutes; the block volume has no price
-    assert out[-1] == (f"== {RUN} SUCCEEDED (cost $80.00 + (price unknown: block volume): nodes x hours at list "
-                       "prices)"), out
+    assert out[-1] == (
+        f"== {RUN} SUCCEEDED (cost $80.00 + (price unknown: block volume): nodes x hours at list prices)"
+    ), out
 
 
 def test_run_name_on_a_single_node_job(fake_oci) -> None:

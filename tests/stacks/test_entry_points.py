@@ -20,8 +20,14 @@ STACKS = sorted(f"{p.stem}-{kind}" for p in SHIPPED for kind in ("iam", "network
 
 
 def run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CHECKPOINT_DISABLE": "1",
-               "NO_COLOR": "1", "CI": "1", **env}
+    environ = {
+        **os.environ,
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        "CHECKPOINT_DISABLE": "1",
+        "NO_COLOR": "1",
+        "CI": "1",
+        **env,
+    }
     return subprocess.run(command, cwd=REPO, env=environ, capture_output=True, text=True, timeout=300)
 
 
@@ -59,7 +65,10 @@ def test_cdktf_synth_with_a_bad_config_fails_and_writes_nothing(tmp_path: Path) 
     out = tmp_path / "cdktf.out"
     result = run([str(CDKTF), "synth", "--output", str(out)], OCIFT_ENVIRONMENTS=str(bad))
     assert result.returncode != 0
-    assert f"{bad}: training.node_groups[0].replicas: Input should be greater than or equal to 1" in result.stdout + result.stderr
+    assert (
+        f"{bad}: training.node_groups[0].replicas: Input should be greater than or equal to 1"
+        in result.stdout + result.stderr
+    )
     assert not out.exists()
 
 
@@ -91,18 +100,30 @@ def test_app_module_outside_the_cli_removes_stacks_no_longer_synthesized(tmp_pat
 def test_app_module_synthesizes_the_named_environment(tmp_path: Path) -> None:
     result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(tmp_path / "out"), OCIFT_ENVIRONMENTS="dev")
     assert result.returncode == 0, result.stderr
-    assert sorted(json.loads((tmp_path / "out" / "manifest.json").read_text())["stacks"]) == \
-        ["dev-iam", "dev-network", "dev-training"]
+    assert sorted(json.loads((tmp_path / "out" / "manifest.json").read_text())["stacks"]) == [
+        "dev-iam",
+        "dev-network",
+        "dev-training",
+    ]
     assert "all checks passed" in result.stdout
 
 
 def test_app_module_reports_every_problem_and_creates_nothing(tmp_path: Path) -> None:
-    bad = write_config(tmp_path, "prod", lambda d: (d.update(compartment_ocid="ocid1.vcn.oc1..aaaaaaaaexample0000"),
-                                                     d["training"].update(max_runtime_minutes=0)))
+    bad = write_config(
+        tmp_path,
+        "prod",
+        lambda d: (
+            d.update(compartment_ocid="ocid1.vcn.oc1..aaaaaaaaexample0000"),
+            d["training"].update(max_runtime_minutes=0),
+        ),
+    )
     result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(tmp_path / "out"), OCIFT_ENVIRONMENTS=str(bad))
     assert result.returncode == 1
     assert "2 problem(s)" in result.stderr
-    assert "prod.yaml: compartment_ocid: expected ocid1.compartment. or ocid1.tenancy. OCID, not a vcn OCID" in result.stderr
+    assert (
+        "prod.yaml: compartment_ocid: expected ocid1.compartment. or ocid1.tenancy. OCID, not a vcn OCID"
+        in result.stderr
+    )
     assert "prod.yaml: training.max_runtime_minutes: Input should be greater than or equal to 1" in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -111,8 +132,12 @@ def test_app_module_fails_on_a_rule_error_even_when_cdktf_would_continue(tmp_pat
     """The CLI sets CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS, so cdktf itself would write the stacks
     anyway: the app's own check of every stack is what stops it."""
     config = write_config(tmp_path, "dev", lambda d: d["storage"].update(versioning=False))
-    result = run([sys.executable, "-m", "stacks.main"], CDKTF_OUTDIR=str(tmp_path / "out"), OCIFT_ENVIRONMENTS=str(config),
-                 CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS="true")
+    result = run(
+        [sys.executable, "-m", "stacks.main"],
+        CDKTF_OUTDIR=str(tmp_path / "out"),
+        OCIFT_ENVIRONMENTS=str(config),
+        CDKTF_CONTINUE_SYNTH_ON_ERROR_ANNOTATIONS="true",
+    )
     assert result.returncode == 1
     assert "[OCI-OS-2]" in result.stderr and "nothing written" in result.stderr
     assert not (tmp_path / "out").exists()

@@ -43,7 +43,9 @@ def one(document: dict[str, Any], tf_type: str) -> dict[str, Any]:
 
 
 def node_groups(document: dict[str, Any]) -> list[dict[str, Any]]:
-    return one(document, "oci_datascience_job")["job_node_configuration_details"]["job_node_group_configuration_details_list"]
+    return one(document, "oci_datascience_job")["job_node_configuration_details"][
+        "job_node_group_configuration_details_list"
+    ]
 
 
 def statements(document: dict[str, Any]) -> list[str]:
@@ -82,7 +84,10 @@ def test_provider_pinned_and_state_per_stack(synth, env: str) -> None:
     keys = set()
     for kind in ("iam", "network", "training"):
         document = stack(outdir, f"{env}-{kind}")
-        assert document["terraform"]["required_providers"]["oci"] == {"source": "oracle/oci", "version": PROVIDER_VERSION}
+        assert document["terraform"]["required_providers"]["oci"] == {
+            "source": "oracle/oci",
+            "version": PROVIDER_VERSION,
+        }
         [(backend, body)] = document["terraform"]["backend"].items()  # cdktf's default local entry is gone
         assert backend == shipped(env)["state"]["backend"]
         assert body["key"].endswith(f"{env}/{env}-{kind}.tfstate")
@@ -91,8 +96,9 @@ def test_provider_pinned_and_state_per_stack(synth, env: str) -> None:
 
 
 def test_s3_state_uses_the_s3_compatible_endpoint_and_is_reported_unlocked(tmp_path: Path) -> None:
-    summary, outdir = _synth_variant(tmp_path, lambda d: d.update(state={"backend": "s3", "bucket": "ocift-tfstate",
-                                                                         "prefix": "ocift"}))
+    summary, outdir = _synth_variant(
+        tmp_path, lambda d: d.update(state={"backend": "s3", "bucket": "ocift-tfstate", "prefix": "ocift"})
+    )
     assert summary.ok, summary.render()
     assert "state.backend: s3 keeps state unlocked" in summary.render()
     document = stack(outdir, "dev-iam")
@@ -100,8 +106,13 @@ def test_s3_state_uses_the_s3_compatible_endpoint_and_is_reported_unlocked(tmp_p
     body = document["terraform"]["backend"]["s3"]
     assert body["endpoints"] == {"s3": "https://exampletenancyns.compat.objectstorage.us-ashburn-1.oraclecloud.com"}
     assert body["use_path_style"] is True
-    for flag in ("skip_region_validation", "skip_credentials_validation", "skip_requesting_account_id",
-                 "skip_metadata_api_check", "skip_s3_checksum"):
+    for flag in (
+        "skip_region_validation",
+        "skip_credentials_validation",
+        "skip_requesting_account_id",
+        "skip_metadata_api_check",
+        "skip_s3_checksum",
+    ):
         assert body[flag] is True
     assert body["key"] == "ocift/dev/dev-iam.tfstate"
 
@@ -111,8 +122,14 @@ def test_shipped_state_uses_the_native_oci_backend_which_locks(synth, env: str) 
     _, outdir = synth
     for kind in ("iam", "network", "training"):
         terraform = stack(outdir, f"{env}-{kind}")["terraform"]
-        assert terraform["backend"] == {"oci": {"bucket": "ocift-tfstate", "namespace": "exampletenancyns",
-                                                "key": f"ocift/{env}/{env}-{kind}.tfstate", "region": "us-ashburn-1"}}
+        assert terraform["backend"] == {
+            "oci": {
+                "bucket": "ocift-tfstate",
+                "namespace": "exampletenancyns",
+                "key": f"ocift/{env}/{env}-{kind}.tfstate",
+                "region": "us-ashburn-1",
+            }
+        }
         # Terraform 1.11 has no oci backend ("There is no backend type named oci"), for state and remote state
         assert terraform["required_version"] == ">= 1.12.0"
 
@@ -122,12 +139,15 @@ def test_training_reads_the_subnet_from_the_network_stack_state(synth, env: str)
     _, outdir = synth
     training, network = stack(outdir, f"{env}-training"), stack(outdir, f"{env}-network")
     remote = training["data"]["terraform_remote_state"]["network"]
-    assert (remote["backend"], remote["config"]) == next(iter(
-        (k, v) for k, v in network["terraform"]["backend"].items()))
+    assert (remote["backend"], remote["config"]) == next(
+        iter((k, v) for k, v in network["terraform"]["backend"].items())
+    )
     assert network["output"]["subnet_id"]["value"].startswith("${oci_core_subnet.")
     job_network = one(training, "oci_datascience_job")["job_node_configuration_details"]["job_network_configuration"]
-    assert job_network == {"job_network_type": "CUSTOM_NETWORK",
-                           "subnet_id": "${data.terraform_remote_state.network.outputs.subnet_id}"}
+    assert job_network == {
+        "job_network_type": "CUSTOM_NETWORK",
+        "subnet_id": "${data.terraform_remote_state.network.outputs.subnet_id}",
+    }
     assert not resources(training, "oci_core_vcn")
 
 
@@ -169,8 +189,10 @@ def test_job_runs_get_exactly_what_the_job_uses(synth, env: str) -> None:
 def test_prod_secrets_are_granted_by_ocid_never_inlined(synth) -> None:
     _, outdir = synth
     secret = shipped("prod")["training"]["launcher"]["secrets"]["HF_TOKEN"]
-    assert (f"Allow dynamic-group ocift-prod-job-runs to read secret-bundles in compartment id "
-            f"{shipped('prod')['compartment_ocid']} where target.secret.id = '{secret}'") in statements(stack(outdir, "prod-iam"))
+    assert (
+        f"Allow dynamic-group ocift-prod-job-runs to read secret-bundles in compartment id "
+        f"{shipped('prod')['compartment_ocid']} where target.secret.id = '{secret}'"
+    ) in statements(stack(outdir, "prod-iam"))
     [group] = node_groups(stack(outdir, "prod-training"))
     assert group["job_configuration_details"]["environment_variables"]["OCIFT_SECRETS"] == f"HF_TOKEN={secret}"
 
@@ -181,8 +203,9 @@ def test_job_renders_the_recipe_and_launcher_settings(synth, env: str) -> None:
     config = shipped(env)
     training = config["training"]
     groups = node_groups(stack(outdir, f"{env}-training"))
-    assert [(g["name"], g["replicas"], g["job_infrastructure_configuration_details"]["shape_name"]) for g in groups] == \
-        [(g["name"], g["replicas"], g["shape"]) for g in training["node_groups"]]
+    assert [
+        (g["name"], g["replicas"], g["job_infrastructure_configuration_details"]["shape_name"]) for g in groups
+    ] == [(g["name"], g["replicas"], g["shape"]) for g in training["node_groups"]]
     recipe = Recipe.from_mapping(training["recipe"])
     for group in groups:
         details = group["job_configuration_details"]
@@ -209,9 +232,10 @@ def test_prod_is_multi_node_gpu_hsdp_and_protected(synth) -> None:
     assert bucket["kms_key_id"].startswith("ocid1.key.")
     assert bucket["versioning"] == "Enabled"
     storage = shipped("prod")["storage"]  # the key is used where it lives: a security compartment
-    assert (f"Allow service objectstorage-us-ashburn-1 to use keys in compartment id "
-            f"{storage['kms_key_compartment_ocid']} where target.key.id = '{storage['kms_key_ocid']}'") \
-        in statements(stack(outdir, "prod-iam"))
+    assert (
+        f"Allow service objectstorage-us-ashburn-1 to use keys in compartment id "
+        f"{storage['kms_key_compartment_ocid']} where target.key.id = '{storage['kms_key_ocid']}'"
+    ) in statements(stack(outdir, "prod-iam"))
 
 
 def test_dev_starts_no_run_on_deploy_and_expires_checkpoints(synth) -> None:
@@ -220,8 +244,9 @@ def test_dev_starts_no_run_on_deploy_and_expires_checkpoints(synth) -> None:
     assert not resources(training, "oci_datascience_job_run")  # runs: `ocift run start`, never apply
     rules = one(training, "oci_objectstorage_object_lifecycle_policy")["rules"]
     expire = [r for r in rules if r["target"] == "objects"]
-    assert [(r["object_name_filter"]["inclusion_patterns"], r["time_amount"]) for r in expire] == \
-        [(["ocift-dev-finetune/*/checkpoints/*"], "14")]  # every run's checkpoints, each under its run name
+    assert [(r["object_name_filter"]["inclusion_patterns"], r["time_amount"]) for r in expire] == [
+        (["ocift-dev-finetune/*/checkpoints/*"], "14")
+    ]  # every run's checkpoints, each under its run name
     assert "lifecycle" not in one(training, "oci_objectstorage_bucket")
 
 
@@ -284,10 +309,15 @@ def test_local_state_for_the_demo_stays_outside_the_synth_output(tmp_path: Path)
 
 def test_suppression_with_reason_is_applied_and_reported(tmp_path: Path) -> None:
     reason = "the dev bucket is scratch space; overwrites are expected"
-    summary, outdir = _synth_variant(tmp_path, lambda d: (
-        d["storage"].update(versioning=False),
-        d["rules"].update(suppress=[{"rule": "OCI-OS-2", "stack": "dev-training", "resource": "Outputs/*",
-                                      "reason": reason}])))
+    summary, outdir = _synth_variant(
+        tmp_path,
+        lambda d: (
+            d["storage"].update(versioning=False),
+            d["rules"].update(
+                suppress=[{"rule": "OCI-OS-2", "stack": "dev-training", "resource": "Outputs/*", "reason": reason}]
+            ),
+        ),
+    )
     assert summary.ok, summary.render()
     [training] = [s for s in summary.environments[0].stacks if s.name == "dev-training"]
     [finding] = training.suppressed
@@ -309,17 +339,27 @@ def test_a_failed_synth_leaves_the_previous_output_in_place(tmp_path: Path) -> N
     good = synth_all(tmp_path / "cdktf.out", [write_config(tmp_path, "dev")])
     assert good.ok
     before = stack(tmp_path / "cdktf.out", "dev-training")
-    bad = synth_all(tmp_path / "cdktf.out", [write_config(tmp_path, "dev", lambda d: d["storage"].update(versioning=False))])
+    bad = synth_all(
+        tmp_path / "cdktf.out", [write_config(tmp_path, "dev", lambda d: d["storage"].update(versioning=False))]
+    )
     assert not bad.ok
     assert stack(tmp_path / "cdktf.out", "dev-training") == before
 
 
-@pytest.mark.parametrize(("suppression", "expected"), [
-    ({"rule": "OCI-OS-2", "resource": "NoSuchThing/*", "reason": "a reason long enough"},
-     "rules.suppress[0]: matches no resource"),
-    ({"rule": "OCI-OS-9", "reason": "a reason long enough"}, "rules.suppress[0].rule: unknown rule (did you mean 'OCI-OS-2'?)"),
-    ({"rule": "OCI-OS-2", "reason": ""}, "rules.suppress[0].reason: String should have at least 10 characters"),
-])
+@pytest.mark.parametrize(
+    ("suppression", "expected"),
+    [
+        (
+            {"rule": "OCI-OS-2", "resource": "NoSuchThing/*", "reason": "a reason long enough"},
+            "rules.suppress[0]: matches no resource",
+        ),
+        (
+            {"rule": "OCI-OS-9", "reason": "a reason long enough"},
+            "rules.suppress[0].rule: unknown rule (did you mean 'OCI-OS-2'?)",
+        ),
+        ({"rule": "OCI-OS-2", "reason": ""}, "rules.suppress[0].reason: String should have at least 10 characters"),
+    ],
+)
 def test_bad_suppressions(tmp_path: Path, suppression: dict[str, str], expected: str) -> None:
     config = write_config(tmp_path, "dev", lambda d: d["rules"].update(suppress=[suppression]))
     with pytest.raises(ConfigError, match=re.escape(expected)):
@@ -333,9 +373,14 @@ def test_adding_an_environment_is_one_more_file(tmp_path: Path) -> None:
     summary = synth_all(tmp_path / "cdktf.out", [*SHIPPED, staging])
     assert summary.ok, summary.render()
     assert {"staging-iam", "staging-network", "staging-training"} <= set(summary.stack_names())
-    assert stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["oci"]["key"] == \
-        "ocift/staging/staging-training.tfstate"
-    assert one(stack(tmp_path / "cdktf.out", "staging-training"), "oci_objectstorage_bucket")["name"] == "ocift-staging-outputs"
+    assert (
+        stack(tmp_path / "cdktf.out", "staging-training")["terraform"]["backend"]["oci"]["key"]
+        == "ocift/staging/staging-training.tfstate"
+    )
+    assert (
+        one(stack(tmp_path / "cdktf.out", "staging-training"), "oci_objectstorage_bucket")["name"]
+        == "ocift-staging-outputs"
+    )
 
 
 def test_resynth_keeps_what_a_deploy_left_and_drops_what_is_stale(tmp_path: Path) -> None:
@@ -355,7 +400,9 @@ def test_resynth_keeps_what_a_deploy_left_and_drops_what_is_stale(tmp_path: Path
 def test_prod_operators_may_run_jobs_and_read_outputs_only(synth) -> None:
     _, outdir = synth
     config = shipped("prod")
-    [policy] = [p for p in resources(stack(outdir, "prod-iam"), "oci_identity_policy") if p["name"] == "ocift-prod-operators"]
+    [policy] = [
+        p for p in resources(stack(outdir, "prod-iam"), "oci_identity_policy") if p["name"] == "ocift-prod-operators"
+    ]
     assert policy["compartment_id"] == config["tenancy_ocid"]  # it reaches the network compartment too
     subject, c = "Allow group ocift-prod-operators to", config["compartment_ocid"]
     assert policy["statements"] == [
@@ -368,25 +415,34 @@ def test_prod_operators_may_run_jobs_and_read_outputs_only(synth) -> None:
         f"{subject} read objects in compartment id {c} where target.bucket.name = 'ocift-prod-outputs'",
         f"{subject} use virtual-network-family in compartment id {config['network_compartment_ocid']}",
     ]
-    assert not any(p["name"] == "ocift-dev-operators" for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy"))
+    assert not any(
+        p["name"] == "ocift-dev-operators" for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy")
+    )
 
 
-@pytest.mark.parametrize(("section", "field"), [("storage", "inputs_compartment_ocid"),
-                                                 ("training", "secrets_compartment_ocid")])
+@pytest.mark.parametrize(
+    ("section", "field"), [("storage", "inputs_compartment_ocid"), ("training", "secrets_compartment_ocid")]
+)
 def test_job_policy_moves_to_the_tenancy_when_it_reaches_another_compartment(tmp_path: Path, section, field) -> None:
     other = "ocid1.compartment.oc1..aaaaaaaaexampleshared00000000000000000000000000000000"
     summary, outdir = _synth_variant(tmp_path, lambda d: d[section].update({field: other}))
     assert summary.ok, summary.render()
-    [policy] = [p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"]
+    [policy] = [
+        p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"
+    ]
     assert policy["compartment_id"] == shipped("dev")["tenancy_ocid"]
     if section == "storage":
-        assert any(f"compartment id {other} where target.bucket.name = 'ocift-models'" in s for s in policy["statements"])
+        assert any(
+            f"compartment id {other} where target.bucket.name = 'ocift-models'" in s for s in policy["statements"]
+        )
 
 
 def test_job_policy_stays_in_the_job_compartment(tmp_path: Path) -> None:
     summary, outdir = _synth_variant(tmp_path, lambda d: d["storage"].pop("inputs_compartment_ocid"))
     assert summary.ok, summary.render()
-    [policy] = [p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"]
+    [policy] = [
+        p for p in resources(stack(outdir, "dev-iam"), "oci_identity_policy") if p["name"] == "ocift-dev-job-runs"
+    ]
     assert policy["compartment_id"] == shipped("dev")["compartment_ocid"]
 
 
@@ -400,16 +456,19 @@ def test_ocift_run_start_finds_the_job_in_the_deployed_outputs(synth, env: str, 
     declared = stack(outdir, f"{env}-training")["output"]
     job = "ocid1.datasciencejob.oc1.iad.aaaaaaaadeployed"
     outputs = tmp_path / f"{env}.json"
-    outputs.write_text(json.dumps({f"{env}-training": {name: job if name.endswith("_job_id") else "x"
-                                                       for name in declared}}))
+    outputs.write_text(
+        json.dumps({f"{env}-training": {name: job if name.endswith("_job_id") else "x" for name in declared}})
+    )
     assert resolve_job(env, "finetune", None, str(outputs)) == job
     assert "--job " not in declared["finetune_job_id"]["description"]  # no such flag
 
 
 def test_the_operators_group_is_a_prerequisite_the_summary_names(synth) -> None:
     summary, _ = synth
-    assert ("warning: iam.operators_group: create group 'ocift-prod-operators' before applying prod-iam "
-            "(OCI rejects a policy naming a group that does not exist)") in summary.render()
+    assert (
+        "warning: iam.operators_group: create group 'ocift-prod-operators' before applying prod-iam "
+        "(OCI rejects a policy naming a group that does not exist)"
+    ) in summary.render()
     assert "iam.operators_group" not in summary.render().split("prod (")[0]  # dev has none
 
 
@@ -417,8 +476,10 @@ def test_job_runs_may_read_every_bucket_the_chosen_dataset_stages(tmp_path: Path
     def alpaca(data: dict) -> None:
         recipe = data["training"]["recipe"]
         recipe.pop("data_path")
-        recipe.update(dataset="alpaca_dataset",
-                      alpaca_dataset={"data_path": "oci://ocift-alpaca@exampletenancyns/alpaca_data.json"})
+        recipe.update(
+            dataset="alpaca_dataset",
+            alpaca_dataset={"data_path": "oci://ocift-alpaca@exampletenancyns/alpaca_data.json"},
+        )
 
     summary, outdir = _synth_variant(tmp_path, alpaca)
     assert summary.ok, summary.render()

@@ -26,8 +26,11 @@ def synthesized(outdir: Path) -> dict[str, str]:
     """Synthesize the shipped configs into `outdir`: `<env>/<stack>.json` -> the stack's cdk.tf.json text."""
     summary = synth_all(outdir, SHIPPED)
     assert summary.ok, summary.render()
-    return {f"{env.environment}/{s.name}.json": (outdir / "stacks" / s.name / "cdk.tf.json").read_text()
-            for env in summary.environments for s in env.stacks}
+    return {
+        f"{env.environment}/{s.name}.json": (outdir / "stacks" / s.name / "cdk.tf.json").read_text()
+        for env in summary.environments
+        for s in env.stacks
+    }
 
 
 @pytest.fixture(scope="module")

@@ -78,8 +78,14 @@ class RecordingServer:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = Request(self.command, self.path, unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()},
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+                request = Request(
+                    self.command,
+                    self.path,
+                    unquote(parts.path),
+                    {k: v[0] for k, v in parse_qs(parts.query).items()},
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
                 outer.requests.append(request)
                 reply = outer.handler(request)
                 if reply.drop:
@@ -119,8 +125,11 @@ def write_oci_config(directory: Path) -> Path:
     """A throwaway API key and an ~/.oci/config-style file pointing at it."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = directory / "oci_api_key.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     config = directory / "oci_config"
     config.write_text(
         "[DEFAULT]\n"
@@ -187,7 +196,7 @@ class ObjectStorageFake:
 
     def _list(self, bucket: dict[str, _Object], query: dict[str, str]) -> Reply:
         names = sorted(n for n in bucket if n.startswith(query.get("prefix", "")) and n >= query.get("start", ""))
-        page, rest = names[: self.page_size], names[self.page_size:]
+        page, rest = names[: self.page_size], names[self.page_size :]
         objects = [{"name": n, "size": len(bucket[n].data), "md5": bucket[n].md5} for n in page]
         return Reply(200, {"objects": objects, "prefixes": [], **({"nextStartWith": rest[0]} if rest else {})})
 
@@ -201,16 +210,25 @@ class ObjectStorageFake:
             return Reply(200, None, {"etag": uuid.uuid4().hex, "opc-content-md5": md5})
         obj = bucket.get(name)
         if obj is None:
-            return _error(404, "ObjectNotFound", f"object {name} not found") if req.method != "DELETE" else _error(404, "ObjectNotFound")
+            return (
+                _error(404, "ObjectNotFound", f"object {name} not found")
+                if req.method != "DELETE"
+                else _error(404, "ObjectNotFound")
+            )
         if req.method == "DELETE":
             del bucket[name]
             return Reply(204)
-        headers = {**obj.meta, "etag": "e", "content-type": "application/octet-stream", "content-length": str(len(obj.data))}
+        headers = {
+            **obj.meta,
+            "etag": "e",
+            "content-type": "application/octet-stream",
+            "content-length": str(len(obj.data)),
+        }
         headers["opc-multipart-md5" if "-" in obj.md5 else "content-md5"] = obj.md5
         spec = req.headers.get("range", "")
         if req.method == "GET" and spec.startswith("bytes="):
             first, last = (int(x) for x in spec[6:].split("-"))
-            part = obj.data[first:last + 1]
+            part = obj.data[first : last + 1]
             headers.update({"content-length": str(len(part)), "content-range": f"bytes {first}-{last}/{len(obj.data)}"})
             return Reply(206, part, headers)
         return Reply(200, obj.data if req.method == "GET" else None, headers)
@@ -222,8 +240,16 @@ class ObjectStorageFake:
                 return _error(400, "InvalidParameter", "metadata keys must be in opc-meta-* format")
             upload_id = uuid.uuid4().hex
             self.uploads[upload_id] = {"object": body["object"], "meta": body.get("metadata") or {}, "parts": {}}
-            return Reply(200, {"uploadId": upload_id, "object": body["object"], "namespace": self.namespace,
-                               "bucket": "b", "timeCreated": "2026-01-01T00:00:00.000Z"})
+            return Reply(
+                200,
+                {
+                    "uploadId": upload_id,
+                    "object": body["object"],
+                    "namespace": self.namespace,
+                    "bucket": "b",
+                    "timeCreated": "2026-01-01T00:00:00.000Z",
+                },
+            )
         upload = self.uploads.get(req.query.get("uploadId", ""))
         if upload is None:
             return _error(404, "NoSuchUpload")

@@ -18,8 +18,15 @@ def vault(req: Request) -> Reply:
     secret_id = req.path.rsplit("/", 1)[-1]
     if req.method == "GET" and req.path.startswith("/20190301/secretbundles/") and secret_id == OCID:
         content = base64.b64encode(TOKEN.encode()).decode()
-        return Reply(200, {"secretId": OCID, "versionNumber": 1, "stages": ["CURRENT"],
-                           "secretBundleContent": {"contentType": "BASE64", "content": content}})
+        return Reply(
+            200,
+            {
+                "secretId": OCID,
+                "versionNumber": 1,
+                "stages": ["CURRENT"],
+                "secretBundleContent": {"contentType": "BASE64", "content": content},
+            },
+        )
     return Reply(404, {"code": "NotAuthorizedOrNotFound", "message": "no such secret"})
 
 
@@ -68,14 +75,20 @@ def test_inside_a_job_run_the_resource_principal_signs(tmp_path, monkeypatch) ->
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = tmp_path / "rp.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     now = int(time.time())
-    token = jwt.encode({"iat": now, "exp": now + 3600, "res_tenant": "ocid1.tenancy.oc1..t", "sub": "jobrun"}, key,
-                       algorithm="RS256")
-    for name, value in {"OCI_RESOURCE_PRINCIPAL_VERSION": "2.2", "OCI_RESOURCE_PRINCIPAL_RPST": token,
-                        "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": str(pem), "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
-                        "OCI_CONFIG_FILE": str(tmp_path / "no-config")}.items():
+    token = jwt.encode(
+        {"iat": now, "exp": now + 3600, "res_tenant": "ocid1.tenancy.oc1..t", "sub": "jobrun"}, key, algorithm="RS256"
+    )
+    for name, value in {
+        "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
+        "OCI_RESOURCE_PRINCIPAL_RPST": token,
+        "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": str(pem),
+        "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
+        "OCI_CONFIG_FILE": str(tmp_path / "no-config"),
+    }.items():
         monkeypatch.setenv(name, value)
     with RecordingServer(vault) as server:
         assert resolve({"HF_TOKEN": OCID}, endpoint=server.url) == {"HF_TOKEN": TOKEN}

@@ -50,8 +50,10 @@ def test_damaged_or_unfinished_cache_is_downloaded_again(bucket: str, model, fau
 
 def test_concurrent_callers_share_one_download(bucket: str, model, fault_proxy, tmp_path: Path) -> None:
     results: list[Path] = []
-    threads = [threading.Thread(target=lambda: results.append(stage(f"s3://{bucket}/models/tiny", tmp_path / "c")))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(stage(f"s3://{bucket}/models/tiny", tmp_path / "c")))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

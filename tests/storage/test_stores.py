@@ -135,8 +135,11 @@ def test_oci_requests_are_signed_and_carry_checksums(object_storage, tmp_path: P
 
 def test_oci_multipart_upload_and_ranged_download(object_storage, tmp_path: Path) -> None:
     fake, server = object_storage
-    store = open_store("oci://bkt@testns/runs", retry=FAST,
-                       transfer=TransferOptions(multipart_threshold=1 << 20, part_size=1 << 20, concurrency=3))
+    store = open_store(
+        "oci://bkt@testns/runs",
+        retry=FAST,
+        transfer=TransferOptions(multipart_threshold=1 << 20, part_size=1 << 20, concurrency=3),
+    )
     src = _blob(tmp_path / "big", (3 << 20) + 5)
     store.upload_file(src, "big")
     parts = [r for r in server.requests if r.method == "PUT" and "uploadPartNum" in r.query]
@@ -146,7 +149,12 @@ def test_oci_multipart_upload_and_ranged_download(object_storage, tmp_path: Path
     store.download_file("big", tmp_path / "big.out")
     assert (tmp_path / "big.out").read_bytes() == src.read_bytes()
     ranges = [r.headers["range"] for r in server.requests if r.method == "GET" and "range" in r.headers]
-    assert sorted(set(ranges)) == ["bytes=0-1048575", "bytes=1048576-2097151", "bytes=2097152-3145727", "bytes=3145728-3145732"]
+    assert sorted(set(ranges)) == [
+        "bytes=0-1048575",
+        "bytes=1048576-2097151",
+        "bytes=2097152-3145727",
+        "bytes=3145728-3145732",
+    ]
     assert len(ranges) > 4
 
 

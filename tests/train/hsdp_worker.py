@@ -25,10 +25,26 @@ MICRO_BATCHES = 3
 def main(model_dir: str, data_dir: str, out: str) -> None:
     ranks = ProcessRanks.from_env()
     dist.init_process_group("gloo")
-    cfg = derive(Recipe.from_args(["--model_name", model_dir, "--data_path", data_dir, "--output_dir", out,
-                                   "--fsdp_config.hsdp", "--fsdp_config.sharding_group_size", "2",
-                                   "--gradient_accumulation_steps", str(MICRO_BATCHES),
-                                   "--fsdp_activation_checkpointing", "false"]), ranks)
+    cfg = derive(
+        Recipe.from_args(
+            [
+                "--model_name",
+                model_dir,
+                "--data_path",
+                data_dir,
+                "--output_dir",
+                out,
+                "--fsdp_config.hsdp",
+                "--fsdp_config.sharding_group_size",
+                "2",
+                "--gradient_accumulation_steps",
+                str(MICRO_BATCHES),
+                "--fsdp_activation_checkpointing",
+                "false",
+            ]
+        ),
+        ranks,
+    )
     cpu = torch.device("cpu")
     mesh = build_mesh(cfg, "cpu")
     model = build_model(cfg, mesh, cpu)
@@ -57,8 +73,17 @@ def main(model_dir: str, data_dir: str, out: str) -> None:
     replicas_agree = all(torch.equal(everyone[r], everyone[r + 2]) for r in range(2))  # rank r, r+2: same shard
     units = sum(isinstance(m, FSDPModule) for m in model.modules())
     if ranks.rank == 0:
-        print(json.dumps({"replicate_all_reduces": len(counted), "units": units, "replicas_agree": replicas_agree,
-                          "shard": shard, "grad_norm": float(grads.norm())}))
+        print(
+            json.dumps(
+                {
+                    "replicate_all_reduces": len(counted),
+                    "units": units,
+                    "replicas_agree": replicas_agree,
+                    "shard": shard,
+                    "grad_norm": float(grads.norm()),
+                }
+            )
+        )
     dist.destroy_process_group()
 
 

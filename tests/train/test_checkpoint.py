@@ -39,8 +39,15 @@ def sharded_model() -> tuple[nn.Module, torch.optim.Optimizer]:
 
 
 def checkpointer(root, group, method="full") -> Checkpointer:
-    return Checkpointer(root, method=method, rank=0, writer_group=None, writes=True, control_group=group,
-                        meta={"method": method, "world_size": 1})
+    return Checkpointer(
+        root,
+        method=method,
+        rank=0,
+        writer_group=None,
+        writes=True,
+        control_group=group,
+        meta={"method": method, "world_size": 1},
+    )
 
 
 def test_save_commits_and_load_restores(group, tmp_path):
@@ -102,8 +109,16 @@ def test_disk_full_is_a_clear_error_and_previous_checkpoint_stays(group, tmp_pat
 
 def test_keep_prunes_all_but_the_newest_committed_checkpoints(group, tmp_path):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
-                        meta={"method": "full"}, keep=2)
+    ckpt = Checkpointer(
+        tmp_path,
+        method="full",
+        rank=0,
+        writer_group=None,
+        writes=True,
+        control_group=group,
+        meta={"method": "full"},
+        keep=2,
+    )
     for step in (1, 2, 3, 4):
         ckpt.save(model, optimizer, TrainState(step=step))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003", "step-00000004"]
@@ -112,8 +127,16 @@ def test_keep_prunes_all_but_the_newest_committed_checkpoints(group, tmp_path):
 
 def test_async_save_commits_when_written_and_loads_like_a_synchronous_one(group, tmp_path):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
-                        meta={"method": "full"}, background=True)
+    ckpt = Checkpointer(
+        tmp_path,
+        method="full",
+        rank=0,
+        writer_group=None,
+        writes=True,
+        control_group=group,
+        meta={"method": "full"},
+        background=True,
+    )
     expected = [p.full_tensor().clone() for p in model.parameters()]
     path = ckpt.save(model, optimizer, TrainState(step=2), background=True)
     assert ckpt.pending is not None and not path.exists()  # staged; committed only once written
@@ -130,8 +153,16 @@ def test_async_save_commits_when_written_and_loads_like_a_synchronous_one(group,
 @pytest.mark.parametrize("grace_s, warned", [(1e-3, True), (1e6, False)])
 def test_each_save_reports_its_write_rate_and_whether_it_fits_the_grace(group, tmp_path, capsys, grace_s, warned):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(tmp_path, method="full", rank=0, writer_group=None, writes=True, control_group=group,
-                        meta={"method": "full"}, grace_s=grace_s)
+    ckpt = Checkpointer(
+        tmp_path,
+        method="full",
+        rank=0,
+        writer_group=None,
+        writes=True,
+        control_group=group,
+        meta={"method": "full"},
+        grace_s=grace_s,
+    )
     ckpt.save(model, optimizer, TrainState(step=1))
     err = capsys.readouterr().err
     assert "checkpoint_saved" in err and "mb_per_s" in err
@@ -151,8 +182,9 @@ def test_hf_export_keeps_the_base_models_dtype(group, tiny, tmp_path):
     AutoModelForCausalLM.from_pretrained(tiny["model"], dtype=torch.bfloat16).save_pretrained(base)
     AutoTokenizer.from_pretrained(tiny["model"]).save_pretrained(base)
     trained = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)  # fp32 master weights, as trained
-    cfg = derive(Recipe.from_args(["--model_name", str(base), "--output_dir", str(tmp_path), "--data_path", "d"]),
-                 ProcessRanks())
+    cfg = derive(
+        Recipe.from_args(["--model_name", str(base), "--output_dir", str(tmp_path), "--data_path", "d"]), ProcessRanks()
+    )
     save_hf_model(trained, cfg, tmp_path / "model", AutoTokenizer.from_pretrained(base), group)
     assert {t.dtype for t in load_file(tmp_path / "model" / "model.safetensors").values()} == {torch.bfloat16}
     assert AutoConfig.from_pretrained(tmp_path / "model").dtype == torch.bfloat16

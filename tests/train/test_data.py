@@ -30,9 +30,9 @@ def test_samsum_prompt_and_loss_only_on_summary(tokenizer):
     (example,) = D.tokenize([pair], tokenizer)
     prompt_ids = tokenizer(pair[0])["input_ids"]
     assert example.input_ids[0] == tokenizer.bos_token_id and example.input_ids[-1] == tokenizer.eos_token_id
-    assert example.labels[:len(prompt_ids)] == [IGNORE] * len(prompt_ids)
-    assert example.labels[len(prompt_ids):] == example.input_ids[len(prompt_ids):]
-    assert tokenizer.decode(example.input_ids[len(prompt_ids):-1]) == "They greet."
+    assert example.labels[: len(prompt_ids)] == [IGNORE] * len(prompt_ids)
+    assert example.labels[len(prompt_ids) :] == example.input_ids[len(prompt_ids) :]
+    assert tokenizer.decode(example.input_ids[len(prompt_ids) : -1]) == "They greet."
 
 
 def test_custom_dataset_template_and_response(tokenizer):
@@ -117,8 +117,12 @@ def test_packing_keeps_every_token():
 
 def _consumed(ds: D.Dataset, *, world: int, start: int, steps: int, batch: int = 2, accumulation: int = 1):
     """Per step, the set of samples all ranks together consumed."""
-    per_rank = [list(ds.windows(seed=3, epoch=1, start=start, rank=r, world=world, batch_size=batch,
-                                accumulation=accumulation))[:steps] for r in range(world)]
+    per_rank = [
+        list(
+            ds.windows(seed=3, epoch=1, start=start, rank=r, world=world, batch_size=batch, accumulation=accumulation)
+        )[:steps]
+        for r in range(world)
+    ]
     out = []
     for step in range(steps):
         rows = set()

@@ -43,7 +43,8 @@ def get_rows(dataset_config, tokenizer, split):
     for i in range(count):
         prompt = tokenizer(f"Question {i}: what is {i} plus {i}?")["input_ids"]
         answer = tokenizer(f" {2 * i}", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append({"input_ids": prompt + answer + [0, 0], "attention_mask": [1] * (len(prompt) + len(answer)) + [0, 0],
+        mask = [1] * (len(prompt) + len(answer)) + [0, 0]
+        rows.append({"input_ids": prompt + answer + [0, 0], "attention_mask": mask,
                      "labels": [-100] * len(prompt) + answer + [-100, -100]})
     return rows
 
@@ -65,8 +66,10 @@ def tokenizer(tiny):
 
 
 def alpaca_records(n: int) -> list[dict[str, str]]:
-    return [{"instruction": f"Add {i} and {i}.", "input": "" if i % 2 else f"{i} {i}", "output": str(2 * i)}
-            for i in range(n)]
+    return [
+        {"instruction": f"Add {i} and {i}.", "input": "" if i % 2 else f"{i} {i}", "output": str(2 * i)}
+        for i in range(n)
+    ]
 
 
 def write_grammar(path: Path, n: int) -> Path:
@@ -74,7 +77,7 @@ def write_grammar(path: Path, n: int) -> Path:
     with open(path, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow(["input", "target"])
-        writer.writerows([[f"she go to school {i}, \"quoted\"", f"She goes to school {i}."] for i in range(n)])
+        writer.writerows([[f'she go to school {i}, "quoted"', f"She goes to school {i}."] for i in range(n)])
     return path
 
 
@@ -92,9 +95,12 @@ def splits(r: Recipe, tokenizer, tmp_path: Path):
 def test_alpaca_prompts_mask_the_prompt_and_end_with_eos(tokenizer):
     fmt = Formatter("alpaca_dataset")
     with_input = fmt({"instruction": "Add.", "input": "1 2", "output": "3"}, "a.json:1")
-    assert with_input == ("Below is an instruction that describes a task, paired with an input that provides further "
-                          "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
-                          "Add.\n\n### Input:\n1 2\n\n### Response:", "3")
+    assert with_input == (
+        "Below is an instruction that describes a task, paired with an input that provides further "
+        "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+        "Add.\n\n### Input:\n1 2\n\n### Response:",
+        "3",
+    )
     no_input = ALPACA_PROMPT_NO_INPUT.format(instruction="Say hi.")
     assert fmt({"instruction": "Say hi.", "input": "", "output": "hi"}, "a.json:2") == (no_input, "hi")
     assert no_input.startswith("Below is an instruction that describes a task. Write a response")
@@ -115,12 +121,22 @@ def test_alpaca_train_is_every_record_and_val_the_first_200(tokenizer, tmp_path)
 def test_grammar_csv_labels_the_whole_text_without_eos(tokenizer, tmp_path):
     train = write_grammar(tmp_path / "gtrain.csv", 6)
     val = write_grammar(tmp_path / "gval.csv", 2)
-    got = splits(recipe("--dataset", "grammar_dataset", "--grammar_dataset.train_split", str(train),
-                        "--grammar_dataset.test_split", str(val)), tokenizer, tmp_path)
+    got = splits(
+        recipe(
+            "--dataset",
+            "grammar_dataset",
+            "--grammar_dataset.train_split",
+            str(train),
+            "--grammar_dataset.test_split",
+            str(val),
+        ),
+        tokenizer,
+        tmp_path,
+    )
     assert len(got.train) == 6 and len(got.validation) == 2
     first = got.train[0]
     text = 'Correct this to standard English: she go to school 0, "quoted"\n---\nCorrected: '
-    assert first.input_ids[:len(tokenizer(text)["input_ids"])] == tokenizer(text)["input_ids"]
+    assert first.input_ids[: len(tokenizer(text)["input_ids"])] == tokenizer(text)["input_ids"]
     assert first.labels == first.input_ids and first.input_ids[-1] != tokenizer.eos_token_id
     # test_split left at llama-recipes' default (a path of its own tree): no validation, not an error
     only_train = recipe("--dataset", "grammar_dataset", "--grammar_dataset.train_split", str(train))
@@ -146,8 +162,11 @@ def test_samsum_from_the_hub_reads_as_the_same_files_do(tiny, tokenizer, tmp_pat
 def test_samsum_hub_failure_says_what_to_do(tokenizer, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match=r"samsum_dataset: '.*empty' split 'train' could not be loaded from the "
-                                        r"Hugging Face Hub \(.*\); without network give --data_path"):
+    with pytest.raises(
+        DataError,
+        match=r"samsum_dataset: '.*empty' split 'train' could not be loaded from the "
+        r"Hugging Face Hub \(.*\); without network give --data_path",
+    ):
         splits(recipe("--samsum_dataset.hub_id", str(tmp_path / "empty")), tokenizer, tmp_path)
 
 
@@ -162,21 +181,28 @@ def test_samsum_without_data_path_offline_is_an_early_error(tmp_path, capsys, mo
 
 def test_custom_file_rows_list_or_dataset_padding_dropped(tokenizer, tmp_path):
     (tmp_path / "my_dataset.py").write_text(CUSTOM_FILE)
-    as_list = splits(recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py:get_rows"),
-                     tokenizer, tmp_path)
-    as_dataset = splits(recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py"),
-                        tokenizer, tmp_path)
+    as_list = splits(
+        recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py:get_rows"),
+        tokenizer,
+        tmp_path,
+    )
+    as_dataset = splits(
+        recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py"), tokenizer, tmp_path
+    )
     assert as_list.train == as_dataset.train and len(as_list.train) == 24 and len(as_list.validation) == 4
     first = as_list.train[0]
     assert first.input_ids[-1] == tokenizer.eos_token_id and first.labels[-1] == tokenizer.eos_token_id  # no padding
     assert IGNORE in first.labels
 
 
-@pytest.mark.parametrize(("file", "message"), [
-    ("{d}/my_dataset.py:nope", "has no function 'nope' (it defines: broken, get_custom_dataset, get_rows;"),
-    ("{d}/absent.py", "'{d}/absent.py' does not exist"),
-    ("{d}/my_dataset.txt", "is not a .py file"),
-])
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("{d}/my_dataset.py:nope", "has no function 'nope' (it defines: broken, get_custom_dataset, get_rows;"),
+        ("{d}/absent.py", "'{d}/absent.py' does not exist"),
+        ("{d}/my_dataset.txt", "is not a .py file"),
+    ],
+)
 def test_custom_file_problems_found_before_running_it(tmp_path, file, message):
     (tmp_path / "my_dataset.py").write_text(CUSTOM_FILE)
     r = recipe("--dataset", "custom_dataset", "--custom_dataset.file", file.format(d=tmp_path))
@@ -187,10 +213,16 @@ def test_custom_file_problems_found_before_running_it(tmp_path, file, message):
 def test_custom_file_error_names_the_function_and_line(tokenizer, tmp_path):
     (tmp_path / "my_dataset.py").write_text(CUSTOM_FILE)
     line = CUSTOM_FILE.splitlines().index('    return {}["no such key"]') + 1
-    with pytest.raises(DataError, match=rf"my_dataset\.py:broken\(split='train'\) raised KeyError: 'no such key' "
-                                        rf"\(at my_dataset\.py:{line}\)"):
-        splits(recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py:broken"),
-               tokenizer, tmp_path)
+    with pytest.raises(
+        DataError,
+        match=rf"my_dataset\.py:broken\(split='train'\) raised KeyError: 'no such key' "
+        rf"\(at my_dataset\.py:{line}\)",
+    ):
+        splits(
+            recipe("--dataset", "custom_dataset", "--custom_dataset.file", f"{tmp_path}/my_dataset.py:broken"),
+            tokenizer,
+            tmp_path,
+        )
 
 
 def test_a_failing_custom_file_still_meets_the_other_processes_at_the_barrier(tokenizer, tmp_path):
@@ -201,7 +233,9 @@ def test_a_failing_custom_file_still_meets_the_other_processes_at_the_barrier(to
     met = []
     for is_writer in (True, False):
         with pytest.raises(DataError, match="raised KeyError"):
-            load_splits(r, tokenizer, cache_dir=tmp_path, is_writer=is_writer, barrier=lambda: met.append(is_writer))
+            load_splits(
+                r, tokenizer, cache_dir=tmp_path, is_writer=is_writer, barrier=lambda w=is_writer: met.append(w)
+            )
     assert met == [True, False]
 
 
@@ -212,8 +246,16 @@ def test_custom_file_staged_from_a_uri_keeps_its_function(bucket, tmp_path):
     from launcher.__main__ import stage_inputs
 
     boto3.client("s3").put_object(Bucket=bucket, Key="code/my_dataset.py", Body=CUSTOM_FILE.encode())
-    r = Recipe.from_args(["--model_name", str(tmp_path), "--dataset", "custom_dataset",
-                          "--custom_dataset.file", f"s3://{bucket}/code/my_dataset.py:get_rows"])
+    r = Recipe.from_args(
+        [
+            "--model_name",
+            str(tmp_path),
+            "--dataset",
+            "custom_dataset",
+            "--custom_dataset.file",
+            f"s3://{bucket}/code/my_dataset.py:get_rows",
+        ]
+    )
     stage_inputs(r, LauncherSettings.from_env({"OCIFT_CACHE_DIR": str(tmp_path / "cache")}))
     assert r.custom_dataset.function == "get_rows"
     assert Path(r.custom_dataset.location).read_text() == CUSTOM_FILE
@@ -232,8 +274,14 @@ def _dataset_flags(name: str, tiny: dict[str, Path], data: Path, bucket: str) ->
         (data / "alpaca_data.json").write_text(json.dumps(alpaca_records(40)))
         return ["--dataset", "alpaca_dataset", "--alpaca_dataset.data_path", str(data / "alpaca_data.json")]
     if name == "grammar_dataset":
-        return ["--dataset", "grammar_dataset", "--grammar_dataset.train_split", str(write_grammar(data / "t.csv", 40)),
-                "--grammar_dataset.test_split", str(write_grammar(data / "v.csv", 4))]
+        return [
+            "--dataset",
+            "grammar_dataset",
+            "--grammar_dataset.train_split",
+            str(write_grammar(data / "t.csv", 40)),
+            "--grammar_dataset.test_split",
+            str(write_grammar(data / "v.csv", 4)),
+        ]
     import boto3
 
     boto3.client("s3").put_object(Bucket=bucket, Key="code/my_dataset.py", Body=CUSTOM_FILE.encode())
@@ -243,14 +291,43 @@ def _dataset_flags(name: str, tiny: dict[str, Path], data: Path, bucket: str) ->
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["samsum_dataset", "alpaca_dataset", "grammar_dataset", "custom_dataset"])
 def test_each_dataset_trains_through_ocift_local(dataset, tiny, bucket, tmp_path):
-    flags = ["--model_name", str(tiny["model"]), "--use_peft",
-             "--context_length", "64", "--batch_size_training", "2", "--max_train_step", "2",
-             *_dataset_flags(dataset, tiny, tmp_path / "data", bucket)]
+    flags = [
+        "--model_name",
+        str(tiny["model"]),
+        "--use_peft",
+        "--context_length",
+        "64",
+        "--batch_size_training",
+        "2",
+        "--max_train_step",
+        "2",
+        *_dataset_flags(dataset, tiny, tmp_path / "data", bucket),
+    ]
     remote = tmp_path / "remote"
     env = clean_env(tmp_path, OCIFT_TRAIN_MODULE="launcher.train", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.run([sys.executable, "-m", "ocift.cli", "local", "--nnodes", "2", "--timeout", "600",
-                           "--output-uri", remote.as_uri(), "--work-dir", str(tmp_path / "nodes"), "--", *flags],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ocift.cli",
+            "local",
+            "--nnodes",
+            "2",
+            "--timeout",
+            "600",
+            "--output-uri",
+            remote.as_uri(),
+            "--work-dir",
+            str(tmp_path / "nodes"),
+            "--",
+            *flags,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, tail(out)
     ready = events(out, "data_ready", rank="0")

@@ -53,9 +53,24 @@ def test_lora_loss_falls_and_adapter_loads_with_plain_peft(tiny, tmp_path):
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "out"
-    torchrun(base_args(tiny, out, "--use_peft", "--lora_config.target_modules", "q_proj,k_proj,v_proj,o_proj",
-                       "--lora_config.r", "16", "--lr", "1e-2", "--num_epochs", "2", "--mixed_precision", "false",
-                       "--merge_lora"))
+    torchrun(
+        base_args(
+            tiny,
+            out,
+            "--use_peft",
+            "--lora_config.target_modules",
+            "q_proj,k_proj,v_proj,o_proj",
+            "--lora_config.r",
+            "16",
+            "--lr",
+            "1e-2",
+            "--num_epochs",
+            "2",
+            "--mixed_precision",
+            "false",
+            "--merge_lora",
+        )
+    )
     train, evals = metrics(out)
     assert len(train) == 28 and len(evals) == 2
     first, last = sum(r["loss"] for r in train[:3]) / 3, sum(r["loss"] for r in train[-3:]) / 3
@@ -86,8 +101,23 @@ def test_lora_loss_falls_and_adapter_loads_with_plain_peft(tiny, tmp_path):
 
     # --from_peft_checkpoint starts from that adapter on every rank (one step at a negligible lr keeps it).
     again = tmp_path / "again"
-    torchrun(base_args(tiny, again, "--use_peft", "--from_peft_checkpoint", str(out), "--lr", "1e-12",
-                       "--max_train_step", "1", "--mixed_precision", "false", "--run_validation", "false"))
+    torchrun(
+        base_args(
+            tiny,
+            again,
+            "--use_peft",
+            "--from_peft_checkpoint",
+            str(out),
+            "--lr",
+            "1e-12",
+            "--max_train_step",
+            "1",
+            "--mixed_precision",
+            "false",
+            "--run_validation",
+            "false",
+        )
+    )
     for key, tensor in load_file(again / "adapter_model.safetensors").items():
         torch.testing.assert_close(tensor, saved[key], atol=1e-6, rtol=0)
 
@@ -98,12 +128,32 @@ def test_full_finetune_exports_hf_model_and_dcp(tiny, tmp_path):
 
     from launcher.train.tiny import make_tiny_model
 
-    tied = {**tiny, "model": make_tiny_model(tmp_path / "tied", hidden_size=48, num_layers=2, num_heads=2,
-                                             vocab_size=320, tie_word_embeddings=True)}
+    tied = {
+        **tiny,
+        "model": make_tiny_model(
+            tmp_path / "tied", hidden_size=48, num_layers=2, num_heads=2, vocab_size=320, tie_word_embeddings=True
+        ),
+    }
     out = tmp_path / "out"
-    torchrun(base_args(tied, out, "--lr", "2e-3", "--num_epochs", "1", "--mixed_precision", "false",
-                       "--gradient_clipping", "--gradient_accumulation_steps", "2", "--batching_strategy", "padding",
-                       "--dist_checkpoint_root_folder", str(tmp_path / "dcp")))
+    torchrun(
+        base_args(
+            tied,
+            out,
+            "--lr",
+            "2e-3",
+            "--num_epochs",
+            "1",
+            "--mixed_precision",
+            "false",
+            "--gradient_clipping",
+            "--gradient_accumulation_steps",
+            "2",
+            "--batching_strategy",
+            "padding",
+            "--dist_checkpoint_root_folder",
+            str(tmp_path / "dcp"),
+        )
+    )
     train, evals = metrics(out)
     assert len(train) == 6  # 48 dialogues, one per row // (2 x 2 x 2)
     assert train[-1]["loss"] < train[0]["loss"] - 0.5
@@ -116,18 +166,52 @@ def test_full_finetune_exports_hf_model_and_dcp(tiny, tmp_path):
 
 def test_llama_recipes_command_line_verbatim_with_pure_bf16(tiny, tmp_path):
     out = tmp_path / "out"
-    torchrun(["--enable_fsdp", "--use_peft", "--peft_method", "lora", "--pure_bf16", "--batch_size_training", "1",
-              "--model_name", str(tiny["model"]), "--output_dir", str(out),
-              "--data_path", str(tiny["data"]), "--context_length", "64", "--max_train_step", "4"])
+    torchrun(
+        [
+            "--enable_fsdp",
+            "--use_peft",
+            "--peft_method",
+            "lora",
+            "--pure_bf16",
+            "--batch_size_training",
+            "1",
+            "--model_name",
+            str(tiny["model"]),
+            "--output_dir",
+            str(out),
+            "--data_path",
+            str(tiny["data"]),
+            "--context_length",
+            "64",
+            "--max_train_step",
+            "4",
+        ]
+    )
     saved = load_file(out / "adapter_model.safetensors")
     assert saved and all(t.dtype == torch.bfloat16 for t in saved.values())
     train, _ = metrics(out)
     assert [r["step"] for r in train] == [1, 2, 3, 4] and all(math.isfinite(r["loss"]) for r in train)
 
 
-LORA_RUN = ["--use_peft", "--lora_config.target_modules", "q_proj,v_proj,o_proj", "--lr", "5e-3",
-            "--num_epochs", "3", "--gradient_accumulation_steps", "2", "--lr_scheduler", "cosine",
-            "--warmup_steps", "2", "--checkpoint_interval_steps", "4", "--eval_every_steps", "5"]
+LORA_RUN = [
+    "--use_peft",
+    "--lora_config.target_modules",
+    "q_proj,v_proj,o_proj",
+    "--lr",
+    "5e-3",
+    "--num_epochs",
+    "3",
+    "--gradient_accumulation_steps",
+    "2",
+    "--lr_scheduler",
+    "cosine",
+    "--warmup_steps",
+    "2",
+    "--checkpoint_interval_steps",
+    "4",
+    "--eval_every_steps",
+    "5",
+]
 TOTAL_STEPS = 21  # 3 epochs x 7 steps: 58 packed samples // (2 per batch x 2 accumulated x 2 processes)
 
 
@@ -173,8 +257,14 @@ def test_interrupted_by_max_train_step_then_resumed_equals_uninterrupted(tiny, t
 
 def test_sigterm_checkpoints_and_resume_equals_uninterrupted(tiny, tmp_path, uninterrupted):
     out = tmp_path / "out"
-    proc = subprocess.Popen(torchrun_cmd(base_args(tiny, out, *LORA_RUN)), cwd=REPO, env=train_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        torchrun_cmd(base_args(tiny, out, *LORA_RUN)),
+        cwd=REPO,
+        env=train_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not ((out / "metrics.jsonl").is_file() and (out / "metrics.jsonl").read_text()):
         time.sleep(0.05)  # the first lines come at step 5 (an evaluation)
@@ -199,13 +289,26 @@ def test_hsdp_two_nodes_with_node_local_output_dirs(tiny, tmp_path):
     port = free_port()
     procs = []
     for node in range(2):
-        cmd = torchrun_cmd(base_args(tiny, tmp_path / f"node{node}", "--use_peft", "--max_train_step", "3",
-                                     "--checkpoint_interval_steps", "2"), nproc=2)
+        cmd = torchrun_cmd(
+            base_args(
+                tiny,
+                tmp_path / f"node{node}",
+                "--use_peft",
+                "--max_train_step",
+                "3",
+                "--checkpoint_interval_steps",
+                "2",
+            ),
+            nproc=2,
+        )
         i = cmd.index("--master_port")
         cmd[i + 1] = str(port)
-        cmd[i + 2:i + 2] = ["--nnodes", "2", "--node_rank", str(node)]
-        procs.append(subprocess.Popen(cmd, cwd=REPO, env=train_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
+        cmd[i + 2 : i + 2] = ["--nnodes", "2", "--node_rank", str(node)]
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=REPO, env=train_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     assert 'mesh="(2, 2)"' in outputs[0]
@@ -228,12 +331,39 @@ def test_custom_instruction_dataset_with_held_out_validation_in_one_process(tiny
     data = tmp_path / "qa.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out"
-    args = ["--model_name", str(tiny["model"]), "--data_path", str(data), "--output_dir", str(out),
-            "--dataset", "custom_dataset", "--prompt_template", "Q: {question}\nA: ", "--response_field", "answer",
-            "--val_split_ratio", "0.25", "--batching_strategy", "padding", "--context_length", "32",
-            "--use_peft", "--num_epochs", "1", "--batch_size_training", "4"]
-    proc = subprocess.run([sys.executable, "-m", "launcher.train", *args], cwd=REPO, env=train_env(), capture_output=True,
-                          text=True, timeout=300)
+    args = [
+        "--model_name",
+        str(tiny["model"]),
+        "--data_path",
+        str(data),
+        "--output_dir",
+        str(out),
+        "--dataset",
+        "custom_dataset",
+        "--prompt_template",
+        "Q: {question}\nA: ",
+        "--response_field",
+        "answer",
+        "--val_split_ratio",
+        "0.25",
+        "--batching_strategy",
+        "padding",
+        "--context_length",
+        "32",
+        "--use_peft",
+        "--num_epochs",
+        "1",
+        "--batch_size_training",
+        "4",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "launcher.train", *args],
+        cwd=REPO,
+        env=train_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     train, evals = metrics(out)
     assert len(train) == 9 and len(evals) == 1  # 36 of 48 rows train, 4 per step; 12 held out
@@ -251,9 +381,21 @@ def test_compiled_layers_match_eager(tiny, tmp_path, uninterrupted):
 def test_hsdp_all_reduces_across_replicas_once_per_optimizer_step(tiny, tmp_path):
     """4 processes, a 2 x 2 mesh, 3 micro-batches: one replicate-dimension all-reduce per FSDP unit
     per optimizer step (not per micro-batch), and the replicas still end with equal gradients."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "4", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(REPO / "tests" / "train" / "hsdp_worker.py"),
-           str(tiny["model"]), str(tiny["data"]), str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "4",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        str(REPO / "tests" / "train" / "hsdp_worker.py"),
+        str(tiny["model"]),
+        str(tiny["data"]),
+        str(tmp_path / "out"),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-6000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -264,8 +406,20 @@ def test_hsdp_all_reduces_across_replicas_once_per_optimizer_step(tiny, tmp_path
 
 @pytest.mark.parametrize("work, timeout, ok", [(3, 30, True), (8, 2, False)])
 def test_ranks_wait_for_rank_0_on_the_cpu_group_with_an_explicit_timeout(work, timeout, ok):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-           "--master_port", str(free_port()), str(REPO / "tests" / "train" / "wait_worker.py"), str(work), str(timeout)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        str(REPO / "tests" / "train" / "wait_worker.py"),
+        str(work),
+        str(timeout),
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=120)
     if ok:
         assert proc.returncode == 0 and proc.stdout.count("passed") == 2, proc.stderr[-3000:]

@@ -24,8 +24,9 @@ def test_the_launcher_hands_the_defaults_to_torchrun():
     from launcher.__main__ import child_env
     from launcher.cluster import ClusterTopology
 
-    topology = ClusterTopology(nnodes=1, node_rank=0, node_addr="127.0.0.1", master_addr="127.0.0.1",
-                               master_port=29500, source="single-node")
+    topology = ClusterTopology(
+        nnodes=1, node_rank=0, node_addr="127.0.0.1", master_addr="127.0.0.1", master_port=29500, source="single-node"
+    )
     env = child_env({"HOME": "/home/x"}, {}, topology, "run-1")
     assert all(env[k] == v for k, v in WORKER_ENV_DEFAULTS.items()) and env["HOME"] == "/home/x"
 
@@ -36,9 +37,27 @@ def test_gpu_check_on_cpu_passes_on_the_right_reference_and_fails_on_a_wrong_one
     """The same script the GPU run uses, on the tiny preset: a reference without document masking
     (another model of the data) must make it fail, so a pass on the GPU means something."""
     results = tmp_path / "RESULTS.md"
-    proc = subprocess.run([sys.executable, "bench/gpu_check.py", "--preset", "cpu-tiny", "--seq", "128", "--steps",
-                           "3", "--results", str(results), "--reference-masking", reference_masking],
-                          cwd=REPO, env=train_env(), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/gpu_check.py",
+            "--preset",
+            "cpu-tiny",
+            "--seq",
+            "128",
+            "--steps",
+            "3",
+            "--results",
+            str(results),
+            "--reference-masking",
+            reference_masking,
+        ],
+        cwd=REPO,
+        env=train_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert (proc.returncode == 0) == passes, proc.stderr[-4000:]
     assert "attention sdpa" in proc.stdout  # auto on CPU
     assert ("passed |" if passes else "FAILED |") in results.read_text()

@@ -8,8 +8,19 @@ from contract.recipe import Recipe
 from launcher.train.__main__ import main
 from launcher.train.config import ProcessRanks, derive
 
-LLAMA_RECIPES = ["--enable_fsdp", "--use_peft", "--peft_method", "lora", "--pure_bf16", "--batch_size_training", "1",
-                 "--model_name", "meta-llama/Llama-2-7b-hf", "--output_dir", "/tmp/out"]
+LLAMA_RECIPES = [
+    "--enable_fsdp",
+    "--use_peft",
+    "--peft_method",
+    "lora",
+    "--pure_bf16",
+    "--batch_size_training",
+    "1",
+    "--model_name",
+    "meta-llama/Llama-2-7b-hf",
+    "--output_dir",
+    "/tmp/out",
+]
 
 
 def run_config(argv: list[str], world: int = 2, local: int = 2):
@@ -37,7 +48,10 @@ def test_llama_recipes_line_derives_lora_pure_bf16():
     ],
 )
 def test_mesh_layouts(extra, world, local, mesh):
-    assert run_config(["--model_name", "m", "--output_dir", "o", "--data_path", "d", *extra], world, local).mesh_shape == mesh
+    assert (
+        run_config(["--model_name", "m", "--output_dir", "o", "--data_path", "d", *extra], world, local).mesh_shape
+        == mesh
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,8 +71,10 @@ def test_mesh_layouts(extra, world, local, mesh):
         (["stray"], ["stray"]),
         (["--use_peft", "--merge_lora", "--save_model", "false"], ["merge_lora", "save_model"]),
         (["--eval_every_steps", "5", "--run_validation", "false"], ["eval_every_steps", "run_validation"]),
-        (["--use_peft", "--from_peft_checkpoint", "{adapter}", "--lora_config.r", "4"],
-         ["lora_config.r", "from_peft_checkpoint"]),
+        (
+            ["--use_peft", "--from_peft_checkpoint", "{adapter}", "--lora_config.r", "4"],
+            ["lora_config.r", "from_peft_checkpoint"],
+        ),
     ],
 )
 def test_bad_options_exit_2_naming_the_option(argv, names, capsys, tmp_path, monkeypatch, tiny):
@@ -105,7 +121,13 @@ def test_bad_data_exits_1_naming_file_and_line(lines, message, tiny, tmp_path, c
         monkeypatch.delenv(var, raising=False)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "train.jsonl").write_text("\n".join(lines))
-    argv = ["--model_name", str(tiny["model"]), "--output_dir", str(tmp_path / "o"),
-            "--data_path", str(tmp_path / "data")]
+    argv = [
+        "--model_name",
+        str(tiny["model"]),
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--data_path",
+        str(tmp_path / "data"),
+    ]
     assert main(argv) == 1
     assert message in capsys.readouterr().err

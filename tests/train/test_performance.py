@@ -49,7 +49,7 @@ def test_masked_packing_sees_each_document_alone_and_unmasked_packing_leaks(tiny
         def logits_of_a(before: Example, masking: bool) -> torch.Tensor:
             batch = packed_row(before, a)
             out = model(**model_inputs(model, batch, CPU, masking)).logits[0]
-            return out[len(before.input_ids):]
+            return out[len(before.input_ids) :]
 
         after_b, after_c = logits_of_a(b, True), logits_of_a(c, True)
         torch.testing.assert_close(after_b, alone, atol=1e-5, rtol=1e-5)
@@ -58,8 +58,11 @@ def test_masked_packing_sees_each_document_alone_and_unmasked_packing_leaks(tiny
         assert (leaked_b - leaked_c).abs().max() > 1e-2  # the test can fail: unmasked, A depends on its neighbour
 
         # The loss (labels only on A) is A's own loss, whatever precedes it.
-        losses = {(before.input_ids[0], masking): batch_loss(model, packed_row(before, a), CPU, masking)[0].item()
-                  for before in (b, c) for masking in (True, False)}
+        losses = {
+            (before.input_ids[0], masking): batch_loss(model, packed_row(before, a), CPU, masking)[0].item()
+            for before in (b, c)
+            for masking in (True, False)
+        }
         own = F.cross_entropy(alone[:-1], torch.tensor(a.input_ids[1:]), reduction="sum").item()
         assert losses[b.input_ids[0], True] == pytest.approx(own, rel=1e-5)
         assert losses[c.input_ids[0], True] == pytest.approx(own, rel=1e-5)
@@ -75,6 +78,7 @@ def test_flex_mask_skips_the_blocks_between_documents():
     assert document_mask(documents, "flex_attention").sparsity() > 90
     assert document_mask(torch.zeros_like(documents), "flex_attention").sparsity() < 50
 
+
 def test_packing_records_document_pieces_and_padding_is_its_own_document():
     rows = pack([Example([1] * 5, [1] * 5), Example([2] * 7, [2] * 7), Example([3] * 9, [3] * 9)], 8)
     assert [r.lengths for r in rows] == [(5, 3), (4, 4), (5,)]
@@ -82,8 +86,11 @@ def test_packing_records_document_pieces_and_padding_is_its_own_document():
     assert batch["document_ids"].tolist() == [[0] * 5 + [1] * 3, [0] * 4 + [1] * 4, [0] * 5 + [1] * 3]
     assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 0, 1, 2], [0, 1, 2, 3] * 2, [0, 1, 2, 3, 4, 0, 1, 2]]
     # A document's first token is never a target: it would be predicted from another document.
-    assert batch["labels"].tolist() == [[IGNORE, 1, 1, 1, 1, IGNORE, 2, 2], [IGNORE, 2, 2, 2, IGNORE, 3, 3, 3],
-                                        [IGNORE, 3, 3, 3, 3] + [IGNORE] * 3]
+    assert batch["labels"].tolist() == [
+        [IGNORE, 1, 1, 1, 1, IGNORE, 2, 2],
+        [IGNORE, 2, 2, 2, IGNORE, 3, 3, 3],
+        [IGNORE, 3, 3, 3, 3] + [IGNORE] * 3,
+    ]
 
 
 # ---- chunked loss -------------------------------------------------------------------------------
@@ -99,8 +106,9 @@ def test_chunked_loss_equals_plain_head_and_cross_entropy(dtype, tol, weight_gra
     targets[0, :11] = IGNORE
     targets[1, -5:] = IGNORE
 
-    plain = F.cross_entropy((hidden @ weight.T).float().reshape(-1, 50), targets.reshape(-1), ignore_index=IGNORE,
-                            reduction="sum")
+    plain = F.cross_entropy(
+        (hidden @ weight.T).float().reshape(-1, 50), targets.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
     (plain / 7.0).backward()
     expected = [hidden.grad] + ([weight.grad] if weight_grad else [])
     hidden.grad = weight.grad = None
@@ -149,8 +157,23 @@ def test_chunked_loss_under_fsdp_trains_like_the_plain_loss(tiny, tmp_path, meth
     runs = {}
     for chunk in ("0", "16"):
         out = tmp_path / chunk
-        torchrun(base_args(tiny, out, "--max_train_step", "5", "--lr", "1e-3", "--run_validation", "false",
-                           "--save_model", "false", "--loss_chunk_size", chunk, *method))
+        torchrun(
+            base_args(
+                tiny,
+                out,
+                "--max_train_step",
+                "5",
+                "--lr",
+                "1e-3",
+                "--run_validation",
+                "false",
+                "--save_model",
+                "false",
+                "--loss_chunk_size",
+                chunk,
+                *method,
+            )
+        )
         runs[chunk] = [r["loss"] for r in metrics(out)[0]]
     assert len(runs["0"]) == 5
     assert runs["16"] == pytest.approx(runs["0"], rel=rel)
@@ -164,8 +187,16 @@ class HostReads(TorchDispatchMode):
     """Counts what makes the host wait for the device: scalar reads (`.item()`, `float(t)`,
     `if t:`), ops whose output size depends on values, and Python-level copies to the host."""
 
-    DATA_DEPENDENT = ("_local_scalar_dense", "is_nonzero", "nonzero", "masked_select", "equal", "unique",
-                      "_unique2", "repeat_interleave")
+    DATA_DEPENDENT = (
+        "_local_scalar_dense",
+        "is_nonzero",
+        "nonzero",
+        "masked_select",
+        "equal",
+        "unique",
+        "_unique2",
+        "repeat_interleave",
+    )
 
     def __init__(self, monkeypatch) -> None:
         super().__init__()
@@ -227,8 +258,14 @@ def test_auto_loss_chunking_turns_on_above_the_vocabulary_threshold():
     from launcher.train.loss import AUTO, AUTO_CHUNK_SIZE, AUTO_CHUNK_VOCABULARY, chunk_size
 
     def model(vocab: int):
-        config = LlamaConfig(vocab_size=vocab, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
-                             num_attention_heads=2, num_key_value_heads=2)
+        config = LlamaConfig(
+            vocab_size=vocab,
+            hidden_size=8,
+            intermediate_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
         with torch.device("meta"):
             return LlamaForCausalLM(config)
 

@@ -38,16 +38,19 @@ def test_anyprecision_applies_small_bf16_updates_that_adamw_drops():
 
 
 def _plan(tmp_path, *extra: str):
-    return derive(Recipe.from_args(["--model_name", "m", "--output_dir", str(tmp_path), "--data_path", "d", *extra]),
-                  ProcessRanks())
+    return derive(
+        Recipe.from_args(["--model_name", "m", "--output_dir", str(tmp_path), "--data_path", "d", *extra]),
+        ProcessRanks(),
+    )
 
 
 def test_build_optimizer_takes_anyprecision_for_pure_bf16(tmp_path):
     from launcher.train.loop import build_optimizer
 
     model = torch.nn.Linear(4, 4)
-    chosen = build_optimizer(model, _plan(tmp_path, "--pure_bf16", "--fsdp_config.optimizer", "anyprecision"),
-                             torch.device("cpu"))
+    chosen = build_optimizer(
+        model, _plan(tmp_path, "--pure_bf16", "--fsdp_config.optimizer", "anyprecision"), torch.device("cpu")
+    )
     assert isinstance(chosen, AnyPrecisionAdamW)
     fp32 = build_optimizer(model, _plan(tmp_path, "--fsdp_config.optimizer", "anyprecision"), torch.device("cpu"))
     assert type(fp32) is torch.optim.AdamW  # fp32 weights need no compensation (llama-recipes does the same)

@@ -21,6 +21,23 @@ from launcher.train.data.sharding import Dataset, hold_out, make_dataset
 from launcher.train.data.sources import Splits, load_splits
 from launcher.train.data.tokens import IGNORE, Example, load_examples, tokenize
 
-__all__ = ["DataError", "Dataset", "Example", "Formatter", "IGNORE", "SAMSUM_PROMPT", "Splits", "collate",
-           "find_splits", "hold_out", "load_examples", "load_split", "load_splits", "make_dataset", "pack",
-           "read_records", "tokenize", "truncate"]
+__all__ = [
+    "DataError",
+    "Dataset",
+    "Example",
+    "Formatter",
+    "IGNORE",
+    "SAMSUM_PROMPT",
+    "Splits",
+    "collate",
+    "find_splits",
+    "hold_out",
+    "load_examples",
+    "load_split",
+    "load_splits",
+    "make_dataset",
+    "pack",
+    "read_records",
+    "tokenize",
+    "truncate",
+]

@@ -34,8 +34,10 @@ def file_problems(location: str, function: str) -> list[str]:
     if is_remote(location):
         return []  # checked again once staged (the launcher derives the plan before and after staging)
     if not path.is_file():
-        return [f"custom_dataset.file: {location!r} does not exist (give --custom_dataset.file my_dataset.py"
-                "[:function], or --prompt_template with --data_path)"]
+        return [
+            f"custom_dataset.file: {location!r} does not exist (give --custom_dataset.file my_dataset.py"
+            "[:function], or --prompt_template with --data_path)"
+        ]
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (SyntaxError, UnicodeDecodeError) as exc:
@@ -53,8 +55,10 @@ def file_problems(location: str, function: str) -> list[str]:
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
     if function not in names:
         defined = sorted(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-        return [f"custom_dataset.file: {location} has no function {function!r} "
-                f"(it defines: {', '.join(defined) or 'none'}; name another as {location}:<function>)"]
+        return [
+            f"custom_dataset.file: {location} has no function {function!r} "
+            f"(it defines: {', '.join(defined) or 'none'}; name another as {location}:<function>)"
+        ]
     return []
 
 
@@ -100,8 +104,9 @@ def _example(row: Any, where: str) -> Example:
     ids, labels = columns["input_ids"], columns["labels"]
     mask = columns.get("attention_mask", [1] * len(ids))
     if not len(ids) == len(labels) == len(mask):
-        raise DataError(f"{where}: input_ids, labels and attention_mask differ in length "
-                        f"({len(ids)}, {len(labels)}, {len(mask)})")
+        raise DataError(
+            f"{where}: input_ids, labels and attention_mask differ in length ({len(ids)}, {len(labels)}, {len(mask)})"
+        )
     keep = [i for i, m in enumerate(mask) if m]
     return Example([ids[i] for i in keep], [labels[i] for i in keep])
 

@@ -14,11 +14,15 @@ SAMSUM_PROMPT = "Summarize this dialog:\n{dialogue}\n---\nSummary:\n"
 GRAMMAR_PROMPT = "Correct this to standard English: {input}\n---\nCorrected: "
 # src/llama_recipes/datasets/alpaca_dataset.py: Stanford Alpaca's two prompts, the one without
 # "### Input" when a record's input is empty; the output then EOS carry loss, the prompt does not.
-ALPACA_PROMPT = ("Below is an instruction that describes a task, paired with an input that provides further "
-                 "context. Write a response that appropriately completes the request.\n\n"
-                 "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:")
-ALPACA_PROMPT_NO_INPUT = ("Below is an instruction that describes a task. Write a response that appropriately "
-                          "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:")
+ALPACA_PROMPT = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"
+)
+ALPACA_PROMPT_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:"
+)
 #: dataset -> (prompt template, response field); custom_dataset brings its own.
 BUILT_IN = {
     "samsum_dataset": (SAMSUM_PROMPT, "summary"),

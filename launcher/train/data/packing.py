@@ -59,8 +59,8 @@ def collate(examples: list[Example], pad_id: int) -> dict[str, Any]:
         pieces = [*(e.lengths or (n,)), *((width - n,) if width > n else ())]
         at = 0
         for number, length in enumerate(pieces):
-            documents[row, at:at + length] = number
-            positions[row, at:at + length] = torch.arange(length)
+            documents[row, at : at + length] = number
+            positions[row, at : at + length] = torch.arange(length)
             labels[row, at] = IGNORE  # never predicted from another document (a no-op for BOS/prompt starts)
             at += length
     return {

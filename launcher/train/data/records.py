@@ -15,7 +15,6 @@ class DataError(ValueError):
     """Bad or unusable data: the message names the file (and line) at fault."""
 
 
-
 def find_splits(data_path: str | Path) -> tuple[Path, Path | None]:
     """A file is the training split; a directory holds `train.*` and maybe `validation.*`."""
     path = Path(data_path)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -30,8 +31,9 @@ class Dataset:
     def steps_per_epoch(self, global_batch: int) -> int:
         return len(self.examples) // global_batch
 
-    def windows(self, *, seed: int, epoch: int, start: int, rank: int, world: int, batch_size: int,
-                accumulation: int) -> Iterator[list[dict[str, Any]]]:
+    def windows(
+        self, *, seed: int, epoch: int, start: int, rank: int, world: int, batch_size: int, accumulation: int
+    ) -> Iterator[list[dict[str, Any]]]:
         """Accumulation windows (lists of micro-batches) for this rank, from sample `start`.
 
         Each optimizer step consumes `batch_size * accumulation * world` samples of the epoch's
@@ -40,11 +42,11 @@ class Dataset:
         order = self.order(seed, epoch)
         global_batch = batch_size * accumulation * world
         for base in range(start, len(order) - global_batch + 1, global_batch):
-            step = order[base:base + global_batch]
+            step = order[base : base + global_batch]
             window = []
             for micro in range(accumulation):
                 offset = (micro * world + rank) * batch_size
-                window.append(collate([self.examples[i] for i in step[offset:offset + batch_size]], self.pad_id))
+                window.append(collate([self.examples[i] for i in step[offset : offset + batch_size]], self.pad_id))
             yield window
 
     def eval_batches(self, *, rank: int, world: int, batch_size: int, limit: int = 0) -> list[dict[str, Any]]:
@@ -53,8 +55,12 @@ class Dataset:
         rounds = len(self.examples) // per_round
         if limit:
             rounds = min(rounds, limit)
-        return [collate(self.examples[r * per_round + rank * batch_size:r * per_round + (rank + 1) * batch_size],
-                        self.pad_id) for r in range(rounds)]
+        return [
+            collate(
+                self.examples[r * per_round + rank * batch_size : r * per_round + (rank + 1) * batch_size], self.pad_id
+            )
+            for r in range(rounds)
+        ]
 
 
 def hold_out(examples: list[Example], ratio: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -65,6 +71,8 @@ def hold_out(examples: list[Example], ratio: float, seed: int) -> tuple[list[Exa
     return ([e for i, e in enumerate(examples) if i not in val], [e for i, e in enumerate(examples) if i in val])
 
 
-def make_dataset(examples: list[Example], source: str | Path, *, strategy: str, context_length: int, pad_id: int) -> Dataset:
+def make_dataset(
+    examples: list[Example], source: str | Path, *, strategy: str, context_length: int, pad_id: int
+) -> Dataset:
     chosen = pack(examples, context_length) if strategy == "packing" else truncate(examples, context_length)
     return Dataset(chosen, pad_id, source)

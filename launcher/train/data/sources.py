@@ -16,9 +16,10 @@ file's rows, packed or padded the same way.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from contract.recipe import Recipe
 from launcher.storage.uri import is_remote
@@ -55,18 +56,23 @@ def problems(recipe: Recipe, environ: dict[str, str] | None = None) -> list[str]
     if t.dataset == "grammar_dataset":
         g = recipe.grammar_dataset
         test_given = "test_split" in g.model_fields_set
-        return [*_file_problem("grammar_dataset.train_split", g.train_split),
-                *(_file_problem("grammar_dataset.test_split", g.test_split) if test_given else [])]
+        return [
+            *_file_problem("grammar_dataset.train_split", g.train_split),
+            *(_file_problem("grammar_dataset.test_split", g.test_split) if test_given else []),
+        ]
     if not t.data_path and _hub_unreachable(recipe.samsum_dataset.hub_id, env):
         offline = ", ".join(f"{v}={env[v]}" for v in OFFLINE_VARS if _truthy(env.get(v, "")))
-        return [f"data_path is required here: samsum_dataset without --data_path is fetched from the Hugging Face "
-                f"Hub ({recipe.samsum_dataset.hub_id}), and this node is offline ({offline}); give --data_path "
-                "<samsum file or directory> (a local path or oci:// URI)"]
+        return [
+            f"data_path is required here: samsum_dataset without --data_path is fetched from the Hugging Face "
+            f"Hub ({recipe.samsum_dataset.hub_id}), and this node is offline ({offline}); give --data_path "
+            "<samsum file or directory> (a local path or oci:// URI)"
+        ]
     return []
 
 
-def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: bool,
-                barrier: Callable[[], None]) -> Splits:
+def load_splits(
+    recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: bool, barrier: Callable[[], None]
+) -> Splits:
     """Each split of the chosen dataset as examples. Files are tokenized once per node (see
     tokens.load_examples); the Hub and custom files are read by `is_writer` first, so a download
     happens once per node and the others find it in the `datasets` cache."""
@@ -76,6 +82,7 @@ def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: b
     def files(train: Path, validation: Path | None, formatter: Formatter) -> tuple[list[Example], Any]:
         def load(path: Path) -> list[Example]:
             return load_examples(path, tokenizer, formatter, cache_dir=cache_dir, is_writer=is_writer, barrier=barrier)
+
         return load(train), (load(validation) if validation and validate else None)
 
     def writer_first(build: Callable[[str], list[Example]], train: str, test: str) -> tuple[list[Example], Any]:
@@ -90,6 +97,7 @@ def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: b
             if failed is not None:
                 raise failed
             return build(split) if built is None else built
+
         return one(train), (one(test) if validate else None)
 
     if t.dataset == "custom_dataset" and not t.prompt_template:
@@ -98,8 +106,9 @@ def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: b
         splits = Splits(train, f"{c.file} ({c.train_split})", validation, f"{c.file} ({c.test_split})")
     elif t.dataset == "samsum_dataset" and not t.data_path:
         s = recipe.samsum_dataset
-        train, validation = writer_first(lambda split: _hub_examples(s.hub_id, split, tokenizer),
-                                         s.train_split, s.test_split)
+        train, validation = writer_first(
+            lambda split: _hub_examples(s.hub_id, split, tokenizer), s.train_split, s.test_split
+        )
         splits = Splits(train, f"{s.hub_id}:{s.train_split}", validation, f"{s.hub_id}:{s.test_split}")
     elif t.dataset == "alpaca_dataset":
         a = recipe.alpaca_dataset
@@ -107,8 +116,13 @@ def load_splits(recipe: Recipe, tokenizer: Any, *, cache_dir: Path, is_writer: b
 
         def pick(split: str) -> list[Example]:
             return every if split == "train" else every[:ALPACA_VALIDATION_RECORDS]
-        splits = Splits(pick(a.train_split), f"{a.data_path} ({a.train_split})",
-                        pick(a.test_split) if validate else None, f"{a.data_path} ({a.test_split})")
+
+        splits = Splits(
+            pick(a.train_split),
+            f"{a.data_path} ({a.train_split})",
+            pick(a.test_split) if validate else None,
+            f"{a.data_path} ({a.test_split})",
+        )
     elif t.dataset == "grammar_dataset":
         g = recipe.grammar_dataset
         test = Path(g.test_split) if "test_split" in g.model_fields_set else None
@@ -133,8 +147,10 @@ def _hub_examples(hub_id: str, split: str, tokenizer: Any) -> list[Example]:
     try:
         rows = datasets.load_dataset(hub_id, split=split)
     except Exception as exc:  # noqa: BLE001 - no network, no such dataset or split: say which and what to do
-        raise DataError(f"samsum_dataset: {hub_id!r} split {split!r} could not be loaded from the Hugging Face Hub "
-                        f"({type(exc).__name__}: {exc}); without network give --data_path") from exc
+        raise DataError(
+            f"samsum_dataset: {hub_id!r} split {split!r} could not be loaded from the Hugging Face Hub "
+            f"({type(exc).__name__}: {exc}); without network give --data_path"
+        ) from exc
     formatter = Formatter("samsum_dataset")
     pairs = format_records([(i + 1, dict(row)) for i, row in enumerate(rows)], f"{hub_id}:{split}", formatter)
     return tokenize(pairs, tokenizer, label_prompt=formatter.label_prompt, eos=formatter.eos)
@@ -150,4 +166,8 @@ def _truthy(value: str) -> bool:
 
 
 def _file_problem(flag: str, value: str) -> list[str]:
-    return [] if is_remote(value) or Path(value).is_file() else [f"{flag}: {value!r} does not exist (give --{flag} <file>)"]
+    return (
+        []
+        if is_remote(value) or Path(value).is_file()
+        else [f"{flag}: {value!r} does not exist (give --{flag} <file>)"]
+    )

@@ -72,8 +72,10 @@ def cache_path(path: Path, key: str, fallback_dir: Path) -> Path:
 def write_cache(target: Path, examples: list[Example]) -> None:
     """Atomically: a reader sees the whole file or none."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"input_ids": [torch.tensor(e.input_ids, dtype=torch.int32) for e in examples],
-               "labels": [torch.tensor(e.labels, dtype=torch.int32) for e in examples]}
+    payload = {
+        "input_ids": [torch.tensor(e.input_ids, dtype=torch.int32) for e in examples],
+        "labels": [torch.tensor(e.labels, dtype=torch.int32) for e in examples],
+    }
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -86,11 +88,12 @@ def write_cache(target: Path, examples: list[Example]) -> None:
 
 def read_cache(target: Path) -> list[Example]:
     payload = torch.load(target, weights_only=True)
-    return [Example(i.tolist(), l.tolist()) for i, l in zip(payload["input_ids"], payload["labels"])]
+    return [Example(ids.tolist(), labels.tolist()) for ids, labels in zip(payload["input_ids"], payload["labels"])]
 
 
-def load_examples(path: Path, tokenizer, formatter: Formatter, *, cache_dir: Path, is_writer: bool,
-                  barrier) -> list[Example]:
+def load_examples(
+    path: Path, tokenizer, formatter: Formatter, *, cache_dir: Path, is_writer: bool, barrier
+) -> list[Example]:
     """Check and tokenize a split once: `is_writer` (local rank 0) writes the cache, the rest wait.
 
     Every process checks the records itself (cheap), so a bad file fails everywhere with the
