@@ -38,7 +38,7 @@ def sharded_model() -> tuple[nn.Module, torch.optim.Optimizer]:
     return model, optimizer
 
 
-def checkpointer(root, group, method="full") -> Checkpointer:
+def checkpointer(root, group, method="full", **options) -> Checkpointer:
     return Checkpointer(
         root,
         method=method,
@@ -47,6 +47,7 @@ def checkpointer(root, group, method="full") -> Checkpointer:
         writes=True,
         control_group=group,
         meta={"method": method, "world_size": 1},
+        **options,
     )
 
 
@@ -109,16 +110,7 @@ def test_disk_full_is_a_clear_error_and_previous_checkpoint_stays(group, tmp_pat
 
 def test_keep_prunes_all_but_the_newest_committed_checkpoints(group, tmp_path):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(
-        tmp_path,
-        method="full",
-        rank=0,
-        writer_group=None,
-        writes=True,
-        control_group=group,
-        meta={"method": "full"},
-        keep=2,
-    )
+    ckpt = checkpointer(tmp_path, group, keep=2)
     for step in (1, 2, 3, 4):
         ckpt.save(model, optimizer, TrainState(step=step))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003", "step-00000004"]
@@ -127,16 +119,7 @@ def test_keep_prunes_all_but_the_newest_committed_checkpoints(group, tmp_path):
 
 def test_async_save_commits_when_written_and_loads_like_a_synchronous_one(group, tmp_path):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(
-        tmp_path,
-        method="full",
-        rank=0,
-        writer_group=None,
-        writes=True,
-        control_group=group,
-        meta={"method": "full"},
-        background=True,
-    )
+    ckpt = checkpointer(tmp_path, group, background=True)
     expected = [p.full_tensor().clone() for p in model.parameters()]
     path = ckpt.save(model, optimizer, TrainState(step=2), background=True)
     assert ckpt.pending is not None and not path.exists()  # staged; committed only once written
@@ -153,16 +136,7 @@ def test_async_save_commits_when_written_and_loads_like_a_synchronous_one(group,
 @pytest.mark.parametrize("grace_s, warned", [(1e-3, True), (1e6, False)])
 def test_each_save_reports_its_write_rate_and_whether_it_fits_the_grace(group, tmp_path, capsys, grace_s, warned):
     model, optimizer = sharded_model()
-    ckpt = Checkpointer(
-        tmp_path,
-        method="full",
-        rank=0,
-        writer_group=None,
-        writes=True,
-        control_group=group,
-        meta={"method": "full"},
-        grace_s=grace_s,
-    )
+    ckpt = checkpointer(tmp_path, group, grace_s=grace_s)
     ckpt.save(model, optimizer, TrainState(step=1))
     err = capsys.readouterr().err
     assert "checkpoint_saved" in err and "mb_per_s" in err
