@@ -9,7 +9,7 @@ export CHECKPOINT_DISABLE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup demo test lint bench clean
-setup: $(VENV)/.installed node_modules/.installed $(CHECKOV_VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ node_modules/.installed: package.json package-lock.json
 demo: setup
 	$(BIN)/python -m ocift.demo
 
-test: setup image-tools
+test: setup $(CHECKOV_VENV)/.installed image-tools
 	$(BIN)/python -m pytest
 
 lint: setup
