@@ -68,35 +68,56 @@ class Section(BaseModel):
 # ---- state ---------------------------------------------------------------------------------
 
 
-class OciState(Section):
+class _BucketState(Section):
+    """What the `oci` and `s3` backends share: state objects in a bucket."""
+
+    bucket: BucketName = Field(description="The state bucket (create it first).")
+    namespace: str = Field("", description="Namespace of the state bucket. Unset: the top-level `namespace`.")
+    region: str = Field(
+        "",
+        pattern=rf"{_REGION}|^$",
+        description="Region of the state bucket; the s3 endpoint is "
+        "`https://<namespace>.compat.objectstorage.<region>.oraclecloud.com` (path-style, AWS-only checks "
+        "skipped). Unset: the top-level `region`.",
+    )
+    prefix: str = Field("", description="Prepended to every state key.")
+
+
+class OciState(_BucketState):
     """Terraform's native `oci` backend (Terraform >= 1.12): state objects in a bucket."""
 
-    backend: Literal["oci"]
-    bucket: BucketName
-    namespace: str = Field("", description="Object Storage namespace; '' = the environment's namespace.")
-    region: str = Field("", pattern=rf"{_REGION}|^$", description="'' = the environment's region.")
-    prefix: str = Field("", description="Prepended to every state key: <prefix>/<env>/<stack>.tfstate.")
-    auth: Literal["", "APIKey", "InstancePrincipal", "ResourcePrincipal", "SecurityToken"] = ""
-    config_file_profile: str = Field("", description="Profile of ~/.oci/config; '' = DEFAULT.")
+    backend: Literal["oci"] = Field(
+        description='Terraform\'s native backend, which locks state (stacks then set `required_version = ">= 1.12.0"`).'
+    )
+    auth: Literal["", "APIKey", "InstancePrincipal", "ResourcePrincipal", "SecurityToken"] = Field(
+        "", description="How the oci backend authenticates. Unset: API key."
+    )
+    config_file_profile: str = Field("", description="Profile in `~/.oci/config`. Unset: `DEFAULT`.")
 
 
-class S3State(Section):
+class S3State(_BucketState):
     """Terraform's `s3` backend against OCI's S3-compatible endpoint (customer secret keys)."""
 
-    backend: Literal["s3"]
-    bucket: BucketName
-    namespace: str = ""
-    region: str = Field("", pattern=rf"{_REGION}|^$")
-    prefix: str = ""
-    profile: str = Field("", description="AWS-style credentials profile holding the customer secret key.")
+    backend: Literal["s3"] = Field(
+        description="OCI's S3-compatible API, no locking configured (a warning; see "
+        "[deploy.md](deploy.md#what-locks-state))."
+    )
+    profile: str = Field(
+        "",
+        description="AWS-style credentials profile holding the customer secret key "
+        "(else `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`).",
+    )
 
 
 class LocalState(Section):
     """State files on this machine: for the demo and experiments only."""
 
-    backend: Literal["local"]
+    backend: Literal["local"] = Field(description="Files on this machine (demo only; refused in production).")
     path: str = Field(
-        "terraform-state", min_length=1, description="Directory, relative to the synth output directory's parent."
+        "terraform-state",
+        min_length=1,
+        description="Directory relative to the directory that contains the synth output "
+        "(the repository for `cdktf.out`).",
     )
 
 
@@ -109,9 +130,13 @@ StateConfig = Annotated[OciState | S3State | LocalState, Field(discriminator="ba
 class CreateNetwork(Section):
     """A VCN, private subnet, NAT and service gateways in the `<env>-network` stack."""
 
-    mode: Literal["create"]
-    vcn_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
-    subnet_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/24")
+    mode: Literal["create"] = Field(description="A private VCN/subnet in `<env>-network`.")
+    vcn_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.0.0.0/16"), description="The VCN's range (/16 to /30)."
+    )
+    subnet_cidr: ipaddress.IPv4Network = Field(
+        ipaddress.IPv4Network("10.0.0.0/24"), description="The private subnet; must lie inside `vcn_cidr`."
+    )
 
     @model_validator(mode="after")
     def _subnet_inside_vcn(self) -> CreateNetwork:
@@ -123,14 +148,16 @@ class CreateNetwork(Section):
 class ExistingNetwork(Section):
     """A subnet someone else manages; the job's nodes attach to it."""
 
-    mode: Literal["existing"]
-    subnet_ocid: SubnetOcid
+    mode: Literal["existing"] = Field(description="Attach to a subnet managed elsewhere (no network stack).")
+    subnet_ocid: SubnetOcid = Field(description="The subnet job nodes attach to.")
 
 
 class DefaultNetwork(Section):
     """The Data Science service's managed network: no VCN to manage, egress only."""
 
-    mode: Literal["default"]
+    mode: Literal["default"] = Field(
+        description="The Data Science managed network (no network stack, no service policy)."
+    )
 
 
 NetworkConfig = Annotated[CreateNetwork | ExistingNetwork | DefaultNetwork, Field(discriminator="mode")]
@@ -142,32 +169,60 @@ NetworkConfig = Annotated[CreateNetwork | ExistingNetwork | DefaultNetwork, Fiel
 class StorageConfig(Section):
     """The outputs bucket: checkpoints, adapters and metrics of every run."""
 
-    outputs_bucket: BucketName | None = Field(None, description="None = ocift-<env>-outputs.")
-    kms_key_ocid: KeyOcid | None = None
+    outputs_bucket: BucketName | None = Field(
+        None,
+        description="Where runs sync checkpoints, adapters and metrics; the job runs may manage objects only here. "
+        "Unset: `ocift-<environment>-outputs`.",
+    )
+    kms_key_ocid: KeyOcid | None = Field(
+        None,
+        description="Customer-managed Vault key for the bucket (the service policy lets Object Storage use it). "
+        "Unset: Oracle-managed keys.",
+    )
     kms_key_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the Vault key (often a security compartment); None = compartment_ocid."
+        None,
+        description="Compartment of that key (often a security compartment): the `use keys` service statement "
+        "is scoped to it. Unset: `compartment_ocid`.",
     )
     inputs_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the buckets the recipe reads (oci:// URIs); None = compartment_ocid."
+        None,
+        description="Compartment of the buckets the recipe reads (`oci://` URIs in `model_name`, `tokenizer_name`, "
+        "`data_path`, `from_peft_checkpoint`); job runs get `read` on exactly those buckets. Every environment "
+        "reading the same bucket must give the same compartment (the shipped examples share one). "
+        "Unset: `compartment_ocid`.",
     )
-    checkpoint_expiry_days: int | None = Field(30, ge=1, description="Delete checkpoints/ after N days; None = keep.")
-    versioning: bool = Field(True, description="Keep overwritten objects (the rule pack requires it).")
-    prevent_destroy: bool = False
+    checkpoint_expiry_days: int | None = Field(
+        30,
+        ge=1,
+        description="Delete objects under `<job_name>/checkpoints/` this many days after they were written; "
+        "`null` keeps them.",
+    )
+    versioning: bool = Field(
+        True,
+        description="Keep overwritten/deleted objects (previous versions expire after 30 days); the rule pack "
+        "requires it unless suppressed.",
+    )
+    prevent_destroy: bool = Field(False, description="Terraform refuses to destroy the bucket; required in production.")
 
 
 class RegistryConfig(Section):
     """The OCIR repository the launcher image is pushed to."""
 
     repository: Annotated[str, _named(REPOSITORY)] | None = Field(
-        None, description="None = ocift-<env>/launcher (unique in the tenancy)."
+        None,
+        description="The private repository the launcher image is pushed to; job runs may pull from it only. "
+        'Names are unique across the whole tenancy (OCI release note "Support for repositories in '
+        'compartments"), so each environment needs its own. Unset: `ocift-<environment>/launcher`.',
     )
-    immutable: bool = Field(False, description="Tags cannot be overwritten once pushed.")
+    immutable: bool = Field(False, description="Refuse pushing over an existing tag.")
 
 
 class LogsConfig(Section):
     """The log group and job-run log."""
 
-    retention_days: Literal[30, 60, 90, 120, 150, 180] = 30
+    retention_days: Literal[30, 60, 90, 120, 150, 180] = Field(
+        30, description="Retention of the job-run log (log group `ocift-<env>-jobs`, log `ocift-<env>-job-runs`)."
+    )
 
 
 # ---- training ------------------------------------------------------------------------------
@@ -176,11 +231,18 @@ class LogsConfig(Section):
 class ImageConfig(Section):
     """The launcher image, in the registry repository: `<registry>/<namespace>/<registry.repository>`."""
 
-    registry: Annotated[str, _named(REGISTRY)] = Field(description="OCIR host of the region, e.g. iad.ocir.io.")
-    tag: Annotated[str, _named(IMAGE_TAG)] = Field(
-        description="Required: every image form the provider documents carries a tag."
+    registry: Annotated[str, _named(REGISTRY)] = Field(
+        description="OCIR host (`<region-key>.ocir.io`); the image is `<registry>/<namespace>/<registry.repository>`."
     )
-    digest: str = Field("", description="sha256:<64 hex>; required when tier is production.")
+    tag: Annotated[str, _named(IMAGE_TAG)] = Field(
+        description="Image tag, also with a digest: every image form the provider documents carries one "
+        "(`<repo>:<tag>`, `<repo>:<tag>@digest`)."
+    )
+    digest: str = Field(
+        "",
+        description="`sha256:<64 hex>`: pins the image (what runs cannot change under you); required in "
+        "production, a warning elsewhere.",
+    )
 
     @field_validator("tag", "digest")
     @classmethod
@@ -194,13 +256,19 @@ class ImageConfig(Section):
 class NodeGroupConfig(Section):
     """One group of identical nodes of the multi-node job."""
 
-    name: Name = "nodes"
-    shape: Annotated[str, _named(SHAPE)]
-    ocpus: float | None = Field(None, gt=0, description="Flex shapes only.")
-    memory_gbs: float | None = Field(None, gt=0, description="Flex shapes only.")
-    replicas: int = Field(ge=1)
-    minimum_success_replicas: int | None = Field(None, ge=1, description="None = replicas.")
-    block_storage_gbs: int = Field(100, ge=50, le=10240)
+    name: Name = Field("nodes", description="Unique group name.")
+    shape: Annotated[str, _named(SHAPE)] = Field(description="Compute shape of every node in the group.")
+    ocpus: float | None = Field(None, gt=0, description="`.Flex` shapes only, and required there.")
+    memory_gbs: float | None = Field(None, gt=0, description="`.Flex` shapes only, and required there.")
+    replicas: int = Field(ge=1, description="Nodes in the group.")
+    minimum_success_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="Nodes that must succeed for the group to succeed (at most `replicas`). Unset: `replicas`.",
+    )
+    block_storage_gbs: int = Field(
+        100, ge=50, le=10240, description="Block volume per node (staged model, data, local checkpoints)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> NodeGroupConfig:
@@ -222,17 +290,41 @@ class NodeGroupConfig(Section):
 class TrainingConfig(Section):
     """The Data Science project, the multi-node job, and its runs."""
 
-    project_name: DisplayName | None = Field(None, description="None = ocift-<env>.")
-    job_name: DisplayName | None = Field(None, description="None = ocift-<env>-finetune; also the output prefix.")
-    image: ImageConfig
-    node_groups: list[NodeGroupConfig] = Field(min_length=1, max_length=5)
-    startup_order: Literal["IN_PARALLEL", "IN_ORDER"] = "IN_PARALLEL"
-    max_runtime_minutes: int = Field(1440, ge=1, le=43200)
-    launcher: LauncherSettings = Field(default_factory=LauncherSettings)
-    secrets_compartment_ocid: CompartmentOcid | None = Field(
-        None, description="Compartment of the Vault secrets in launcher.secrets; None = compartment_ocid."
+    project_name: DisplayName | None = Field(
+        None, description="Data Science project display name. Unset: `ocift-<environment>`."
     )
-    recipe: dict[str, Any] = Field(default_factory=dict, description="Validated by contract.recipe.Recipe.")
+    job_name: DisplayName | None = Field(
+        None,
+        description="Job display name; also the output prefix in the bucket. Unset: `ocift-<environment>-finetune`.",
+    )
+    image: ImageConfig = Field(description="The launcher image.")
+    node_groups: list[NodeGroupConfig] = Field(
+        min_length=1, max_length=5, description="Node groups of the multi-node job, each:"
+    )
+    startup_order: Literal["IN_PARALLEL", "IN_ORDER"] = Field(
+        "IN_PARALLEL", description="Whether node groups start together or in turn."
+    )
+    max_runtime_minutes: int = Field(1440, ge=1, le=43200, description="A run is stopped after this long.")
+    launcher: LauncherSettings = Field(
+        default_factory=LauncherSettings,
+        description="The launcher's settings: exactly the fields of `contract.settings.LauncherSettings` (the "
+        "[settings table](launcher.md#settings-ocift_) is the reference), rendered as `OCIFT_*` variables (only "
+        "non-defaults); unknown keys are errors. `output_uri` defaults to "
+        "`oci://<outputs_bucket>@<namespace>/<job_name>/` and must be in the outputs bucket; `secrets` maps env var "
+        "names to `ocid1.vaultsecret.` OCIDs the launcher reads at run time, and the IAM stack grants read on "
+        "exactly those secrets.",
+    )
+    secrets_compartment_ocid: CompartmentOcid | None = Field(
+        None, description="Compartment of the Vault secrets in `launcher.secrets`. Unset: `compartment_ocid`."
+    )
+    recipe: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The training options (llama-recipes names), validated by `contract.recipe`: flat names "
+        "(`model_name`, `dataset`, `data_path`, `use_peft`, `enable_fsdp`, `batch_size_training`, ...) and/or "
+        "sections `train_config:`, `fsdp_config:`, `lora_config:`; rendered as the container's CMD (the arguments "
+        "to the image's `ENTRYPOINT`); CMD plus ENTRYPOINT must stay under 2048 bytes (a long prompt template "
+        "fails the synth: put it in a file). Errors are reported as `training.recipe.<option>`.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -260,10 +352,18 @@ class IamConfig(Section):
     """Who may operate the environment: start, watch and cancel runs, read their outputs."""
 
     operators_group: IamName | None = Field(
-        None, description="IAM group of people/CI running jobs; None = no operators policy."
+        None,
+        description="An existing group (create it before deploying `<env>-iam`: OCI rejects a policy naming a "
+        "group that does not exist) of people or CI allowed to run the environment's jobs: a tenancy-level policy "
+        "`ocift-<env>-operators` grants `manage data-science-jobs` and `data-science-job-runs`, "
+        "`read data-science-projects`, `use logging-family`, `read metrics` in `compartment_ocid`, read of the "
+        "outputs bucket only, and `use virtual-network-family` in the network compartment (custom networks). "
+        "Unset: no operators policy.",
     )
     identity_domain: IamName | None = Field(
-        None, description="Identity domain of operators_group; None = the default domain."
+        None,
+        description="The domain `operators_group` lives in (statements then name `group '<domain>'/'<group>'`). "
+        "Unset: the default domain.",
     )
 
 
@@ -273,10 +373,20 @@ class IamConfig(Section):
 class Suppression(Section):
     """Accept one rule's finding on purpose, saying why (the reason is printed in every summary)."""
 
-    rule: str = Field(min_length=1)
-    resource: str = Field("*", description="Terraform address or fnmatch pattern; * = every resource.")
-    stack: str = Field("*", description="Stack name or pattern; * = every stack of the environment.")
-    reason: str = Field(min_length=10)
+    rule: str = Field(
+        min_length=1,
+        description="The rule to suppress, an id of [rules.md](rules.md) such as `OCI-IAM-1`; an unknown id is an "
+        "error.",
+    )
+    stack: str = Field("*", description="Stacks of this environment it applies to (fnmatch, e.g. `dev-training`).")
+    resource: str = Field(
+        "*",
+        description="The construct path below the stack (`Outputs/*`, `JobRunPolicy/Resource`) or the Terraform "
+        "address (`oci_objectstorage_bucket.*`); fnmatch.",
+    )
+    reason: str = Field(
+        min_length=10, description="Why the finding is acceptable; a suppression matching no resource is an error."
+    )
 
     @field_validator("rule")
     @classmethod
@@ -290,7 +400,10 @@ class Suppression(Section):
 class RulesConfig(Section):
     """Rule findings accepted on purpose; every one is still printed, with its reason."""
 
-    suppress: list[Suppression] = Field(default_factory=list)
+    suppress: list[Suppression] = Field(
+        default_factory=list,
+        description="Rule findings accepted on purpose; each is still printed with its reason. Each entry:",
+    )
 
 
 # ---- the environment -----------------------------------------------------------------------
@@ -299,25 +412,49 @@ class RulesConfig(Section):
 class EnvironmentConfig(Section):
     """One environment (dev, prod, ...): everything its stacks are built from."""
 
-    environment: Name
-    tier: Literal["development", "production"] = "development"
-    region: str = Field(pattern=_REGION)
-    home_region: str = Field("", pattern=rf"{_REGION}|^$", description="IAM writes go here; '' = region.")
-    tenancy_ocid: TenancyOcid
-    compartment_ocid: CompartmentOcid
-    network_compartment_ocid: CompartmentOcid | None = None
-    namespace: Annotated[str, _named(NAMESPACE)] = Field(description="Object Storage namespace of the tenancy.")
-    tags: dict[Annotated[str, _named(TAG_KEY)], Annotated[str, Field(max_length=TAG_VALUE_MAX_LENGTH)]] = Field(
-        min_length=1
+    environment: Name = Field(
+        description="Environment name; stacks are `<environment>-iam/-network/-training`; unique across files."
     )
-    state: StateConfig
-    network: NetworkConfig
-    storage: StorageConfig = Field(default_factory=StorageConfig)
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
-    logs: LogsConfig = Field(default_factory=LogsConfig)
-    training: TrainingConfig
-    iam: IamConfig = Field(default_factory=IamConfig)
-    rules: RulesConfig = Field(default_factory=RulesConfig)
+    tier: Literal["development", "production"] = Field(
+        "development",
+        description="`production` requires `training.image.digest`, a remote state backend and "
+        "`storage.prevent_destroy: true`, and runs the rule pack in prod mode (e.g. images pinned by digest).",
+    )
+    region: str = Field(
+        pattern=_REGION, description="OCI region id (`us-ashburn-1`): where the network and training stacks live."
+    )
+    home_region: str = Field(
+        "",
+        pattern=rf"{_REGION}|^$",
+        description="The tenancy's home region: the IAM stack's provider writes there. Unset: `region`.",
+    )
+    tenancy_ocid: TenancyOcid = Field(description="The tenancy (dynamic group and service policy live here).")
+    compartment_ocid: CompartmentOcid = Field(
+        description="Compartment of the bucket, repository, logs, project, job and runs; the job-run dynamic group "
+        "matches runs in it."
+    )
+    network_compartment_ocid: CompartmentOcid | None = Field(
+        None,
+        description="Compartment of the VCN/subnet; the Data Science service policy and the job runs' "
+        "`use virtual-network-family` are scoped to it (a different one moves the job-run policy to the tenancy). "
+        "Unset: `compartment_ocid`.",
+    )
+    namespace: Annotated[str, _named(NAMESPACE)] = Field(
+        description="The tenancy's Object Storage namespace (buckets, image path, `oci://` URIs)."
+    )
+    tags: dict[Annotated[str, _named(TAG_KEY)], Annotated[str, Field(max_length=TAG_VALUE_MAX_LENGTH)]] = Field(
+        min_length=1,
+        description="Freeform tags on every taggable resource; must include `project` and `environment` "
+        "(equal to `environment`).",
+    )
+    state: StateConfig = Field(description="Terraform state backend.")
+    network: NetworkConfig = Field(description="Where the job's nodes live.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Outputs bucket.")
+    registry: RegistryConfig = Field(default_factory=RegistryConfig, description="OCIR repository.")
+    logs: LogsConfig = Field(default_factory=LogsConfig, description="Job logs.")
+    training: TrainingConfig = Field(description="Project and job.")
+    iam: IamConfig = Field(default_factory=IamConfig, description="Who may operate the environment.")
+    rules: RulesConfig = Field(default_factory=RulesConfig, description="Rule suppressions.")
 
     _source: str = PrivateAttr("")
 

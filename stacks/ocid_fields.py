@@ -6,6 +6,7 @@ Format: `ocid1.<resource type>.<realm>.[region][.future use].<unique id>`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -13,19 +14,28 @@ from pydantic import AfterValidator
 from contract.ocids import ocid_type
 
 
-def _checker(*types: str):
-    """A validator accepting OCIDs of the given resource types only."""
-    wanted = " or ".join(f"ocid1.{t}." for t in types)
+@dataclass(frozen=True)
+class OcidOf:
+    """A validator accepting OCIDs of the given resource types only; `docs/config.md` names the
+    field's type from `types`."""
 
-    def check(value: str) -> str:
+    types: tuple[str, ...]
+
+    @property
+    def wanted(self) -> str:
+        return " or ".join(f"ocid1.{t}." for t in self.types)
+
+    def __call__(self, value: str) -> str:
         found = ocid_type(value)
         if found is None:
-            raise ValueError(f"not an OCID (expected {wanted}<realm>.<region>.<id>)")
-        if found not in types:
-            raise ValueError(f"expected {wanted} OCID, not a {found} OCID")
+            raise ValueError(f"not an OCID (expected {self.wanted}<realm>.<region>.<id>)")
+        if found not in self.types:
+            raise ValueError(f"expected {self.wanted} OCID, not a {found} OCID")
         return value
 
-    return AfterValidator(check)
+
+def _checker(*types: str) -> AfterValidator:
+    return AfterValidator(OcidOf(types))
 
 
 TenancyOcid = Annotated[str, _checker("tenancy")]
