@@ -14,6 +14,10 @@ import pytest
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+# Tests never touch the internet: the Hugging Face libraries read only local files and caches (a
+# samsum run without --data_path is refused before it starts, docs/training.md). Set before any
+# test process starts, so every launcher and torchrun child inherits it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from launcher.signals import descendants, kill_tree  # noqa: E402
 from launcher.train.tiny import make_samsum_like, make_tiny_model  # noqa: E402

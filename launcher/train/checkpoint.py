@@ -44,6 +44,10 @@ from pathlib import Path
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+
+# DCP wraps a rank's failure (a full disk) in CheckpointException, a BaseException
+# (torch/distributed/checkpoint/api.py), which `except Exception` lets through.
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_state_dict
 
 from contract.manifest import MANIFEST, ManifestError, is_committed, verify, write_manifest
@@ -125,6 +129,7 @@ class Checkpointer:
         self.meta = meta
         self.keep = keep  # newest committed checkpoints kept locally; 0 = all
         self.grace_s = grace_s
+        self.grace_warned = False  # said once a run: every checkpoint of a run writes about as fast
         self.last_saved_step: int | None = None
         self.pending: _Pending | None = None
         # Async writes plan and finish with collectives from a background thread: on a group of
@@ -167,7 +172,7 @@ class Checkpointer:
                 )
             elif self.writes:
                 dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=tmp, process_group=self.writer_group)
-        except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
+        except (Exception, CheckpointException) as exc:  # noqa: BLE001 - any failure must reach every rank
             error = f"{type(exc).__name__}: {exc}"
         self.last_saved_step = state.step
         self.pending = _Pending(state.step, tmp, final, future, started, error)
@@ -186,7 +191,7 @@ class Checkpointer:
         if pending.future is not None:
             try:
                 pending.future.result()
-            except Exception as exc:  # noqa: BLE001 - any failure must reach every rank
+            except (Exception, CheckpointException) as exc:  # noqa: BLE001 - any failure must reach every rank
                 error = f"{type(exc).__name__}: {exc}"
         error = self._agree(error)
         if not error and self.rank == 0:
@@ -226,7 +231,8 @@ class Checkpointer:
             mb_per_s=f"{size / seconds / 1e6:.1f}",
         )
         needed = grace_needed(seconds)
-        if self.grace_s and needed > self.grace_s:
+        if self.grace_s and needed > self.grace_s and not self.grace_warned:
+            self.grace_warned = True
             log.event(
                 "checkpoint_exceeds_grace",
                 level="warning",
