@@ -81,11 +81,6 @@ def load_prices(override: Path | None = None, environ: Mapping[str, str] = os.en
     return PriceTable(table["shapes"], table["block_volume_gb_month"], table["sources"])
 
 
-def hourly_price(shape: str, count: int = 1, prices: PriceTable | None = None) -> float | None:
-    """Price of `count` nodes of `shape` for one hour, or None when the table has no price for it."""
-    return (prices or load_prices()).hourly(shape, count)
-
-
 @dataclass(frozen=True)
 class Amount:
     """Dollars that could be priced, and what could not (never counted as $0)."""

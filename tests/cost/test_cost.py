@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocift.cost import PRICES_FILE, Amount, PriceTableError, hourly_price, job_costs, load_prices, main
+from ocift.cost import PRICES_FILE, Amount, PriceTableError, job_costs, load_prices, main
 from ocift.review import review_trees
 from ocift.review.render import to_json, to_markdown
 from tests.review._pairs import STACK, Variant, synth, write_tree
@@ -20,14 +20,14 @@ def test_the_shipped_table_gives_every_figure_a_source_or_none() -> None:
         assert entry["source"], shape
         assert (entry["per_node_hour"] is None) == (entry["date"] is None), shape  # a figure has a date
     prices = load_prices(environ={})
-    assert hourly_price("BM.GPU.H100.8", 2, prices) == 160.0  # $10 per GPU-hour x 8 GPUs x 2 nodes
-    assert hourly_price("BM.GPU.A100-v2.8", 1, prices) == 32.0
+    assert prices.hourly("BM.GPU.H100.8", 2) == 160.0  # $10 per GPU-hour x 8 GPUs x 2 nodes
+    assert prices.hourly("BM.GPU.A100-v2.8", 1) == 32.0
 
 
 def test_an_unknown_shape_has_no_price_and_never_reads_as_zero() -> None:
     prices = load_prices(environ={})
-    assert hourly_price("VM.GPU.A10.1", 1, prices) is None
-    assert hourly_price("BM.GPU.Imaginary.9", 4, prices) is None
+    assert prices.hourly("VM.GPU.A10.1", 1) is None
+    assert prices.hourly("BM.GPU.Imaginary.9", 4) is None
     assert Amount.of(None, "BM.GPU.Imaginary.9").text() == "(price unknown: BM.GPU.Imaginary.9)"
     assert "$0" not in (Amount.of(None, "x") + Amount.of(None, "y")).text()
 
